@@ -1,0 +1,272 @@
+"""The .siedd container: one file, a fixed header, a section table, checksummed sections.
+docs/FORMAT.md is the byte-by-byte specification of what this module writes and reads.
+
+Writing checks that the bytes written equal the bytes declared. Reading validates every length,
+count and checksum before anything is allocated from it; a file cut short still yields the
+groups that are complete."""
+from __future__ import annotations
+
+import json
+import math
+import struct
+import zlib
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from .binio import ByteReader, ByteWriter
+from .errors import SieddFormatError
+from .fsutil import atomic_path
+from .model_spec import DECODER_LAYERS, ENCODER_LAYERS, OMEGA, PE_OCTAVES
+from .onnx_check import check_graph
+
+MAGIC = b"SIEDD\r\n\x1a"
+VERSION_MAJOR = 1
+VERSION_MINOR = 0
+HEADER = struct.Struct("<8sHHIQI16sI")            # 48 bytes, see FORMAT.md
+TABLE_ENTRY = struct.Struct("<4sIQQ")              # 24 bytes
+MAX_SECTIONS = 1 << 20
+MAX_META_BYTES = 1 << 20
+MAX_GRAPH_BYTES = 1 << 24
+
+# Section types in the order they appear; WGRP repeats once per group.
+META, NORM, GENC, GDEC, WENC, GIDX, WGRP = (b"META", b"NORM", b"GENC", b"GDEC", b"WENC",
+                                            b"GIDX", b"WGRP")
+ESSENTIAL = (META, NORM, GENC, GDEC, WENC, GIDX)
+
+
+@dataclass
+class SieddFile:
+    """Everything a .siedd holds, still entropy-coded where it was."""
+    meta: dict
+    norm: np.ndarray                     # (frame_count, 2) float32: per-frame mean, std
+    encoder_graph: bytes
+    decoder_graph: bytes
+    encoder_weights: bytes
+    groups: list[tuple[int, int]]        # (first frame, frame count) of every group declared
+    group_weights: list[bytes] = field(default_factory=list)   # the complete ones, in order
+    file_bytes: int = 0
+    section_sizes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def truncated(self) -> bool:
+        return len(self.group_weights) < len(self.groups)
+
+    @property
+    def width(self) -> int:
+        return self.meta["video"]["width"]
+
+    @property
+    def height(self) -> int:
+        return self.meta["video"]["height"]
+
+    @property
+    def frame_count(self) -> int:
+        return self.meta["video"]["frame_count"]
+
+    @property
+    def fps(self) -> Fraction:
+        num, den = self.meta["video"]["fps"]
+        return Fraction(num, den)
+
+    @property
+    def hidden(self) -> int:
+        return self.meta["model"]["hidden"]
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+
+def encode_group_index(groups: list[tuple[int, int]]) -> bytes:
+    out = ByteWriter()
+    out.pack("I", len(groups))
+    for first, count in groups:
+        out.pack("II", first, count)
+    return out.getvalue()
+
+
+def to_bytes(sf: SieddFile) -> bytes:
+    validate_meta(sf.meta)
+    meta_bytes = json.dumps(sf.meta, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    norm = np.ascontiguousarray(sf.norm, dtype="<f4")
+    sections = [
+        (META, meta_bytes),
+        (NORM, norm.tobytes()),
+        (GENC, sf.encoder_graph),
+        (GDEC, sf.decoder_graph),
+        (WENC, sf.encoder_weights),
+        (GIDX, encode_group_index(sf.groups)),
+    ] + [(WGRP, payload) for payload in sf.group_weights]
+    table_size = len(sections) * TABLE_ENTRY.size + 4
+    offset = HEADER.size + table_size
+    table = ByteWriter()
+    for kind, payload in sections:
+        table.raw(TABLE_ENTRY.pack(kind, zlib.crc32(payload), offset, len(payload)))
+        offset += len(payload)
+    table_bytes = table.getvalue()
+    table_bytes += struct.pack("<I", zlib.crc32(table_bytes))
+    file_size = offset
+    head = HEADER.pack(MAGIC, VERSION_MAJOR, VERSION_MINOR, len(sections), file_size, 0,
+                       bytes(16), 0)
+    head = head[:-4] + struct.pack("<I", zlib.crc32(head[:-4]))
+    data = b"".join([head, table_bytes] + [payload for _, payload in sections])
+    if len(data) != file_size:
+        raise AssertionError(f"container writer: wrote {len(data)} bytes, declared {file_size}")
+    return data
+
+
+def write(path, sf: SieddFile) -> int:
+    """Write atomically; returns the file's size in bytes."""
+    data = to_bytes(sf)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            written = fh.write(data)
+    if written != len(data):
+        raise OSError(f"wrote {written} of {len(data)} bytes to {path}")
+    return len(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+def read(path) -> SieddFile:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except IsADirectoryError:
+        raise SieddFormatError(f"{path}: is a directory, not a .siedd file") from None
+    return from_bytes(data)
+
+
+def from_bytes(data: bytes) -> SieddFile:
+    if len(data) < HEADER.size:
+        raise SieddFormatError(f"not a .siedd file: only {len(data)} bytes")
+    magic, major, minor, count, file_size, flags, _reserved, crc = HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise SieddFormatError("not a .siedd file: bad magic bytes")
+    if zlib.crc32(data[:HEADER.size - 4]) != crc:
+        raise SieddFormatError("damaged .siedd file: header checksum mismatch")
+    if major != VERSION_MAJOR:
+        raise SieddFormatError(
+            f"unsupported .siedd version {major}.{minor}; this decoder reads version {VERSION_MAJOR}.x")
+    if not 1 <= count <= MAX_SECTIONS:
+        raise SieddFormatError(f"damaged .siedd file: {count} sections")
+    if len(data) > file_size:
+        raise SieddFormatError(
+            f"damaged .siedd file: {len(data) - file_size} bytes past the declared end")
+    table_end = HEADER.size + count * TABLE_ENTRY.size + 4
+    if table_end > len(data):
+        raise SieddFormatError("truncated .siedd file: the section table is incomplete")
+    table = data[HEADER.size:table_end - 4]
+    (table_crc,) = struct.unpack_from("<I", data, table_end - 4)
+    if zlib.crc32(table) != table_crc:
+        raise SieddFormatError("damaged .siedd file: section table checksum mismatch")
+
+    entries = [TABLE_ENTRY.unpack_from(table, i * TABLE_ENTRY.size) for i in range(count)]
+    expected_offset = table_end
+    for kind, _, offset, length in entries:
+        if offset != expected_offset:
+            raise SieddFormatError(f"damaged .siedd file: section {kind!r} at an unexpected offset")
+        expected_offset += length
+    if expected_offset != file_size:
+        raise SieddFormatError("damaged .siedd file: sections do not add up to the file size")
+    kinds = [e[0] for e in entries]
+    if tuple(kinds[:len(ESSENTIAL)]) != ESSENTIAL or any(k != WGRP for k in kinds[len(ESSENTIAL):]):
+        raise SieddFormatError("damaged .siedd file: unexpected section layout")
+
+    payloads: list[bytes] = []
+    for index, (kind, crc, offset, length) in enumerate(entries):
+        name = kind.decode("ascii") if index < len(ESSENTIAL) else f"group {index - len(ESSENTIAL)}"
+        if offset + length > len(data):
+            if index < len(ESSENTIAL):
+                raise SieddFormatError(f"truncated .siedd file: section {name} is incomplete")
+            break  # a cut-short file keeps its complete groups
+        payload = data[offset:offset + length]
+        if zlib.crc32(payload) != crc:
+            raise SieddFormatError(f"damaged .siedd file: {name} checksum mismatch")
+        payloads.append(payload)
+
+    meta = _parse_meta(payloads[0])
+    frame_count = meta["video"]["frame_count"]
+    norm_raw = payloads[1]
+    if len(norm_raw) != frame_count * 8:
+        raise SieddFormatError(f"damaged .siedd file: NORM holds {len(norm_raw)} bytes, "
+                               f"expected {frame_count * 8}")
+    norm = np.frombuffer(norm_raw, dtype="<f4").astype(np.float32).reshape(frame_count, 2)
+    if not np.all(np.isfinite(norm)) or np.any(norm[:, 1] <= 0):
+        raise SieddFormatError("damaged .siedd file: bad per-frame normalisation")
+    for kind, payload in ((GENC, payloads[2]), (GDEC, payloads[3])):
+        if len(payload) > MAX_GRAPH_BYTES:
+            raise SieddFormatError(f"damaged .siedd file: {kind.decode()} graph too large")
+        check_graph(payload, f"{kind.decode()} section")
+    groups = _parse_group_index(payloads[5], meta)
+    if len(entries) - len(ESSENTIAL) != len(groups):
+        raise SieddFormatError("damaged .siedd file: group index and section table disagree")
+    sizes = {k.decode(): len(p) for k, p in zip(ESSENTIAL, payloads)}
+    sizes["WGRP"] = sum(e[3] for e in entries[len(ESSENTIAL):])
+    return SieddFile(meta=meta, norm=norm, encoder_graph=payloads[2], decoder_graph=payloads[3],
+                     encoder_weights=payloads[4], groups=groups,
+                     group_weights=payloads[len(ESSENTIAL):], file_bytes=file_size,
+                     section_sizes=sizes)
+
+
+def _parse_meta(raw: bytes) -> dict:
+    if len(raw) > MAX_META_BYTES:
+        raise SieddFormatError("damaged .siedd file: META section too large")
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SieddFormatError(f"damaged .siedd file: META is not JSON ({exc})") from None
+    validate_meta(meta)
+    return meta
+
+
+def _parse_group_index(raw: bytes, meta: dict) -> list[tuple[int, int]]:
+    src = ByteReader(raw, "GIDX section")
+    count = src.u32()
+    if count * 8 != src.remaining:
+        raise SieddFormatError("damaged .siedd file: group index length mismatch")
+    groups = [src.unpack("II") for _ in range(count)]
+    group_size = meta["model"]["group_size"]
+    expected_first = 0
+    for first, frames in groups:
+        if first != expected_first or not 1 <= frames <= group_size:
+            raise SieddFormatError("damaged .siedd file: group index is inconsistent")
+        expected_first += frames
+    if expected_first != meta["video"]["frame_count"]:
+        raise SieddFormatError("damaged .siedd file: groups do not cover the frames")
+    return groups
+
+
+def _require(cond: bool, message: str) -> None:
+    if not cond:
+        raise SieddFormatError(f"damaged .siedd file: {message}")
+
+
+def _int_in(obj: dict, key: str, lo: int, hi: int, where: str) -> None:
+    value = obj.get(key)
+    _require(isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi,
+             f"{where}.{key} missing or out of range")
+
+
+def validate_meta(meta) -> None:
+    _require(isinstance(meta, dict), "META is not an object")
+    for key in ("video", "model", "quant"):
+        _require(isinstance(meta.get(key), dict), f"META lacks {key!r}")
+    video, model, quant = meta["video"], meta["model"], meta["quant"]
+    _int_in(video, "width", 1, 1 << 15, "video")
+    _int_in(video, "height", 1, 1 << 15, "video")
+    _int_in(video, "frame_count", 1, 1 << 24, "video")
+    fps = video.get("fps")
+    _require(isinstance(fps, list) and len(fps) == 2
+             and all(isinstance(v, int) and 1 <= v <= 1 << 30 for v in fps), "video.fps invalid")
+    _require(isinstance(video.get("color", {}), dict), "video.color invalid")
+    _int_in(model, "hidden", 8, 4096, "model")
+    _int_in(model, "group_size", 1, 1000, "model")
+    _require(model.get("pe_octaves") == PE_OCTAVES and model.get("encoder_layers") == ENCODER_LAYERS
+             and model.get("decoder_layers") == DECODER_LAYERS
+             and isinstance(model.get("omega"), (int, float)) and math.isclose(model["omega"], OMEGA),
+             "model is not a SIEDD network this decoder knows")
+    for key in ("shared_bits", "head_bits", "encoder_bits", "bias_bits"):
+        _int_in(quant, key, 2, 16, "quant")

@@ -1,0 +1,13 @@
+"""Exceptions. Everything the CLI reports as one clear line derives from SieddError."""
+
+
+class SieddError(Exception):
+    """Base class of every error siedd raises on purpose."""
+
+
+class SieddFormatError(SieddError, ValueError):
+    """A .siedd file is damaged, truncated past its essentials, or not a .siedd file."""
+
+
+class SieddInputError(SieddError, ValueError):
+    """An input video, option or argument is unusable."""

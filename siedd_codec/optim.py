@@ -1,0 +1,64 @@
+"""Schedule-free AdamW (Defazio et al., 2024), written for many stacked parameters at once with
+torch's foreach kernels: few launches per step, no host syncs.
+
+Per parameter it keeps z (the SGD-like iterate), x (the running average, the weights to export)
+and v (Adam's second moment); the model's tensor holds y = (1 - beta1) z + beta1 x, where the
+gradient is taken. Linear warm-up from `warmup_start` x lr over `warmup_steps` steps; x averages
+the z iterates weighted by lr_max^2 (the reference's defaults: r = 0, weight_lr_power = 2)."""
+from __future__ import annotations
+
+import torch
+
+
+class ScheduleFreeAdamW:
+    def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, warmup_steps: int = 100, warmup_start: float = 0.01):
+        self.params = [p for p in params]
+        self.lr, (self.beta1, self.beta2), self.eps = lr, betas, eps
+        self.weight_decay = weight_decay
+        self.warmup_steps, self.warmup_start = warmup_steps, warmup_start
+        with torch.no_grad():
+            self.z = [p.detach().clone() for p in self.params]
+            self.x = [p.detach().clone() for p in self.params]
+            self.v = [torch.zeros_like(p) for p in self.params]
+        self.k = 0
+        self.lr_max = 0.0
+        self.weight_sum = 0.0
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def _lr(self) -> float:
+        if self.k < self.warmup_steps:
+            frac = self.k / self.warmup_steps
+            return self.lr * (self.warmup_start + (1 - self.warmup_start) * frac)
+        return self.lr
+
+    @torch.no_grad()
+    def step(self, grad_scale: float = 1.0) -> None:
+        """grad_scale: the factor the loss was multiplied by (kept for eps to mean the same)."""
+        lr = self._lr()
+        self.lr_max = max(self.lr_max, lr)
+        weight = self.lr_max ** 2
+        self.weight_sum += weight
+        ckp1 = weight / self.weight_sum
+        bias_correction2 = 1 - self.beta2 ** (self.k + 1)
+        grads = [p.grad for p in self.params]
+        torch._foreach_mul_(self.v, self.beta2)
+        torch._foreach_addcmul_(self.v, grads, grads, value=1 - self.beta2)
+        denom = torch._foreach_div(self.v, bias_correction2)
+        torch._foreach_sqrt_(denom)
+        torch._foreach_add_(denom, self.eps * grad_scale)
+        update = torch._foreach_div(grads, denom)
+        if self.weight_decay:
+            torch._foreach_add_(update, self.params, alpha=self.weight_decay)
+        torch._foreach_add_(self.z, update, alpha=-lr)
+        torch._foreach_lerp_(self.x, self.z, ckp1)
+        y = torch._foreach_lerp(self.x, self.z, 1 - self.beta1)
+        torch._foreach_copy_(self.params, y)
+        self.k += 1
+
+    def averaged(self) -> list[torch.Tensor]:
+        """The schedule-free average x: the weights to evaluate and export."""
+        return self.x

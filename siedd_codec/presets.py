@@ -1,0 +1,105 @@
+"""Encoder presets. Presets are data: every field can be overridden (CLI: --set FIELD=VALUE,
+or the dedicated flags). s/m/l follow the SIEDD reference (widths 512/768/1024, 20,001 steps per
+phase, 1/1024 of the pixels per step); `tiny` is for CPU tests and the demo."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+
+from .errors import SieddInputError
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    hidden: int                  # width d of every hidden layer
+    group_size: int = 20         # frames per decoder group
+    anchors: int = 20            # phase-1 anchor frames (capped at the frame count)
+    anchor_steps: int = 20001    # phase-1 steps
+    steps: int = 20001           # phase-2 steps per group
+    lr: float = 1e-4
+    warmup_steps: int = 100
+    sample_fraction: float = 1 / 1024   # share of the pixels each step sees
+    min_samples: int = 1024             # ...but never fewer coordinates than this
+    shared_bits: int = 6         # bits of the group-shared decoder layers
+    head_bits: int = 8           # bits of the per-frame heads
+    encoder_bits: int = 8        # bits of the shared encoder
+    bias_bits: int = 10          # bits of every bias
+    groups_per_batch: int = 0    # phase-2 groups trained together; 0 = choose by device
+
+    def replace(self, **overrides) -> "Preset":
+        known = {f.name: f.type for f in fields(self)}
+        clean = {}
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            if key not in known:
+                raise SieddInputError(f"unknown preset field {key!r}; fields: {', '.join(known)}")
+            clean[key] = value
+        p = dataclasses.replace(self, **clean)
+        p.validate()
+        return p
+
+    def validate(self) -> None:
+        checks = [
+            (8 <= self.hidden <= 4096, "hidden must be in 8..4096"),
+            (1 <= self.group_size <= 1000, "group_size must be in 1..1000"),
+            (1 <= self.anchors <= 1000, "anchors must be in 1..1000"),
+            (self.anchor_steps >= 1 and self.steps >= 1, "steps must be >= 1"),
+            (0 < self.sample_fraction <= 1, "sample_fraction must be in (0, 1]"),
+            (self.min_samples >= 1, "min_samples must be >= 1"),
+            (self.lr > 0, "lr must be > 0"),
+            (self.warmup_steps >= 0, "warmup_steps must be >= 0"),
+            (self.groups_per_batch >= 0, "groups_per_batch must be >= 0"),
+        ]
+        for bits_name in ("shared_bits", "head_bits", "encoder_bits", "bias_bits"):
+            checks.append((2 <= getattr(self, bits_name) <= 16, f"{bits_name} must be in 2..16"))
+        for ok, message in checks:
+            if not ok:
+                raise SieddInputError(f"preset {self.name}: {message}")
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+PRESETS: dict[str, Preset] = {
+    # ~3 minutes for carphone (176x144, 120 frames) on a 2-core CPU.
+    "tiny": Preset("tiny", hidden=96, anchors=6, anchor_steps=600, steps=300,
+                   lr=1e-3, sample_fraction=1 / 8, min_samples=1024),
+    "s": Preset("s", hidden=512),
+    "m": Preset("m", hidden=768),
+    "l": Preset("l", hidden=1024),
+}
+
+
+def get_preset(name: str, **overrides) -> Preset:
+    try:
+        base = PRESETS[name]
+    except KeyError:
+        raise SieddInputError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}") from None
+    return base.replace(**overrides)
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """'steps=500' -> ('steps', 500), typed by the field's default."""
+    if "=" not in text:
+        raise SieddInputError(f"bad --set {text!r}: expected FIELD=VALUE")
+    key, raw = text.split("=", 1)
+    key = key.strip().replace("-", "_")
+    defaults = {f.name: getattr(PRESETS["s"], f.name) for f in fields(Preset)}
+    if key not in defaults or key == "name":
+        raise SieddInputError(f"unknown preset field {key!r}")
+    kind = type(defaults[key])
+    try:
+        value = kind(eval_number(raw) if kind is float else int(raw))
+    except ValueError:
+        raise SieddInputError(f"bad value for {key}: {raw!r}") from None
+    return key, value
+
+
+def eval_number(raw: str) -> float:
+    """A float, or a simple fraction like 1/64."""
+    if "/" in raw:
+        num, den = raw.split("/", 1)
+        return float(num) / float(den)
+    return float(raw)

@@ -1,0 +1,279 @@
+"""Video in and out, through PyAV (FFmpeg).
+
+Input colour conversion (documented in README "Colour"): YUV is converted to full-range RGB by
+FFmpeg's swscale with the stream's own matrix and range when the stream states them; when it
+does not, BT.709 for pictures 720 lines or taller and BT.601 below (what players assume), limited
+range. Resampling (--size) happens in the same swscale call (area filter when shrinking, bicubic
+when enlarging). Output to YUV codecs uses BT.709, limited range, and tags the stream so."""
+from __future__ import annotations
+
+import glob
+import os
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SieddInputError
+from .fsutil import atomic_path
+
+import av  # noqa: E402  (after our modules: av's import is the slow one)
+
+av.logging.set_level(av.logging.ERROR)
+
+# AVColorSpace -> swscale's names; AVColorRange values.
+_MATRIX_NAMES = {1: "itu709", 4: "fcc", 5: "itu601", 6: "smpte170m", 7: "smpte240m",
+                 9: "bt2020", 10: "bt2020"}
+_RANGE_NAMES = {1: "MPEG", 2: "JPEG"}
+PNG_FOLDER_FPS = Fraction(25)
+
+
+@dataclass
+class Video:
+    frames: np.ndarray                  # (N, H, W, 3) uint8 RGB
+    fps: Fraction
+    color: dict = field(default_factory=dict)
+    source: str = ""
+    native_size: tuple[int, int] = (0, 0)
+
+    @property
+    def width(self) -> int:
+        return self.frames.shape[2]
+
+    @property
+    def height(self) -> int:
+        return self.frames.shape[1]
+
+    def __len__(self) -> int:
+        return self.frames.shape[0]
+
+
+def input_matrix(colorspace: int, height: int) -> str:
+    return _MATRIX_NAMES.get(int(colorspace), "itu709" if height >= 720 else "itu601")
+
+
+def input_range(color_range: int) -> str:
+    return _RANGE_NAMES.get(int(color_range), "MPEG")
+
+
+def frame_to_rgb(frame, size: tuple[int, int] | None = None) -> np.ndarray:
+    """One decoded av.VideoFrame -> (H, W, 3) uint8, per the module's colour policy."""
+    width, height = size or (frame.width, frame.height)
+    kwargs = {}
+    if size and (width, height) != (frame.width, frame.height):
+        shrinking = width * height < frame.width * frame.height
+        kwargs.update(width=width, height=height, interpolation="AREA" if shrinking else "BICUBIC")
+    if not frame.format.is_rgb:
+        kwargs.update(src_colorspace=input_matrix(frame.colorspace, frame.height),
+                      src_color_range=input_range(frame.color_range), dst_color_range="JPEG")
+    return frame.reformat(format="rgb24", **kwargs).to_ndarray()
+
+
+def _check_range(start: int, frames: int | None) -> None:
+    if start < 0:
+        raise SieddInputError(f"--start must be >= 0, got {start}")
+    if frames is not None and frames < 1:
+        raise SieddInputError(f"--frames must be >= 1, got {frames}")
+
+
+def read_video(path: str | os.PathLike, start: int = 0, frames: int | None = None,
+               size: tuple[int, int] | None = None) -> Video:
+    """Frames [start, start+frames) of a video file or a folder of PNG frames, as RGB."""
+    _check_range(start, frames)
+    path = Path(path)
+    if not path.exists():
+        raise SieddInputError(f"{path}: no such file or folder")
+    if path.is_dir():
+        return _read_png_folder(path, start, frames, size)
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise SieddInputError(f"{path}: cannot open as video ({_short(exc)})") from None
+    with container:
+        if not container.streams.video:
+            raise SieddInputError(f"{path}: has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        fps = stream.average_rate or stream.guessed_rate or Fraction(25)
+        out: list[np.ndarray] = []
+        color = {}
+        index = 0
+        try:
+            for frame in container.decode(stream):
+                if index >= start:
+                    if not color:
+                        color = {"matrix": input_matrix(frame.colorspace, frame.height),
+                                 "range": input_range(frame.color_range),
+                                 "source_pixel_format": frame.format.name,
+                                 "source_size": [frame.width, frame.height]}
+                    out.append(frame_to_rgb(frame, size))
+                    if frames is not None and len(out) >= frames:
+                        break
+                index += 1
+        except av.FFmpegError as exc:
+            if not out:
+                raise SieddInputError(f"{path}: cannot decode video ({_short(exc)})") from None
+    return _finish(out, path, start, frames, index, Fraction(fps), color)
+
+
+def _finish(out, path, start, frames, seen, fps, color) -> Video:
+    if not out:
+        if start > 0 and seen <= start:
+            raise SieddInputError(f"{path}: --start {start} is past the end ({seen} frames)")
+        raise SieddInputError(f"{path}: no frames")
+    if frames is not None and len(out) < frames:
+        raise SieddInputError(
+            f"{path}: --frames {frames} from --start {start} runs past the end "
+            f"(only {len(out)} frames there)")
+    stack = np.stack(out)
+    native = tuple(color.get("source_size", (stack.shape[2], stack.shape[1])))
+    return Video(frames=stack, fps=fps, color=color, source=os.path.basename(str(path)),
+                 native_size=native)
+
+
+def _read_png_folder(folder: Path, start, frames, size) -> Video:
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")
+    if not files:
+        raise SieddInputError(f"{folder}: folder holds no .png frames")
+    chosen = files[start:] if frames is None else files[start:start + frames]
+    out, color, shape = [], {}, None
+    for file in chosen:
+        try:
+            with av.open(str(file)) as c:
+                frame = next(c.decode(video=0))
+        except (av.FFmpegError, StopIteration, OSError) as exc:
+            raise SieddInputError(f"{file}: cannot read PNG ({_short(exc)})") from None
+        if shape is None:
+            shape = (frame.width, frame.height)
+            color = {"matrix": "rgb", "range": "JPEG", "source_pixel_format": frame.format.name,
+                     "source_size": list(shape)}
+        elif (frame.width, frame.height) != shape:
+            raise SieddInputError(f"{file}: size {frame.width}x{frame.height} differs from the "
+                                  f"first frame's {shape[0]}x{shape[1]}")
+        out.append(frame_to_rgb(frame, size))
+    return _finish(out, folder, start, frames, len(files), PNG_FOLDER_FPS, color)
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
+
+
+# ---------------------------------------------------------------------------------------------
+# output
+
+_CODEC_BY_EXT = {".mp4": "libx264", ".mkv": "libx264", ".mov": "libx264", ".webm": "libvpx-vp9",
+                 ".avi": "mpeg4", ".nut": "ffv1", ".y4m": "rawvideo", ".gif": "gif"}
+_PIX_PREFERENCE = ("yuv420p", "yuv444p", "rgb24", "bgr0", "yuv422p", "gbrp", "pal8")
+
+
+def is_png_pattern(path: str) -> bool:
+    return bool(re.search(r"%0?\d*d", path)) and path.lower().endswith(".png")
+
+
+def _pick_pix_fmt(codec: av.Codec, width: int, height: int, ext: str) -> str:
+    supported = [f.name for f in (codec.video_formats or [])] or ["yuv420p"]
+    if ext == ".y4m":
+        return "yuv444p"
+    for name in _PIX_PREFERENCE:
+        if name in supported:
+            if name == "yuv420p" and (width % 2 or height % 2) and "yuv444p" in supported:
+                return "yuv444p"   # 4:2:0 needs even sides
+            return name
+    return supported[0]
+
+
+class VideoWriter:
+    """Writes RGB frames to a video file (atomically) or to a PNG pattern (each file atomic)."""
+
+    def __init__(self, path: str, width: int, height: int, fps: Fraction, codec: str | None = None):
+        self.path, self.width, self.height, self.fps = path, width, height, Fraction(fps)
+        self.count = 0
+        self._pattern = is_png_pattern(path)
+        if self._pattern:
+            if codec not in (None, "png"):
+                raise SieddInputError("PNG patterns are written with the png codec only")
+            parent = os.path.dirname(path) or "."
+            if not os.path.isdir(parent):
+                raise SieddInputError(f"{parent}: no such folder")
+            return
+        ext = os.path.splitext(path)[1].lower()
+        if not ext:
+            raise SieddInputError(f"{path}: give the output a file extension (.mp4, .mkv, ...) "
+                                  "or a PNG pattern like frame_%04d.png")
+        name = codec or _CODEC_BY_EXT.get(ext, "libx264")
+        try:
+            av_codec = av.Codec(name, "w")
+        except Exception:
+            raise SieddInputError(f"unknown video encoder {name!r}") from None
+        self._atomic = atomic_path(path)
+        self._tmp = self._atomic.__enter__()
+        try:
+            self._container = av.open(str(self._tmp), "w")
+            self._stream = self._container.add_stream(name, rate=self.fps)
+        except (av.FFmpegError, ValueError) as exc:
+            self._abort()
+            raise SieddInputError(f"{path}: cannot write with {name} ({_short(exc)})") from None
+        self._stream.width, self._stream.height = width, height
+        self._stream.pix_fmt = _pick_pix_fmt(av_codec, width, height, ext)
+        self._yuv = self._stream.pix_fmt.startswith("yuv")
+        if name == "libx264":
+            self._stream.options = {"crf": "16", "preset": "medium"}
+        if self._yuv:
+            cc = self._stream.codec_context
+            cc.colorspace, cc.color_range = 1, 1          # BT.709, limited range
+            cc.color_primaries, cc.color_trc = 1, 1
+
+    def write(self, rgb: np.ndarray) -> None:
+        if rgb.shape != (self.height, self.width, 3) or rgb.dtype != np.uint8:
+            raise ValueError(f"frame of shape {rgb.shape} {rgb.dtype}, expected "
+                             f"({self.height}, {self.width}, 3) uint8")
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        if self._pattern:
+            target = self.path % self.count
+            data = _encode_png(frame)
+            with atomic_path(target) as tmp:
+                Path(tmp).write_bytes(data)
+        else:
+            if self._yuv:
+                frame = frame.reformat(format=self._stream.pix_fmt, dst_colorspace="itu709",
+                                       dst_color_range="MPEG")
+            frame.pts = self.count
+            frame.time_base = 1 / self.fps
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+        self.count += 1
+
+    def close(self) -> None:
+        if self._pattern:
+            return
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        self._container.close()
+        self._atomic.__exit__(None, None, None)
+
+    def _abort(self) -> None:
+        try:
+            if getattr(self, "_container", None) is not None:
+                self._container.close()
+        except Exception:
+            pass
+        self._atomic.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        elif not self._pattern:
+            self._abort()
+
+
+def _encode_png(frame) -> bytes:
+    ctx = av.CodecContext.create("png", "w")
+    ctx.width, ctx.height, ctx.pix_fmt = frame.width, frame.height, "rgb24"
+    packets = ctx.encode(frame) + ctx.encode(None)
+    return b"".join(bytes(p) for p in packets)
