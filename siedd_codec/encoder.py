@@ -104,7 +104,8 @@ def encode(input_path: str, output: str, preset: Preset, start: int = 0,
                "seconds": round(seconds, 3), "train_seconds": round(t_train, 3),
                "phase1_seconds": round(model.stats["phase1_seconds"], 3),
                "phase2_seconds": round(model.stats["phase2_seconds"], 3),
-               "device": model.stats["device"], "groups": len(model.group_ranges)}
+               "device": model.stats["device"], "groups": len(model.group_ranges),
+               "groups_restored": model.stats["groups_restored"]}
     if measure:
         from .reader import SieddReader
         t2 = time.perf_counter()

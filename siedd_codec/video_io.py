@@ -157,7 +157,8 @@ def _read_png_folder(folder: Path, start, frames, size) -> Video:
 
 
 def _short(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = getattr(exc, "strerror", None) or str(exc).strip() or type(exc).__name__
+    text = text.strip().splitlines()[0]
     return text[:200]
 
 
@@ -167,6 +168,9 @@ def _short(exc: Exception) -> str:
 _CODEC_BY_EXT = {".mp4": "libx264", ".mkv": "libx264", ".mov": "libx264", ".webm": "libvpx-vp9",
                  ".avi": "mpeg4", ".nut": "ffv1", ".y4m": "rawvideo", ".gif": "gif"}
 _PIX_PREFERENCE = ("yuv420p", "yuv444p", "rgb24", "bgr0", "yuv422p", "gbrp", "pal8")
+# Lossless encoders keep RGB as it is: no colour conversion, bit-exact frames.
+_LOSSLESS = {"ffv1", "png", "rawvideo", "utvideo", "huffyuv", "ffvhuff", "qtrle", "libx264rgb"}
+_PIX_LOSSLESS = ("rgb24", "bgr0", "bgra", "gbrp", "rgba", "yuv444p")
 
 
 def is_png_pattern(path: str) -> bool:
@@ -177,7 +181,7 @@ def _pick_pix_fmt(codec: av.Codec, width: int, height: int, ext: str) -> str:
     supported = [f.name for f in (codec.video_formats or [])] or ["yuv420p"]
     if ext == ".y4m":
         return "yuv444p"
-    for name in _PIX_PREFERENCE:
+    for name in (_PIX_LOSSLESS if codec.name in _LOSSLESS else _PIX_PREFERENCE):
         if name in supported:
             if name == "yuv420p" and (width % 2 or height % 2) and "yuv444p" in supported:
                 return "yuv444p"   # 4:2:0 needs even sides

@@ -1,0 +1,65 @@
+"""`siedd export-onnx`: a .siedd file as standalone ONNX files with their weights baked in
+(dequantised, float32), plus siedd_onnx.json telling how to call them. Any ONNX tool runs them."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import onnx
+
+from siedd_codec import container
+from siedd_codec.fsutil import atomic_write_bytes
+from siedd_codec.model_spec import coordinate_grid, encoder_shapes, group_shapes
+from siedd_codec.tensor_codec import decompress
+
+from .graphs import bake_weights, serialize
+
+RECIPE = """\
+1. coords: float32 (H*W, 2), rows (y, x), row-major over the output picture, corner aligned:
+   pixel index i of n maps to -1 + 2*i/(n-1) (0 when n == 1). Any H, W works.
+2. features = encoder.onnx(coords=coords)["features"]            -> (H*W, d)
+   The features depend only on the grid: compute them once per output size.
+3. For each group file: frames = group_XXXXX.onnx(features=features)["frames"]
+   -> (K, H*W, 3) uint8 RGB, K = the group's frame count; reshape to (K, H, W, 3).
+   Large pictures: run steps 2-3 on row chunks of coords and concatenate along H*W.
+"""
+
+
+def export_onnx(path: str, directory: str) -> list[str]:
+    sf = container.read(path)
+    out = Path(directory)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{directory}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    d = sf.hidden
+    written: list[str] = []
+    enc_w = decompress(sf.encoder_weights, encoder_shapes(d), "shared encoder weights")
+    enc = bake_weights(onnx.load_model_from_string(sf.encoder_graph), enc_w)
+    atomic_write_bytes(out / "encoder.onnx", serialize(enc))
+    written.append("encoder.onnx")
+    dec_template = onnx.load_model_from_string(sf.decoder_graph)
+    groups = []
+    for g, payload in enumerate(sf.group_weights):
+        first, count = sf.groups[g]
+        weights = decompress(payload, group_shapes(d, count), f"group {g} weights")
+        weights["frame_mean"] = sf.norm[first:first + count, 0]
+        weights["frame_std"] = sf.norm[first:first + count, 1]
+        name = f"group_{g:05d}.onnx"
+        atomic_write_bytes(out / name, serialize(bake_weights(dec_template, weights)))
+        written.append(name)
+        groups.append({"file": name, "first_frame": first, "frame_count": count})
+    recipe = {
+        "format": "siedd-onnx", "source": str(path), "width": sf.width, "height": sf.height,
+        "frame_count": sum(c for _, c in sf.groups[:len(sf.group_weights)]),
+        "fps": [sf.fps.numerator, sf.fps.denominator], "hidden": d,
+        "encoder": {"file": "encoder.onnx", "input": "coords", "output": "features"},
+        "decoder_inputs": ["features"], "decoder_output": "frames",
+        "groups": groups, "how_to_call": RECIPE.splitlines(),
+        "example_coords_first_rows": coordinate_grid(min(sf.width, 3), 1).tolist(),
+    }
+    atomic_write_bytes(out / "siedd_onnx.json", (json.dumps(recipe, indent=2) + "\n").encode())
+    written.append("siedd_onnx.json")
+    return written
+
+
+__all__ = ["export_onnx"]

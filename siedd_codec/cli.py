@@ -1,0 +1,261 @@
+"""siedd command line: encode | decode | info | export-onnx.
+
+Every failure the user can cause ends in one line on stderr ("siedd: error: ...") and a non-zero
+exit: 2 for bad usage, 1 for bad input or a failed run, 130 when interrupted."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from fractions import Fraction
+
+from . import __version__
+from .errors import SieddError, SieddInputError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not usage + error
+        sys.stderr.write(f"siedd: error: {message}\n")
+        sys.exit(2)
+
+
+def _size(text: str) -> tuple[int, int]:
+    from .reader import parse_size
+    try:
+        return parse_size(text)
+    except SieddError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _rate(text: str) -> Fraction:
+    try:
+        value = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"bad rate {text!r}: expected e.g. 25, 30000/1001") from None
+    if value <= 0 or value > 1000:
+        raise argparse.ArgumentTypeError(f"bad rate {text!r}: must be in (0, 1000]")
+    return value
+
+
+def _frame_range(text: str) -> tuple[int | None, int | None]:
+    parts = text.split(":")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        a = int(parts[0]) if parts[0] else None
+        b = int(parts[1]) if parts[1] else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad frame range {text!r}: expected A:B, e.g. 0:50") from None
+    if (a is not None and a < 0) or (b is not None and b < 0) or (a is not None and b is not None and b <= a):
+        raise argparse.ArgumentTypeError(f"bad frame range {text!r}: need 0 <= A < B")
+    return a, b
+
+
+def _nonneg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _nonneg(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .presets import PRESETS
+    parser = _Parser(prog="siedd", description="SIEDD neural video codec")
+    parser.add_argument("--version", action="version", version=f"siedd {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    enc = sub.add_parser("encode", help="train SIEDD on a video and write one .siedd file")
+    enc.add_argument("input", help="video file (anything FFmpeg reads) or a folder of PNG frames")
+    enc.add_argument("-o", "--output", required=True, help="output .siedd file")
+    enc.add_argument("--preset", default="tiny", choices=sorted(PRESETS),
+                     help="tiny (CPU tests, demo), s, m, l (the reference's widths)")
+    enc.add_argument("--start", type=_nonneg, default=0, help="first frame to encode")
+    enc.add_argument("--frames", type=_positive, help="number of frames (default: all)")
+    enc.add_argument("--size", type=_size, help="resample to WxH before training")
+    enc.add_argument("--group-size", type=_positive, help="frames per decoder group")
+    enc.add_argument("--steps", type=_positive, help="phase-2 steps per group")
+    enc.add_argument("--anchor-steps", type=_positive, help="phase-1 steps")
+    enc.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                     help="override any preset field, e.g. --set hidden=128 --set shared_bits=5")
+    enc.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    enc.add_argument("--seed", type=int, default=0)
+    enc.add_argument("--resume", action="store_true",
+                     help="continue a killed encode from its last completed group")
+    enc.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+    enc.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+    dec = sub.add_parser("decode", help="render a .siedd file to a video file or PNG frames")
+    dec.add_argument("input", help=".siedd file")
+    dec.add_argument("-o", "--output", required=True,
+                     help="video file (.mp4, .mkv, .webm, .mov, .avi, .nut, .y4m) or a PNG "
+                          "pattern like frame_%%04d.png")
+    dec.add_argument("--size", type=_size, help="output WxH (default: native)")
+    dec.add_argument("--fps", type=_rate, help="output frame rate; frames in between are blended")
+    dec.add_argument("--frames", type=_frame_range, metavar="A:B", help="source frames A..B-1")
+    dec.add_argument("--codec", help="FFmpeg encoder name (default: from the extension)")
+    dec.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    dec.add_argument("--quiet", action="store_true")
+
+    info = sub.add_parser("info", help="describe a .siedd file")
+    info.add_argument("input")
+    info.add_argument("--json", action="store_true")
+
+    exp = sub.add_parser("export-onnx", help="write standalone ONNX files and a JSON recipe")
+    exp.add_argument("input")
+    exp.add_argument("directory")
+    return parser
+
+
+# ---------------------------------------------------------------------------------------------
+
+def cmd_encode(args) -> int:
+    from .encoder import encode
+    from .presets import get_preset, parse_override
+    overrides = dict(parse_override(item) for item in args.set)
+    overrides.update({k: v for k, v in (("group_size", args.group_size), ("steps", args.steps),
+                                         ("anchor_steps", args.anchor_steps)) if v is not None})
+    preset = get_preset(args.preset, **overrides)
+    if not os.path.exists(args.input):
+        raise SieddInputError(f"{args.input}: no such file or folder")
+    summary = encode(args.input, args.output, preset, start=args.start, frames=args.frames,
+                     size=args.size, device=args.device, seed=args.seed, resume=args.resume,
+                     quiet=args.quiet or args.json)
+    if args.json:
+        print(json.dumps(summary, sort_keys=True))
+    else:
+        print(f"{summary['output']}: {summary['frames']} frames {summary['width']}x"
+              f"{summary['height']}, PSNR {summary['psnr']:.2f} dB, {summary['bytes']} bytes, "
+              f"{summary['bpp']:.4f} bpp, {summary['seconds']:.1f} s "
+              f"(train {summary['train_seconds']:.1f} s on {summary['device']})")
+    return 0
+
+
+def cmd_decode(args) -> int:
+    from .fsutil import same_file
+    from .reader import SieddReader
+    from .video_io import VideoWriter
+    if same_file(args.input, args.output):
+        raise SieddInputError(f"{args.output}: refusing to overwrite the input")
+    with SieddReader(args.input, size=args.size, device=args.device) as reader:
+        first, stop = args.frames or (None, None)
+        first = first or 0
+        stop = reader.frame_count if stop is None else stop
+        if first >= reader.frame_count or stop > reader.frame_count:
+            raise SieddInputError(f"--frames {first}:{stop} is past the end "
+                                  f"({reader.frame_count} frames)")
+        fps = args.fps or reader.fps
+        with VideoWriter(args.output, reader.width, reader.height, fps, args.codec) as writer:
+            if args.fps is None:
+                for i in range(first, stop):
+                    writer.write(reader[i])
+            else:
+                # Output frame k shows source time first/fps_src + k/fps, up to the range's end.
+                t0 = first / reader.fps
+                span = (stop - first) / reader.fps
+                count = max(1, math.floor(span * fps + 1e-9))
+                for k in range(count):
+                    writer.write(reader.frame_at(float(t0 + Fraction(k) / fps)))
+        if not args.quiet:
+            print(f"{args.output}: {writer.count} frames {reader.width}x{reader.height} "
+                  f"@ {float(fps):.3f} fps", file=sys.stderr)
+    return 0
+
+
+def describe(path: str) -> dict:
+    from . import container
+    from .metrics import bpp
+    from .model_spec import macs_per_pixel
+    sf = container.read(path)
+    d = sf.hidden
+    macs = macs_per_pixel(d)
+    groups = sf.groups
+    mean_group = sf.frame_count / len(groups)
+    whole = macs["encoder"] + macs["group_shared"] + macs["head"]
+    amortized = macs["group_shared"] / mean_group + macs["head"]
+    fps = sf.fps
+    return {
+        "file": path, "format_version": f"{container.VERSION_MAJOR}.{container.VERSION_MINOR}",
+        "width": sf.width, "height": sf.height, "frame_count": sf.frame_count,
+        "fps": float(fps), "fps_rational": f"{fps.numerator}/{fps.denominator}",
+        "duration": float(sf.frame_count / fps),
+        "preset": sf.meta["model"]["preset"], "hidden": d,
+        "encoder_layers": sf.meta["model"]["encoder_layers"],
+        "decoder_layers": sf.meta["model"]["decoder_layers"],
+        "group_size": sf.meta["model"]["group_size"], "groups": len(groups),
+        "complete_groups": len(sf.group_weights), "truncated": sf.truncated,
+        "quant": sf.meta["quant"], "color": sf.meta["video"].get("color", {}),
+        "file_bytes": sf.file_bytes,
+        "bpp": bpp(sf.file_bytes, sf.frame_count, sf.width, sf.height),
+        "sections": sf.section_sizes,
+        "macs_per_pixel": whole, "macs_per_pixel_amortized": amortized,
+        "encoder": sf.meta.get("encoder", {}),
+    }
+
+
+def cmd_info(args) -> int:
+    info = describe(args.input)
+    if args.json:
+        print(json.dumps(info, sort_keys=True))
+        return 0
+    print(f"{info['file']}: siedd {info['format_version']}, {info['width']}x{info['height']}, "
+          f"{info['frame_count']} frames @ {info['fps_rational']} fps ({info['duration']:.2f} s)")
+    print(f"  model: preset {info['preset']}, hidden {info['hidden']}, group size "
+          f"{info['group_size']} ({info['groups']} groups), bits {info['quant']}")
+    print(f"  size: {info['file_bytes']} bytes, {info['bpp']:.4f} bpp; sections "
+          + ", ".join(f"{k} {v}" for k, v in info["sections"].items()))
+    print(f"  decode cost: {info['macs_per_pixel']:.0f} MAC/pixel per frame, "
+          f"{info['macs_per_pixel_amortized']:.0f} amortised over groups with the encoder cached")
+    if info["truncated"]:
+        print(f"  TRUNCATED: {info['complete_groups']} of {info['groups']} groups complete")
+    return 0
+
+
+def cmd_export_onnx(args) -> int:
+    try:
+        from siedd_export.standalone import export_onnx
+    except ImportError as exc:
+        raise SieddError(f"export-onnx needs the onnx package (pip install 'siedd[encode]'): {exc}")
+    files = export_onnx(args.input, args.directory)
+    print(f"{args.directory}: wrote {len(files)} files")
+    return 0
+
+
+COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info,
+            "export-onnx": cmd_export_onnx}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except BrokenPipeError:          # `siedd info --json | head`: not an error
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        hint = " (continue with --resume)" if args.command == "encode" else ""
+        sys.stderr.write(f"siedd: interrupted{hint}\n")
+        return 130
+    except SieddError as exc:
+        sys.stderr.write(f"siedd: error: {exc}\n")
+        return 1
+    except (OSError, MemoryError) as exc:
+        name = getattr(exc, "filename", None)
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        sys.stderr.write(f"siedd: error: {name + ': ' if name else ''}{reason}\n")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

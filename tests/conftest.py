@@ -1,0 +1,58 @@
+"""Shared fixtures: the real clips fetched by `make setup`, and one tiny .siedd encoded once per
+test session from a real clip (carphone, 24 frames, groups of 10: the last group is short)."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIPS = ROOT / ".cache" / "siedd" / "clips"
+VENV_BIN = Path(sys.executable).parent
+
+TINY_FRAMES = 24
+TINY_OVERRIDES = dict(anchor_steps=200, steps=80, group_size=10, anchors=4)
+
+
+def clip(name: str) -> Path:
+    path = CLIPS / name
+    if not path.is_file():
+        pytest.fail(f"{path} missing: run `make setup` (it fetches the test clips)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def carphone() -> Path:
+    return clip("carphone_pristine.mp4")
+
+
+@pytest.fixture(scope="session")
+def tiny_encode(tmp_path_factory, carphone):
+    """(path of the .siedd, encode summary, source frames)."""
+    from siedd_codec.encoder import encode
+    from siedd_codec.presets import get_preset
+    from siedd_codec.video_io import read_video
+    out = tmp_path_factory.mktemp("tiny") / "carphone.siedd"
+    summary = encode(str(carphone), str(out), get_preset("tiny", **TINY_OVERRIDES),
+                     frames=TINY_FRAMES, device="cpu", quiet=True)
+    frames = read_video(carphone, frames=TINY_FRAMES).frames
+    return out, summary, frames
+
+
+@pytest.fixture(scope="session")
+def tiny_siedd(tiny_encode) -> Path:
+    return tiny_encode[0]
+
+
+@pytest.fixture(scope="session")
+def siedd_cli() -> list[str]:
+    exe = VENV_BIN / "siedd"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "siedd_codec"]
+
+
+def run_env() -> dict:
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    return env

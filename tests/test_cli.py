@@ -1,0 +1,162 @@
+"""The siedd command line, run as a user would: a real process, real files."""
+import json
+from fractions import Fraction
+import subprocess
+
+import av
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from siedd_codec.reader import SieddReader
+from siedd_codec.model_spec import coordinate_grid
+from conftest import TINY_FRAMES
+
+
+def run(cli, *args, ok=True):
+    result = subprocess.run(cli + [str(a) for a in args], capture_output=True, text=True, timeout=300)
+    if ok:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def assert_one_line_error(result, pattern):
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("siedd: error:") and pattern in lines[0], lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_encode_json_summary(siedd_cli, carphone, tmp_path):
+    out = tmp_path / "c.siedd"
+    result = run(siedd_cli, "encode", carphone, "-o", out, "--start", 10, "--frames", 6,
+                 "--size", "88x72", "--group-size", 3, "--steps", 20, "--anchor-steps", 40,
+                 "--seed", 3, "--device", "cpu", "--json")
+    summary = json.loads(result.stdout)
+    for key in ("psnr", "bpp", "bytes", "frames", "width", "height", "seconds"):
+        assert key in summary
+    assert (summary["frames"], summary["width"], summary["height"]) == (6, 88, 72)
+    assert summary["bytes"] == out.stat().st_size
+    assert result.stderr == ""          # --json is quiet
+
+
+def test_encode_human_summary_and_progress(siedd_cli, carphone, tmp_path):
+    result = run(siedd_cli, "encode", carphone, "-o", tmp_path / "h.siedd", "--frames", 4,
+                 "--group-size", 2, "--steps", 10, "--anchor-steps", 10, "--set", "hidden=16")
+    assert "PSNR" in result.stdout and "bpp" in result.stdout
+    assert "phase 1" in result.stderr and "group" in result.stderr      # progress bars
+    quiet = run(siedd_cli, "encode", carphone, "-o", tmp_path / "q.siedd", "--frames", 4,
+                "--group-size", 2, "--steps", 10, "--anchor-steps", 10, "--set", "hidden=16",
+                "--quiet")
+    assert quiet.stderr == ""
+
+
+@pytest.mark.parametrize("name,codec", [("out.mp4", "h264"), ("out.mkv", "h264"),
+                                        ("out.nut", "ffv1")])
+def test_decode_to_video(siedd_cli, tiny_siedd, tmp_path, name, codec):
+    out = tmp_path / name
+    run(siedd_cli, "decode", tiny_siedd, "-o", out, "--size", "352x288")
+    with av.open(str(out)) as c:
+        stream = c.streams.video[0]
+        frames = [f for f in c.decode(stream)]
+        assert stream.codec_context.name == codec
+        assert (stream.width, stream.height) == (352, 288) and len(frames) == TINY_FRAMES
+    if codec == "ffv1":   # lossless: exactly the reader's frames
+        with SieddReader(tiny_siedd, size=(352, 288)) as r:
+            assert np.array_equal(frames[7].to_ndarray(format="rgb24"), r[7])
+
+
+def test_decode_png_pattern_fps_and_range(siedd_cli, tiny_siedd, tmp_path):
+    run(siedd_cli, "decode", tiny_siedd, "-o", tmp_path / "f_%03d.png", "--frames", "4:9")
+    files = sorted(tmp_path.glob("f_*.png"))
+    assert len(files) == 5
+    with SieddReader(tiny_siedd) as r, av.open(str(files[0])) as c:
+        assert np.array_equal(next(c.decode(video=0)).to_ndarray(format="rgb24"), r[4])
+    out = tmp_path / "fast.nut"
+    run(siedd_cli, "decode", tiny_siedd, "-o", out, "--fps", "60000/1001", "--frames", "0:10")
+    with av.open(str(out)) as c:
+        s = c.streams.video[0]
+        assert s.average_rate == Fraction(60000, 1001) and sum(1 for _ in c.decode(s)) == 20
+
+
+def test_info(siedd_cli, tiny_siedd):
+    info = json.loads(run(siedd_cli, "info", tiny_siedd, "--json").stdout)
+    assert (info["width"], info["height"], info["frame_count"]) == (176, 144, TINY_FRAMES)
+    assert info["fps"] == pytest.approx(29.97, abs=0.01) and info["group_size"] == 10
+    assert info["file_bytes"] == tiny_siedd.stat().st_size
+    assert info["bpp"] == pytest.approx(info["file_bytes"] * 8 / (TINY_FRAMES * 176 * 144))
+    d = info["hidden"]
+    assert info["macs_per_pixel"] == 18 * d + d * d + 16 + 3 * d * d + 3 * d
+    assert info["macs_per_pixel_amortized"] == pytest.approx(3 * d * d / (TINY_FRAMES / 3) + 3 * d)
+    assert sum(info["sections"].values()) < info["file_bytes"]
+    assert "preset" in info and "hidden" in info
+    assert "frames @" in run(siedd_cli, "info", tiny_siedd).stdout
+
+
+def test_export_onnx_runs_in_plain_onnxruntime(siedd_cli, tiny_siedd, tmp_path):
+    out = tmp_path / "onnx"
+    run(siedd_cli, "export-onnx", tiny_siedd, out)
+    recipe = json.loads((out / "siedd_onnx.json").read_text())
+    w, h = 64, 40
+    enc = ort.InferenceSession(str(out / "encoder.onnx"), providers=["CPUExecutionProvider"])
+    feats = enc.run(None, {"coords": coordinate_grid(w, h)})[0]
+    group = recipe["groups"][1]
+    dec = ort.InferenceSession(str(out / group["file"]), providers=["CPUExecutionProvider"])
+    assert [i.name for i in dec.get_inputs()] == ["features"]
+    frames = dec.run(None, {"features": feats})[0].reshape(-1, h, w, 3)
+    with SieddReader(tiny_siedd, size=(w, h)) as r:
+        for k in range(group["frame_count"]):
+            assert np.abs(frames[k].astype(int) - r[group["first_frame"] + k]).max() <= 1
+
+
+def test_error_paths_are_one_line(siedd_cli, tiny_siedd, carphone, tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a video\n")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases = [
+        (["encode", tmp_path / "missing.mp4", "-o", tmp_path / "x.siedd"], "no such file"),
+        (["encode", text, "-o", tmp_path / "x.siedd"], "cannot open as video"),
+        (["encode", empty, "-o", tmp_path / "x.siedd"], "no .png frames"),
+        (["encode", carphone, "-o", tmp_path / "x.siedd", "--start", 500], "past the end"),
+        (["encode", carphone, "-o", tmp_path / "x.siedd", "--frames", 500], "past the end"),
+        (["encode", carphone, "-o", tmp_path / "x.siedd", "--frames", 0], ">= 1"),
+        (["encode", carphone, "-o", tmp_path / "x.siedd", "--size", "12"], "bad size"),
+        (["encode", carphone, "-o", tmp_path / "x.siedd", "--size", "0x5"], "bad size"),
+        (["encode", carphone, "-o", carphone], "overwrite the input"),
+        (["decode", tmp_path / "missing.siedd", "-o", tmp_path / "x.mp4"], "No such file"),
+        (["decode", carphone, "-o", tmp_path / "x.mp4"], "not a .siedd"),
+        (["decode", tiny_siedd, "-o", tmp_path / "x.mp4", "--frames", "5:900"], "past the end"),
+        (["decode", tiny_siedd, "-o", tmp_path / "x.mp4", "--frames", "9:3"], "bad frame range"),
+        (["decode", tiny_siedd, "-o", tmp_path / "x.mp4", "--codec", "nonesuch"], "unknown video encoder"),
+        (["decode", tiny_siedd, "-o", tmp_path / "noext"], "extension"),
+        (["info", text], "not a .siedd"),
+    ]
+    for args, pattern in cases:
+        assert_one_line_error(run(siedd_cli, *args, ok=False), pattern)
+    assert not (tmp_path / "x.siedd").exists() and not (tmp_path / "x.mp4").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp litter
+
+
+def test_damaged_siedd_is_one_line(siedd_cli, tiny_siedd, tmp_path):
+    data = bytearray(tiny_siedd.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad = tmp_path / "bad.siedd"
+    bad.write_bytes(bytes(data))
+    before = bad.read_bytes()
+    assert_one_line_error(run(siedd_cli, "decode", bad, "-o", tmp_path / "o.mp4", ok=False),
+                          "checksum mismatch")
+    assert_one_line_error(run(siedd_cli, "info", bad, ok=False), "checksum mismatch")
+    assert bad.read_bytes() == before           # inputs are never touched
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_existing_output_replaced_atomically(siedd_cli, tiny_siedd, tmp_path):
+    out = tmp_path / "o.nut"
+    out.write_bytes(b"old")
+    run(siedd_cli, "decode", tiny_siedd, "-o", out, "--frames", "0:2")
+    assert out.read_bytes()[:4] != b"old"
+    assert_one_line_error(run(siedd_cli, "decode", tiny_siedd, "-o", out, "--frames", "0:999", ok=False),
+                          "past the end")
+    assert out.stat().st_size > 3            # a failed run left the previous file alone

@@ -1,0 +1,165 @@
+"""The .siedd container: golden layout, and files that are damaged, cut short or foreign."""
+import hashlib
+import struct
+
+import numpy as np
+import pytest
+
+from golden import synthetic_file
+from siedd_codec import container
+from siedd_codec.errors import SieddFormatError
+from siedd_codec.model_spec import group_shapes
+from siedd_codec.reader import SieddReader
+from siedd_codec.tensor_codec import decompress
+
+# Pinned by hand from a reviewed run. A change here is a format change: bump the version
+# (container.VERSION_*) and docs/FORMAT.md with it.
+GOLDEN_HEADER = "53494544440d0a1a0100000009000000c11200000000000000000000000000000000000000000000000000000a028d6f"
+GOLDEN_SECTIONS = [
+    ("META", 268, 347, "a4cc28403f219bdc"),
+    ("NORM", 615, 40, "73d05deae65570a7"),
+    ("GENC", 655, 635, "772890c8bba947bc"),
+    ("GDEC", 1290, 1435, "1b21bc86ae44fedc"),
+    ("WENC", 2725, 392, "ae38042050fdaea2"),
+    ("GIDX", 3117, 28, "022f01cedb8d7f6f"),
+    ("WGRP", 3145, 564, "db1e913d8db38250"),
+    ("WGRP", 3709, 564, "cbd821cb641733fe"),
+    ("WGRP", 4273, 528, "3e1ed6ce46a5c25b"),
+]
+GOLDEN_SHA256 = "a7b6feac66a052d6311256ca238c51f9c03c36c5aeeed991276a65167dd5d88a"
+
+
+@pytest.fixture(scope="module")
+def golden_bytes():
+    return container.to_bytes(synthetic_file())
+
+
+def sections(data):
+    count = struct.unpack_from("<I", data, 12)[0]
+    return [container.TABLE_ENTRY.unpack_from(data, container.HEADER.size + 24 * i)
+            for i in range(count)]
+
+
+def test_golden_layout_is_pinned(golden_bytes):
+    data = golden_bytes
+    assert data[:48].hex() == GOLDEN_HEADER
+    got = [(k.decode(), off, length, hashlib.sha256(data[off:off + length]).hexdigest()[:16])
+           for k, _, off, length in sections(data)]
+    assert got == GOLDEN_SECTIONS
+    assert hashlib.sha256(data).hexdigest() == GOLDEN_SHA256
+
+
+def test_golden_bitstream_decodes_to_pinned_weights(golden_bytes):
+    sf = container.from_bytes(golden_bytes)
+    w = decompress(sf.group_weights[2], group_shapes(8, 1), "group 2")
+    sums = {k: round(float(v.astype(np.float64).sum()), 6) for k, v in w.items()}
+    assert sums == {"dec.w1": 0.170757, "dec.b1": 0.066738, "dec.w2": -0.21266,
+                    "dec.b2": 0.238169, "dec.w3": 0.081541, "dec.b3": 0.047579,
+                    "heads.w": 0.063654, "heads.b": -0.073782}
+
+
+def test_bytes_written_equal_bytes_declared(golden_bytes, tmp_path):
+    size = container.write(tmp_path / "g.siedd", synthetic_file())
+    assert size == len(golden_bytes) == (tmp_path / "g.siedd").stat().st_size
+    assert struct.unpack_from("<Q", golden_bytes, 16)[0] == size
+
+
+def test_round_trip(golden_bytes):
+    sf = container.from_bytes(golden_bytes)
+    assert (sf.width, sf.height, sf.frame_count, sf.fps) == (6, 4, 5, 25)
+    assert sf.groups == [(0, 2), (2, 2), (4, 1)] and not sf.truncated
+    assert sf.norm.shape == (5, 2)
+
+
+@pytest.mark.parametrize("index", range(9))
+def test_any_damaged_section_is_named(golden_bytes, index):
+    kind, _, off, length = sections(golden_bytes)[index]
+    data = bytearray(golden_bytes)
+    data[off + length // 2] ^= 0x40
+    name = kind.decode() if index < 6 else f"group {index - 6}"
+    with pytest.raises(SieddFormatError, match=f"damaged .*{name} checksum"):
+        container.from_bytes(bytes(data))
+
+
+def test_damaged_header_and_table(golden_bytes):
+    data = bytearray(golden_bytes)
+    data[20] ^= 1
+    with pytest.raises(SieddFormatError, match="header checksum"):
+        container.from_bytes(bytes(data))
+    data = bytearray(golden_bytes)
+    data[60] ^= 1
+    with pytest.raises(SieddFormatError, match="table checksum"):
+        container.from_bytes(bytes(data))
+
+
+def test_truncated_file_keeps_complete_groups(golden_bytes, tmp_path):
+    secs = sections(golden_bytes)
+    _, _, off, length = secs[7]                      # cut inside group 1
+    sf = container.from_bytes(golden_bytes[:off + length // 2])
+    assert sf.truncated and len(sf.group_weights) == 1
+    path = tmp_path / "cut.siedd"
+    path.write_bytes(golden_bytes[:off + length // 2])
+    with SieddReader(path, device="cpu") as reader:
+        assert len(reader) == 2 and reader.declared_frame_count == 5 and reader.truncated
+        assert reader[1].shape == (4, 6, 3)
+        with pytest.raises(IndexError):
+            reader[2]
+
+
+@pytest.mark.parametrize("cut", [0, 10, 47, 100, 700, 3000])
+def test_truncated_before_essentials(golden_bytes, cut):
+    with pytest.raises(SieddFormatError, match="not a .siedd|truncated"):
+        container.from_bytes(golden_bytes[:cut])
+
+
+def test_truncated_before_first_group_refused_by_reader(golden_bytes, tmp_path):
+    path = tmp_path / "nogroups.siedd"
+    path.write_bytes(golden_bytes[:3145 + 10])
+    with pytest.raises(SieddFormatError, match="first complete group"):
+        SieddReader(path, device="cpu")
+
+
+@pytest.mark.parametrize("payload", [
+    b"", b"hello world\n" * 10, bytes(range(256)) * 4,
+    b"\x00\x00\x00\x18ftypmp42" + bytes(100),
+])
+def test_foreign_files(payload):
+    with pytest.raises(SieddFormatError, match="not a .siedd"):
+        container.from_bytes(payload)
+
+
+def test_other_version_and_trailing_bytes(golden_bytes):
+    import zlib
+    data = bytearray(golden_bytes)
+    data[8:10] = struct.pack("<H", 2)
+    data[44:48] = struct.pack("<I", zlib.crc32(bytes(data[:44])))
+    with pytest.raises(SieddFormatError, match="unsupported .siedd version 2"):
+        container.from_bytes(bytes(data))
+    with pytest.raises(SieddFormatError, match="past the declared end"):
+        container.from_bytes(golden_bytes + b"junk")
+
+
+def test_hostile_counts_are_refused_before_allocation(golden_bytes):
+    import zlib
+    data = bytearray(golden_bytes)
+    data[12:16] = struct.pack("<I", 0xFFFFFFFF)            # absurd section count
+    data[44:48] = struct.pack("<I", zlib.crc32(bytes(data[:44])))
+    with pytest.raises(SieddFormatError, match="sections"):
+        container.from_bytes(bytes(data))
+
+
+def test_foreign_onnx_operators_are_refused(golden_bytes):
+    """A graph using an operator siedd never writes is refused before ONNX Runtime sees it."""
+    from siedd_codec.onnx_check import check_graph
+    import onnx
+    from onnx import helper, TensorProto
+    node = helper.make_node("ConstantOfShape", ["s"], ["y"])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("s", TensorProto.INT64, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    with pytest.raises(SieddFormatError, match="ConstantOfShape"):
+        check_graph(helper.make_model(graph).SerializeToString(), "GDEC section")
+
+
+def test_io_errors_are_format_errors(tmp_path):
+    with pytest.raises(SieddFormatError, match="directory"):
+        container.read(tmp_path)

@@ -1,0 +1,153 @@
+"""Encoder: inputs (video files, PNG folders, odd sizes), colour conversion, presets, resume."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import av
+import numpy as np
+import pytest
+
+from siedd_codec.encoder import encode
+from siedd_codec.errors import SieddInputError
+from siedd_codec.presets import PRESETS, get_preset, parse_override
+from siedd_codec.reader import SieddReader
+from siedd_codec.training import nearest_anchor, plan_anchors, plan_groups
+from siedd_codec.video_io import VideoWriter, frame_to_rgb, read_video
+from conftest import clip
+
+FAST = dict(anchor_steps=60, steps=30, anchors=2, group_size=4)
+
+
+def test_colour_conversion_matches_pyav_for_sd(carphone):
+    """Unstated SD colour: BT.601 limited, which is also swscale's default - so equal to PyAV's."""
+    ours = read_video(carphone, frames=3).frames
+    with av.open(str(carphone)) as c:
+        theirs = [f.to_ndarray(format="rgb24") for _, f in zip(range(3), c.decode(video=0))]
+    assert np.array_equal(ours, np.stack(theirs))
+
+
+def _bt709_reference(frame) -> np.ndarray:
+    """Textbook BT.709 limited-range YUV 4:2:0 -> RGB, chroma nearest-neighbour upsampled."""
+    y = frame.to_ndarray(format="yuv420p")
+    h, w = frame.height, frame.width
+    Y = y[:h].astype(np.float64)
+    U = y[h:h + h // 4].reshape(h // 2, w // 2).astype(np.float64)
+    V = y[h + h // 4:].reshape(h // 2, w // 2).astype(np.float64)
+    U = U.repeat(2, 0).repeat(2, 1) - 128
+    V = V.repeat(2, 0).repeat(2, 1) - 128
+    Yn = (Y - 16) * 255 / 219
+    Un, Vn = U * 255 / 224, V * 255 / 224
+    r = Yn + 1.5748 * Vn
+    g = Yn - 0.1873 * Un - 0.4681 * Vn
+    b = Yn + 1.8556 * Un
+    return np.clip(np.rint(np.stack([r, g, b], -1)), 0, 255)
+
+
+def test_colour_conversion_hd_uses_bt709():
+    path = clip("bigbuckbunny.mp4")
+    with av.open(str(path)) as c:
+        frame = next(c.decode(video=0))
+    ours = frame_to_rgb(frame).astype(np.float64)
+    ref = _bt709_reference(frame)
+    pyav_601 = frame.to_ndarray(format="rgb24").astype(np.float64)
+    assert np.abs(ours - ref).mean() < 1.5            # chroma filtering differs slightly
+    assert np.abs(pyav_601 - ref).mean() > np.abs(ours - ref).mean() + 1
+
+
+def test_read_range_and_resample(carphone):
+    v = read_video(carphone, start=100, frames=20, size=(88, 72))
+    assert v.frames.shape == (20, 72, 88, 3)
+    with pytest.raises(SieddInputError, match="past the end"):
+        read_video(carphone, start=110, frames=20)
+    with pytest.raises(SieddInputError, match="past the end"):
+        read_video(carphone, start=500)
+
+
+def test_png_folder_and_odd_size_round_trip(tmp_path, carphone):
+    src = read_video(carphone, frames=6, size=(41, 23)).frames
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    with VideoWriter(str(folder / "f_%03d.png"), 41, 23, 25) as w:
+        for f in src:
+            w.write(f)
+    back = read_video(folder)
+    assert np.array_equal(back.frames, src) and back.fps == 25
+    out = tmp_path / "odd.siedd"
+    summary = encode(str(folder), str(out), get_preset("tiny", **FAST), device="cpu", quiet=True)
+    assert (summary["width"], summary["height"], summary["frames"]) == (41, 23, 6)
+    with SieddReader(out) as r:
+        assert r[5].shape == (23, 41, 3) and len(r) == 6
+
+
+def test_odd_size_641x359_from_video(tmp_path):
+    out = tmp_path / "bikes.siedd"
+    summary = encode(str(clip("bikes.mp4")), str(out), get_preset("tiny", **FAST, hidden=16),
+                     frames=3, size=(641, 359), device="cpu", quiet=True)
+    assert (summary["width"], summary["height"]) == (641, 359) and summary["psnr"] > 10
+    with SieddReader(out, size=(320, 179)) as r:
+        assert r[2].shape == (179, 320, 3)
+
+
+def test_presets_are_data_and_overridable():
+    assert {p.hidden for p in PRESETS.values()} >= {512, 768, 1024}
+    s = PRESETS["s"]
+    assert (s.steps, s.anchor_steps, s.group_size, s.anchors, s.lr) == (20001, 20001, 20, 20, 1e-4)
+    for field in s.as_dict():
+        if field == "name":
+            continue
+        value = getattr(s, field)
+        text = "1/64" if isinstance(value, float) and value < 0.01 else str(value)
+        key, parsed = parse_override(f"{field}={text}")
+        assert get_preset("s", **{key: parsed}).as_dict()[field] == parsed
+    with pytest.raises(SieddInputError):
+        parse_override("nosuchfield=3")
+    with pytest.raises(SieddInputError):
+        get_preset("s", hidden=3)
+
+
+def test_group_and_anchor_planning():
+    assert plan_groups(45, 20) == [(0, 20), (20, 20), (40, 5)]
+    assert plan_anchors(600, 20) == [round(i * 30) for i in range(20)]
+    anchors = plan_anchors(100, 5)                         # 0 20 40 60 80
+    assert nearest_anchor(anchors, 20, 20) == 1            # centre 29.5 -> anchor 20
+    assert nearest_anchor(anchors, 80, 20) == 4            # centre 89.5 -> anchor 80, not 0
+    assert plan_anchors(3, 20) == [0, 1, 2]
+
+
+def test_resume_after_kill(tmp_path, carphone, siedd_cli):
+    """Kill an encode after its first group is saved; --resume restores it and finishes."""
+    out = tmp_path / "resume.siedd"
+    partial = tmp_path / "resume.siedd.partial"
+    cmd = siedd_cli + ["encode", str(carphone), "-o", str(out), "--frames", "12",
+                       "--group-size", "4", "--anchor-steps", "30", "--steps", "400",
+                       "--set", "anchors=2", "--device", "cpu", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while not (partial / "group_00000.npz").exists():
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.time() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists() and (partial / "phase1.npz").exists()
+    done = len(list(partial.glob("group_*.npz")))
+    assert 1 <= done < 3
+    result = subprocess.run(cmd[:-1] + ["--resume", "--json"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert out.exists() and not partial.exists()
+    import json
+    assert json.loads(result.stdout)["groups_restored"] == done
+    with SieddReader(out) as r:
+        assert len(r) == 12
+    # a resume from a different setting is refused, not silently mixed
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    while not (partial / "phase1.npz").exists():
+        assert proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    other = cmd[:-1] + ["--seed", "7", "--resume", "--quiet"]
+    result = subprocess.run(other, capture_output=True, text=True)
+    assert result.returncode == 1 and "different input or settings" in result.stderr

@@ -1,0 +1,123 @@
+"""SieddReader on a real encode (carphone, tiny preset): access, sizes, any-time, agreement with
+the PyTorch model, honest PSNR and bpp, no torch on the decode path."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from siedd_codec import container
+from siedd_codec.errors import SieddError
+from siedd_codec.metrics import bpp, mean_psnr
+from siedd_codec.model_spec import encoder_shapes, group_shapes
+from siedd_codec.reader import SieddReader
+from siedd_codec.tensor_codec import decompress
+from conftest import TINY_FRAMES
+
+
+@pytest.fixture(scope="module")
+def reader(tiny_siedd):
+    with SieddReader(tiny_siedd, device="cpu") as r:
+        yield r
+
+
+def test_python_protocol(reader):
+    assert len(reader) == reader.frame_count == TINY_FRAMES
+    assert reader.native_size == (176, 144) and (reader.width, reader.height) == (176, 144)
+    assert float(reader.fps) == pytest.approx(29.97, abs=0.01)
+    f0 = reader[0]
+    assert f0.shape == (144, 176, 3) and f0.dtype == np.uint8
+    assert np.array_equal(reader[-1], reader[TINY_FRAMES - 1])
+    frames = list(reader)
+    assert len(frames) == TINY_FRAMES and np.array_equal(frames[13], reader[13])
+    assert np.array_equal(reader[2:5], np.stack(frames[2:5]))
+    with pytest.raises(IndexError):
+        reader[TINY_FRAMES]
+    with pytest.raises(TypeError):
+        reader["3"]
+    assert reader.group_count == 3 and reader.group_range(2) == (20, 4)
+
+
+def test_reported_psnr_and_bpp_are_honest(tiny_encode):
+    path, summary, source = tiny_encode
+    with SieddReader(path, device="cpu") as r:
+        recomputed = mean_psnr(r, source)
+    assert summary["psnr"] == pytest.approx(recomputed, abs=1e-9)
+    assert summary["bytes"] == path.stat().st_size
+    assert summary["bpp"] == pytest.approx(bpp(path.stat().st_size, TINY_FRAMES, 176, 144))
+    assert summary["psnr"] > 20      # it learned the picture, not noise
+
+
+@pytest.mark.parametrize("size", [(352, 288), (88, 72), (101, 37)])
+def test_any_output_size(tiny_siedd, reader, size):
+    with SieddReader(tiny_siedd, size=size, device="cpu") as r:
+        frame = r[5]
+    assert frame.shape == (size[1], size[0], 3)
+    # the same picture at another sampling: compare against the native decode resampled
+    import av
+    native = av.VideoFrame.from_ndarray(reader[5], format="rgb24")
+    resampled = native.reformat(width=size[0], height=size[1], interpolation="BILINEAR").to_ndarray()
+    assert np.abs(frame.astype(float) - resampled).mean() < 12
+
+
+def test_onnxruntime_equals_pytorch(tiny_siedd):
+    from siedd_codec.model import render
+    sf = container.read(tiny_siedd)
+    enc = decompress(sf.encoder_weights, encoder_shapes(sf.hidden), "enc")
+    for size in [(176, 144), (211, 97)]:
+        with SieddReader(tiny_siedd, size=size, device="cpu") as r:
+            for g, (first, count) in enumerate(sf.groups):
+                w = decompress(sf.group_weights[g], group_shapes(sf.hidden, count), "g")
+                ref = render(enc, w, sf.norm[first:first + count], *size)
+                got = r.decode_group(g)
+                assert np.abs(ref.astype(int) - got).max() <= 1
+
+
+def test_frame_at_blends_between_frames(reader):
+    fps = float(reader.fps)
+    assert np.array_equal(reader.frame_at(3 / fps), reader[3])
+    mid = reader.frame_at(3.5 / fps)
+    expect = np.rint((reader[3].astype(float) + reader[4]) / 2)
+    assert np.abs(mid - expect).max() <= 1
+    quarter = reader.frame_at(9.25 / fps)                    # across a group border (10)
+    expect = np.rint(0.75 * reader[9].astype(float) + 0.25 * reader[10])
+    assert np.abs(quarter - expect).max() <= 1
+    assert np.array_equal(reader.frame_at(-1.0), reader[0])
+    assert np.array_equal(reader.frame_at(1e6), reader[TINY_FRAMES - 1])
+    with pytest.raises(ValueError):
+        reader.frame_at(float("nan"))
+
+
+def test_bad_sizes_and_devices(tiny_siedd):
+    for size in [(0, 10), (10, -1), "12", "axb", (1, 2, 3)]:
+        with pytest.raises(SieddError):
+            SieddReader(tiny_siedd, size=size)
+    with pytest.raises(SieddError, match="device"):
+        SieddReader(tiny_siedd, device="tpu")
+
+
+def test_cuda_absent_is_quiet_and_explicit(tiny_siedd):
+    """auto falls back to CPU without a word; cuda asked for on a machine without it is an error."""
+    code = ("import sys; from siedd_codec.reader import SieddReader; "
+            f"r = SieddReader({str(tiny_siedd)!r}); r[0]; print(r.device)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stderr == ""
+    assert result.stdout.strip() in ("cpu", "cuda")
+    if result.stdout.strip() == "cpu":
+        with pytest.raises(SieddError, match="cuda"):
+            SieddReader(tiny_siedd, device="cuda")
+
+
+def test_decode_path_imports_no_torch(tiny_siedd):
+    code = ("import sys; from siedd_codec import SieddReader; "
+            f"r = SieddReader({str(tiny_siedd)!r}, size=(64, 48), device='cpu'); r[0]; r.frame_at(0.1); "
+            "bad = sorted(m for m in ('torch', 'onnx', 'tqdm') if m in sys.modules); print(bad)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_closed_reader_refuses(tiny_siedd):
+    r = SieddReader(tiny_siedd, device="cpu")
+    r.close()
+    with pytest.raises(SieddError, match="closed"):
+        r[0]
