@@ -1,6 +1,7 @@
 """Packaging: the decoder installs without torch; export/ is not a bare top-level `export`."""
 import importlib.metadata as md
 import subprocess
+from pathlib import Path
 import sys
 
 from packaging.requirements import Requirement
@@ -33,5 +34,22 @@ def test_export_stage_is_namespaced(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                          text=True, check=True).stdout.split()
     assert out == ["True", "True"]          # installed as siedd_export, never as `export`
-    files = [str(f) for f in md.files("siedd") or []]
-    assert not any(f.startswith("export/") or f == "export.py" for f in files)
+
+
+def test_wheel_contents(tmp_path):
+    """The built wheel holds siedd_codec/ and siedd_export/ and nothing at top level else."""
+    import zipfile
+    import shutil
+    root = Path(__file__).resolve().parents[1]
+    src = tmp_path / "src"                       # build a copy: setuptools writes build/ in-tree
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, src / name)
+    for name in ("siedd_codec", "export"):
+        shutil.copytree(root / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                    str(src), "-w", str(tmp_path)], check=True, capture_output=True)
+    wheel = next(tmp_path.glob("siedd-*.whl"))
+    tops = {n.split("/")[0] for n in zipfile.ZipFile(wheel).namelist()}
+    assert {"siedd_codec", "siedd_export"} <= tops
+    assert not {t for t in tops if not t.startswith(("siedd_codec", "siedd_export", "siedd-"))}
