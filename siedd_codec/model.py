@@ -86,11 +86,11 @@ class DecoderBank(nn.Module):
     def shared(self, features: torch.Tensor) -> torch.Tensor:
         """features (S, d), shared by every bank, or (B, S, d) -> h (B, S, d)."""
         h = features
-        for i, (w, b) in enumerate(zip(self.ws, self.bs)):
-            if h.dim() == 2:
+        for w, b in zip(self.ws, self.bs):
+            if h.dim() == 2:      # one feature set for every bank: broadcast, no copy
                 z = torch.matmul(h, w.transpose(1, 2)) + b[:, None, :]
             else:
-                z = torch.baddbmm(b[:, None, :], h.to(w.dtype) if i else h, w.transpose(1, 2))
+                z = torch.baddbmm(b[:, None, :], h, w.transpose(1, 2))
             h = sine(z)
         return h
 

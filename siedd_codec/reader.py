@@ -90,9 +90,11 @@ class SieddReader:
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return np.stack([self[i] for i in range(*index.indices(self.frame_count))]) \
-                if len(range(*index.indices(self.frame_count))) else \
-                np.zeros((0, self.height, self.width, 3), np.uint8)
+            indices = range(*index.indices(self.frame_count))
+            out = np.empty((len(indices), self.height, self.width, 3), dtype=np.uint8)
+            for k, i in enumerate(indices):
+                out[k] = self[i]
+            return out
         if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
             raise TypeError(f"frame index must be an int or a slice, not {type(index).__name__}")
         i = int(index)
