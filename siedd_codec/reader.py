@@ -13,6 +13,7 @@ from collections import OrderedDict
 from fractions import Fraction
 
 import numpy as np
+import onnxruntime as ort
 
 from . import container
 from .errors import SieddError, SieddFormatError
@@ -67,8 +68,8 @@ class SieddReader:
         self.frame_count = sum(count for _, count in self._groups)
         self._group_of_frame = np.repeat(np.arange(len(self._groups)),
                                          [count for _, count in self._groups])
-        self._encoder_weights = decompress(self._file.encoder_weights,
-                                           encoder_shapes(self._hidden), "shared encoder weights")
+        encoder_weights = decompress(self._file.encoder_weights, encoder_shapes(self._hidden),
+                                     "shared encoder weights")
         try:
             self._encoder = make_session(self._file.encoder_graph, device, threads)
             self._decoder = make_session(self._file.decoder_graph, device, threads)
@@ -78,6 +79,9 @@ class SieddReader:
             raise SieddFormatError(f"{self.path}: ONNX graph rejected by ONNX Runtime: "
                                    f"{str(exc).splitlines()[0]}") from None
         self.device = session_device(self._decoder)
+        self._ort_device = "cuda" if self.device == "cuda" else "cpu"
+        self._encoder_weights = {k: self._on_device(v) for k, v in encoder_weights.items()}
+        self._cached_bytes = 0
         self._feature_cache: dict[tuple[int, int], list[np.ndarray]] = {}
         self._feature_cache_bytes = feature_cache_bytes
         self._group_cache: OrderedDict[int, np.ndarray] = OrderedDict()
@@ -120,6 +124,7 @@ class SieddReader:
 
     def close(self) -> None:
         self._feature_cache.clear()
+        self._cached_bytes = 0
         self._group_cache.clear()
         self._weights_cache.clear()
         self._encoder = self._decoder = None
@@ -172,6 +177,10 @@ class SieddReader:
         if self._closed:
             raise SieddError("reader is closed")
 
+    def _on_device(self, array: np.ndarray) -> ort.OrtValue:
+        """Inputs live where the session runs: on the GPU they are uploaded once, not per run."""
+        return ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array), self._ort_device, 0)
+
     def _group_weights(self, g: int) -> dict[str, np.ndarray]:
         if g in self._weights_cache:
             self._weights_cache.move_to_end(g)
@@ -190,7 +199,8 @@ class SieddReader:
         return max(1024, CHUNK_BYTES // (4 * self._hidden))
 
     def _features(self, width: int, height: int):
-        """Yields (start, stop, features) over the grid, from the cache where possible."""
+        """Yields (start, stop, features as an OrtValue on the session's device) over the grid,
+        from the cache where possible."""
         key = (width, height)
         cached = self._feature_cache.setdefault(key, [])
         n = width * height
@@ -203,11 +213,17 @@ class SieddReader:
                 continue
             if coords is None:
                 coords = coordinate_grid(width, height)
-            feats = self._encoder.run(["features"], {"coords": coords[start:stop],
-                                                     **self._encoder_weights})[0]
-            used = sum(c.nbytes for chunks in self._feature_cache.values() for c in chunks)
-            if index == len(cached) and used + feats.nbytes <= self._feature_cache_bytes:
+            binding = self._encoder.io_binding()
+            binding.bind_ortvalue_input("coords", self._on_device(coords[start:stop]))
+            for name, value in self._encoder_weights.items():
+                binding.bind_ortvalue_input(name, value)
+            binding.bind_output("features", self._ort_device)
+            self._encoder.run_with_iobinding(binding)
+            feats = binding.get_outputs()[0]
+            size = (stop - start) * self._hidden * 4
+            if index == len(cached) and self._cached_bytes + size <= self._feature_cache_bytes:
                 cached.append(feats)
+                self._cached_bytes += size
             yield start, stop, feats
 
     def decode_group(self, g: int) -> np.ndarray:
@@ -230,9 +246,16 @@ class SieddReader:
         if heads is not None:
             weights = dict(weights)
             for key in ("heads.w", "heads.b", "frame_mean", "frame_std"):
-                weights[key] = np.ascontiguousarray(weights[key][heads])
+                weights[key] = weights[key][heads]
+        inputs = {name: self._on_device(value) for name, value in weights.items()}
         count = weights["heads.w"].shape[0]
         out = np.empty((count, width * height, 3), dtype=np.uint8)
         for start, stop, feats in self._features(width, height):
-            out[:, start:stop] = self._decoder.run(["frames"], {"features": feats, **weights})[0]
+            binding = self._decoder.io_binding()
+            binding.bind_ortvalue_input("features", feats)
+            for name, value in inputs.items():
+                binding.bind_ortvalue_input(name, value)
+            binding.bind_output("frames", "cpu")
+            self._decoder.run_with_iobinding(binding)
+            out[:, start:stop] = binding.copy_outputs_to_cpu()[0]
         return out.reshape(count, height, width, 3)
