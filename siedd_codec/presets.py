@@ -26,6 +26,7 @@ class Preset:
     encoder_bits: int = 8        # bits of the shared encoder
     bias_bits: int = 10          # bits of every bias
     groups_per_batch: int = 0    # phase-2 groups trained together; 0 = choose by device
+    compile: str = "auto"        # torch.compile the training step: auto (CUDA only), yes, no
 
     def replace(self, **overrides) -> "Preset":
         known = {f.name: f.type for f in fields(self)}
@@ -51,6 +52,7 @@ class Preset:
             (self.lr > 0, "lr must be > 0"),
             (self.warmup_steps >= 0, "warmup_steps must be >= 0"),
             (self.groups_per_batch >= 0, "groups_per_batch must be >= 0"),
+            (self.compile in ("auto", "yes", "no"), "compile must be auto, yes or no"),
         ]
         for bits_name in ("shared_bits", "head_bits", "encoder_bits", "bias_bits"):
             checks.append((2 <= getattr(self, bits_name) <= 16, f"{bits_name} must be in 2..16"))
@@ -91,7 +93,7 @@ def parse_override(text: str) -> tuple[str, object]:
         raise SieddInputError(f"unknown preset field {key!r}")
     kind = type(defaults[key])
     try:
-        value = kind(eval_number(raw) if kind is float else int(raw))
+        value = raw.strip() if kind is str else kind(eval_number(raw) if kind is float else int(raw))
     except ValueError:
         raise SieddInputError(f"bad value for {key}: {raw!r}") from None
     return key, value

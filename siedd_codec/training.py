@@ -182,16 +182,36 @@ class Trainer:
         # per-decoder mean squared error, summed over decoders: each bank trains as if alone
         return (pred.float() - target).square().mean(dim=(1, 2, 3)).sum()
 
+    def _step_loss(self, forward, frame_ids: torch.Tensor):
+        """The per-step graph: gather targets, forward, loss. Compiled where it pays."""
+        def step_loss(pix: torch.Tensor) -> torch.Tensor:
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+                pred = forward(pix)
+            return self._loss(pred, self._targets(pix, frame_ids))
+        return step_loss
+
+    def _use_compile(self) -> bool:
+        choice = self.preset.compile
+        return choice == "yes" or (choice == "auto" and self.device.type == "cuda")
+
     def _train(self, params, steps: int, forward, frame_ids: torch.Tensor, bar_desc: str):
         opt = ScheduleFreeAdamW(params, lr=self.preset.lr, warmup_steps=self.preset.warmup_steps)
         sampler = PixelSampler(self.pixels, self.samples, self.gen, self.device)
+        eager = self._step_loss(forward, frame_ids)
+        step_loss = torch.compile(eager, dynamic=False) if self._use_compile() else eager
         bar = self._bar(steps, bar_desc, position=1)
         loss_sum = None
         for step in range(steps):
             pix = sampler.next()
-            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-                pred = forward(pix)
-            loss = self._loss(pred, self._targets(pix, frame_ids))
+            if step == 0 and step_loss is not eager:
+                try:
+                    loss = step_loss(pix)
+                except Exception as exc:   # a compiler problem must not cost the encode
+                    self.log(f"torch.compile failed ({type(exc).__name__}); training eagerly")
+                    step_loss = eager
+                    loss = step_loss(pix)
+            else:
+                loss = step_loss(pix)
             (loss * self.loss_scale).backward()
             opt.step(grad_scale=self.loss_scale)
             opt.zero_grad()
@@ -234,19 +254,25 @@ class Trainer:
             return torch.cat([encoder(self.coords[i:i + chunk])
                               for i in range(0, self.pixels, chunk)])
 
-    def groups_per_batch(self) -> int:
+    def groups_per_batch(self, total: int, frames: int) -> int:
+        """CPU: one group at a time (small batches win there). CUDA: as many groups per batched
+        step as fit in a quarter of the free memory - usually all of them."""
         if self.preset.groups_per_batch:
             return self.preset.groups_per_batch
-        if self.device.type == "cpu":
+        if self.device.type != "cuda":
             return 1
-        return 8
+        d, s = self.preset.hidden, self.samples
+        params = 3 * d * d + 3 * d + frames * 3 * (d + 1)
+        per_group = 4 * (5 * params + 12 * s * d + 4 * s * frames * 3)
+        free, _ = torch.cuda.mem_get_info(self.device)
+        return max(1, min(total, int(free // 4 // per_group)))
 
     def phase2(self, features: torch.Tensor, anchors: list[int], anchor_w: dict,
                groups: list[tuple[int, int]], done: dict[int, dict]) -> list[dict]:
         d = self.preset.hidden
         results: dict[int, dict] = dict(done)
         todo = [g for g in range(len(groups)) if g not in results]
-        per_batch = self.groups_per_batch()
+        per_batch = self.groups_per_batch(len(todo), self.preset.group_size)
         outer = self._bar(len(groups), "phase 2: groups")
         if outer is not None:
             outer.update(len(results))

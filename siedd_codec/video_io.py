@@ -19,9 +19,10 @@ import numpy as np
 from .errors import SieddInputError
 from .fsutil import atomic_path
 
-import av  # noqa: E402  (after our modules: av's import is the slow one)
+import av  # noqa: E402
 
-av.logging.set_level(av.logging.ERROR)
+# PyAV's log capture stays off (its default): with frame-threaded decoding, a decoder thread
+# logging through Python while the main thread closes the stream deadlocks on the GIL.
 
 # AVColorSpace -> swscale's names; AVColorRange values.
 _MATRIX_NAMES = {1: "itu709", 4: "fcc", 5: "itu601", 6: "smpte170m", 7: "smpte240m",
