@@ -67,7 +67,7 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     # ~3 minutes for carphone (176x144, 120 frames) on a 2-core CPU.
     "tiny": Preset("tiny", hidden=96, anchors=6, anchor_steps=600, steps=2000,
-                   lr=1e-3, sample_fraction=1 / 8, min_samples=1024),
+                   lr=1e-3, sample_fraction=1 / 1024, min_samples=4096),
     "s": Preset("s", hidden=512),
     "m": Preset("m", hidden=768),
     "l": Preset("l", hidden=1024),
