@@ -255,7 +255,8 @@ def render_into(handle: int, fmt: int, destinations: list[np.ndarray],
 
 def _views(ffi, handle: int, fmt: int, pointers, strides) -> list[np.ndarray]:
     """Writable numpy views of the caller's planes, checked against the frame's geometry."""
-    width, height = _get(handle).reader.width, _get(handle).reader.height
+    reader = _get(handle).reader
+    width, height = reader.width, reader.height
     sizes = plane_sizes(fmt, width, height)
     views = []
     for i, (row_bytes, rows) in enumerate(sizes):

@@ -136,7 +136,10 @@ def read(path) -> SieddFile:
             data = fh.read()
     except IsADirectoryError:
         raise SieddFormatError(f"{path}: is a directory, not a .siedd file") from None
-    return from_bytes(data)
+    try:
+        return from_bytes(data)
+    except SieddFormatError as exc:
+        raise SieddFormatError(f"{path}: {exc}") from None
 
 
 def from_bytes(data: bytes) -> SieddFile:

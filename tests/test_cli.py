@@ -160,3 +160,12 @@ def test_existing_output_replaced_atomically(siedd_cli, tiny_siedd, tmp_path):
     assert_one_line_error(run(siedd_cli, "decode", tiny_siedd, "-o", out, "--frames", "0:999", ok=False),
                           "past the end")
     assert out.stat().st_size > 3            # a failed run left the previous file alone
+
+
+def test_outputs_get_the_usual_permissions(siedd_cli, tiny_siedd, tmp_path):
+    import os
+    out = tmp_path / "perm.nut"
+    run(siedd_cli, "decode", tiny_siedd, "-o", out, "--frames", "0:1")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask

@@ -1,0 +1,92 @@
+/*
+ * siedd.h - C API of libsiedd, the .siedd decoder as a C shared library.
+ *
+ * libsiedd is built with cffi's embedding mode (ffmpeg_filter/build_lib.py): every function
+ * below runs siedd_codec.capi in an embedded Python, which calls siedd_codec.reader.SieddReader
+ * (there is no second decoder). The interpreter starts on the first call (0.2-1 s) and finds
+ * the project's virtual environment by itself, whatever PATH holds.
+ *
+ * Conventions
+ *  - Every call returns a negative SIEDD_ERR_* code on failure; siedd_last_error() then gives a
+ *    one-line message (per calling thread, valid until that thread's next failing call).
+ *  - 0 is never a success value. If the embedded Python cannot start, cffi makes every call
+ *    return 0: call siedd_abi_version() first and accept the library only when it returns
+ *    SIEDD_ABI_VERSION.
+ *  - Any thread may call; calls on one handle are serialised.
+ *  - For programs that don't run Python themselves (FFmpeg, C tools): cffi's start-up lock can
+ *    spin forever in a process whose own Python is already running. From Python, use
+ *    siedd_codec.reader.SieddReader directly.
+ *  - Pixels: SIEDD_FMT_RGB24 is the decoder's own output (packed R, G, B). SIEDD_FMT_YUV444P
+ *    and SIEDD_FMT_YUV420P are converted from it with the BT.709 matrix, limited range
+ *    (Y 16..235, Cb/Cr 16..240); 4:2:0 chroma is the mean of each 2x2 block (centre siting),
+ *    an odd last column/row averaging what it has.
+ */
+#ifndef SIEDD_H
+#define SIEDD_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SIEDD_ABI_VERSION   0x53450001  /* 'S' 'E' major 0 minor 1 */
+
+#define SIEDD_OK             1   /* success (never 0, see above) */
+#define SIEDD_ERR_INTERNAL  -1   /* unexpected failure inside the decoder */
+#define SIEDD_ERR_NOT_FOUND -2   /* the file does not exist or cannot be read */
+#define SIEDD_ERR_FORMAT    -3   /* not a .siedd file, or a damaged one */
+#define SIEDD_ERR_ARG       -4   /* bad argument: size, device, threads, stride, format */
+#define SIEDD_ERR_HANDLE    -5   /* no such handle (never opened, or closed) */
+#define SIEDD_ERR_RANGE     -6   /* frame index out of range, or a time that is not finite */
+
+#define SIEDD_FMT_RGB24      1   /* planes[0]: width*3 bytes a row */
+#define SIEDD_FMT_YUV444P    2   /* planes Y, Cb, Cr, each width x height */
+#define SIEDD_FMT_YUV420P    3   /* Y width x height; Cb, Cr ceil(width/2) x ceil(height/2) */
+
+/* --- cffi-begin: the declarations between these markers are the library's exports --- */
+
+/* SIEDD_ABI_VERSION when the library is usable; 0 when its Python side failed to start. */
+int siedd_abi_version(void);
+
+/* The last failure's message on the calling thread ("" if none). Never NULL once
+   siedd_abi_version() succeeded; owned by the library. */
+const char *siedd_last_error(void);
+
+/* Open a .siedd file for rendering at width x height. width = height = 0: the file's own size;
+   one of them 0: derived from the other, keeping the file's aspect ratio. device: "auto",
+   "cpu" or "cuda" (NULL: "auto"). threads: ONNX Runtime's threads, 0 = its default.
+   Returns a handle (> 0) or a negative SIEDD_ERR_*. */
+int siedd_open(const char *path, int width, int height, const char *device, int threads);
+
+/* Release a handle. SIEDD_OK or SIEDD_ERR_HANDLE. */
+int siedd_close(int handle);
+
+/* Output size, number of frames, frame rate (fps_num / fps_den) of an open handle.
+   Any pointer may be NULL. SIEDD_OK or a negative code. */
+int siedd_info(int handle, int *width, int *height, int *frame_count,
+               int *fps_num, int *fps_den);
+
+/* The file's own (encoded) size. SIEDD_OK or a negative code. */
+int siedd_native_size(int handle, int *width, int *height);
+
+/* Render frame `index` (0-based), or the picture at `seconds` (the linear blend of the two
+   nearest frames; clamped to the clip), as RGB24 into dst: height rows of width*3 bytes,
+   row r at dst + r*stride (stride >= width*3). SIEDD_OK or a negative code. */
+int siedd_render_frame(int handle, int index, uint8_t *dst, int stride);
+int siedd_render_time(int handle, double seconds, uint8_t *dst, int stride);
+
+/* The same in any SIEDD_FMT_*: planes[i] and strides[i] for each plane of the format (an
+   FFmpeg AVFrame's data and linesize arrays fit). SIEDD_OK or a negative code. */
+int siedd_render_frame_planes(int handle, int index, int format,
+                              uint8_t **planes, const int *strides);
+int siedd_render_time_planes(int handle, double seconds, int format,
+                             uint8_t **planes, const int *strides);
+
+/* --- cffi-end --- */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SIEDD_H */

@@ -1,0 +1,336 @@
+"""The siedd filters in the FFmpeg that `make setup` built: the real .venv/bin/ffmpeg and
+ffprobe, run by their paths as separate processes, their output compared with SieddReader's
+frames. Small sizes and the session's tiny .siedd keep every run to a second or two."""
+from __future__ import annotations
+
+import json
+import math
+import re
+import shlex
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_env
+from siedd_codec import capi
+from siedd_codec.reader import SieddReader
+
+BIN = ROOT / ".venv" / "bin"
+FFMPEG = BIN / "ffmpeg"
+FFPROBE = BIN / "ffprobe"
+TIMEOUT = 300
+ALL_OPTIONS = ("filename", "f", "w", "h", "s", "size", "r", "rate", "start", "frames",
+               "duration", "device", "threads")
+FILTER_LOG = re.compile(r"^\[(?:Parsed_)?siedd(?:src)?(?:_\d+)? @ 0x[0-9a-f]+\] (.*)$", re.M)
+
+
+@pytest.fixture(scope="module")
+def ffmpeg() -> Path:
+    for tool in (FFMPEG, FFPROBE):
+        if not tool.is_file():
+            pytest.fail(f"{tool} missing: run `make setup` (it builds the project's FFmpeg)")
+    return FFMPEG
+
+
+def run(*args, env=None, cwd=None, check=True, text=False) -> subprocess.CompletedProcess:
+    cmd = [str(a) for a in args]
+    result = subprocess.run(cmd, capture_output=True, timeout=TIMEOUT, cwd=cwd, stdin=subprocess.DEVNULL,
+                            env=run_env() if env is None else env)
+    stderr = result.stderr.decode("utf-8", "replace")
+    result.stderr = stderr
+    if text:
+        result.stdout = result.stdout.decode("utf-8", "replace")
+    if check:
+        assert result.returncode == 0, f"{shlex.join(cmd)} failed ({result.returncode}):\n{stderr}"
+    return result
+
+
+def raw_frames(data: bytes, width: int, height: int, channels: int = 3) -> np.ndarray:
+    size = width * height * channels
+    assert len(data) % size == 0, f"{len(data)} bytes is not a whole number of {width}x{height} frames"
+    return np.frombuffer(data, np.uint8).reshape(-1, height, width, channels)
+
+
+def render(ffmpeg, graph: str, *extra, env=None) -> bytes:
+    """Frames of `-f lavfi -i GRAPH` as raw rgb24."""
+    return run(ffmpeg, "-v", "error", "-f", "lavfi", "-i", graph, *extra, "-fps_mode", "passthrough",
+               "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1", env=env).stdout
+
+
+def assert_close(actual: np.ndarray, expected: np.ndarray, what: str = "") -> None:
+    assert actual.shape == expected.shape, (what, actual.shape, expected.shape)
+    diff = np.abs(actual.astype(np.int16) - expected.astype(np.int16)).max()
+    assert diff <= 1, f"{what}: differs by up to {diff} levels"
+
+
+def probe(path_or_graph, entries: str, lavfi: bool = False) -> list[dict]:
+    """ffprobe's streams (entries "stream=...") or frames ("frame=...") as dicts."""
+    args = ["-f", "lavfi"] if lavfi else []
+    out = run(FFPROBE, "-v", "error", *args, "-show_entries", entries, "-of", "json",
+              path_or_graph, text=True).stdout
+    return json.loads(out)["streams" if entries.startswith("stream") else "frames"]
+
+
+def assert_clean_failure(result, pattern: str) -> None:
+    """Non-zero exit, not a signal (no crash), one error line from the filter naming the problem."""
+    assert result.returncode > 0 and result.returncode < 128, (result.returncode, result.stderr)
+    filter_lines = [m for m in FILTER_LOG.findall(result.stderr)]
+    assert len(filter_lines) == 1, result.stderr
+    assert pattern in filter_lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_reader(tiny_siedd):
+    reader = SieddReader(tiny_siedd, device="cpu")
+    yield reader
+    reader.close()
+
+
+def reader_at(tiny_siedd, width, height):
+    return SieddReader(tiny_siedd, size=(width, height), device="cpu")
+
+
+# -- build and registration ----------------------------------------------------------------------
+
+def test_filters_registered_and_documented(ffmpeg):
+    filters = run(ffmpeg, "-hide_banner", "-filters", text=True).stdout
+    assert re.search(r"^ \S* siedd +V->V ", filters, re.M), filters
+    assert re.search(r"^ \S* sieddsrc +\|->V ", filters, re.M), filters
+    help_text = run(ffmpeg, "-hide_banner", "-h", "filter=siedd", text=True).stdout
+    for option in ALL_OPTIONS:
+        assert re.search(rf"^   {option} +<", help_text, re.M), f"option {option} undocumented"
+    for device in ("auto", "cpu", "cuda"):
+        assert re.search(rf"^     {device} ", help_text, re.M)
+    encoders = run(ffmpeg, "-hide_banner", "-encoders", text=True).stdout
+    assert "libx264" in encoders
+
+
+def test_make_rebuilds_nothing_when_nothing_changed(ffmpeg):
+    result = subprocess.run(["make", "-q", "ffmpeg"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, "make ffmpeg would rebuild: " + result.stdout + result.stderr
+
+
+# -- source form ---------------------------------------------------------------------------------
+
+def test_source_frames_equal_reader_at_odd_size(ffmpeg, tiny_siedd):
+    width, height = 37, 23
+    with reader_at(tiny_siedd, width, height) as reader:
+        frames = raw_frames(render(ffmpeg, f"siedd={tiny_siedd}:w={width}:h={height}:threads=1"),
+                            width, height)
+        assert len(frames) == reader.frame_count
+        for i, frame in enumerate(frames):
+            assert_close(frame, reader[i], f"frame {i}")
+
+
+def test_source_native_size_rate_and_timestamps(ffmpeg, tiny_siedd, tiny_reader):
+    fps = tiny_reader.fps
+    rows = probe(f"siedd={tiny_siedd}", "stream=width,height,r_frame_rate,pix_fmt", lavfi=True)
+    assert rows == [{"width": tiny_reader.native_size[0], "height": tiny_reader.native_size[1],
+                     "r_frame_rate": f"{fps.numerator}/{fps.denominator}", "pix_fmt": "rgb24"}]
+    pts = [f["pts"] for f in probe(f"siedd={tiny_siedd}:s=16x12", "frame=pts", lavfi=True)]
+    assert pts == list(range(tiny_reader.frame_count))
+
+
+def test_source_retimed_with_r(ffmpeg, tiny_siedd):
+    width, height, rate = 24, 18, 60
+    with reader_at(tiny_siedd, width, height) as reader:
+        expected_count = math.ceil(Fraction(reader.frame_count) / reader.fps * rate)
+        frames = raw_frames(render(ffmpeg, f"siedd={tiny_siedd}:s={width}x{height}:r={rate}"),
+                            width, height)
+        assert len(frames) == expected_count
+        for k, frame in enumerate(frames):
+            assert_close(frame, reader.frame_at(k / rate), f"t={k}/{rate}")
+        graph = f"siedd={tiny_siedd}:s={width}x{height}:r={rate}"
+        assert probe(graph, "stream=r_frame_rate,time_base", lavfi=True) == [
+            {"r_frame_rate": f"{rate}/1", "time_base": f"1/{rate}"}]
+        assert [f["pts"] for f in probe(graph, "frame=pts", lavfi=True)] == list(range(expected_count))
+
+
+def test_source_start_frames_duration(ffmpeg, tiny_siedd):
+    width, height = 20, 16
+    with reader_at(tiny_siedd, width, height) as reader:
+        frames = raw_frames(render(ffmpeg, f"siedd={tiny_siedd}:s={width}x{height}:start=0.5:frames=3"),
+                            width, height)
+        assert len(frames) == 3
+        for k, frame in enumerate(frames):
+            assert_close(frame, reader.frame_at(0.5 + k / float(reader.fps)), f"start+{k}")
+        frames = raw_frames(render(ffmpeg, f"siedd={tiny_siedd}:s={width}x{height}:duration=0.2"),
+                            width, height)
+        assert len(frames) == math.ceil(0.2 * reader.fps)
+        for i, frame in enumerate(frames):
+            assert_close(frame, reader[i], f"frame {i}")
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuv444p"])
+def test_source_yuv_output_is_bt709_limited(ffmpeg, tiny_siedd, pix_fmt):
+    width, height = 31, 17                       # odd: 4:2:0 chroma planes round up
+    fmt = {"yuv420p": capi.FMT_YUV420P, "yuv444p": capi.FMT_YUV444P}[pix_fmt]
+    data = run(ffmpeg, "-v", "error", "-f", "lavfi", "-i",
+               f"siedd={tiny_siedd}:w={width}:h={height}:frames=4,format={pix_fmt}",
+               "-f", "rawvideo", "pipe:1").stdout
+    sizes = capi.plane_sizes(fmt, width, height)
+    frame_bytes = sum(w * h for w, h in sizes)
+    assert len(data) == 4 * frame_bytes
+    with reader_at(tiny_siedd, width, height) as reader:
+        for i in range(4):
+            offset = i * frame_bytes
+            expected = capi.rgb_to_yuv(reader[i], fmt)
+            for plane, (w, h) in zip(expected, sizes):
+                actual = np.frombuffer(data, np.uint8, w * h, offset).reshape(h, w)
+                assert_close(actual, plane, f"frame {i} plane {w}x{h}")
+                offset += w * h
+
+
+# -- -vf form ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("in_fmt", ["nv12", "gray", "rgba"])
+def test_vf_renders_at_input_timestamps(ffmpeg, tiny_siedd, in_fmt):
+    width, height = 40, 30
+    out = run(ffmpeg, "-v", "error", "-f", "lavfi", "-i", f"testsrc2=s=64x48:r=10:d=1,format={in_fmt}",
+              "-vf", f"siedd={tiny_siedd}:w={width}:h={height}:start=0.25", "-fps_mode", "passthrough",
+              "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1").stdout
+    frames = raw_frames(out, width, height)
+    assert len(frames) == 10
+    with reader_at(tiny_siedd, width, height) as reader:
+        for k, frame in enumerate(frames):
+            assert_close(frame, reader.frame_at(k / 10 + 0.25), f"input frame {k}")
+
+
+def test_vf_keeps_timestamps_and_stops_at_frames(ffmpeg, tiny_siedd, tmp_path):
+    out = tmp_path / "vf.nut"
+    run(ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=32x32:r=7:d=2",
+        "-vf", f"siedd={tiny_siedd}:s=16x16:frames=5", "-c:v", "ffv1", out)
+    times = [float(f["pts_time"]) for f in probe(out, "frame=pts_time")]
+    assert times == pytest.approx([k / 7 for k in range(5)], abs=1e-3)
+    result = run(ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=32x32:r=5:d=2",
+                 "-vf", f"siedd={tiny_siedd}:s=16x16:duration=0.5", "-f", "framemd5", "-")
+    lines = [l for l in result.stdout.decode().splitlines() if not l.startswith("#")]
+    assert len(lines) == 3                       # t = 0, 0.2, 0.4
+
+
+# -- the README's commands -----------------------------------------------------------------------
+
+def readme_commands() -> list[str]:
+    """The `.venv/bin/ffmpeg` / `ffprobe` lines of README.md's "Use with FFmpeg" section."""
+    match = re.search(r"^(#+) Use with FFmpeg\s*$(.*?)(?=^#{1,2} |\Z)",
+                      (ROOT / "README.md").read_text(), re.M | re.S)
+    assert match, "README.md has no 'Use with FFmpeg' section"
+    text = match.group(2)
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+        commands += [line.strip() for line in block.splitlines()
+                     if line.strip().startswith((".venv/bin/ffmpeg", ".venv/bin/ffprobe"))]
+    return commands
+
+
+def test_readme_commands(ffmpeg, tiny_siedd, tiny_reader, tmp_path):
+    commands = readme_commands()
+    assert len(commands) >= 4, commands
+    (tmp_path / "clip.siedd").symlink_to(tiny_siedd)
+    run(ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=96x64:r=25:d=0.32", "-f", "lavfi",
+        "-i", "sine=d=0.32", "-c:v", "libx264", "-c:a", "aac", "-shortest", tmp_path / "anything.mp4")
+    outputs = {}
+    for command in commands:
+        argv = shlex.split(command)
+        argv[0] = str(ROOT / argv[0])
+        result = run(*argv, cwd=tmp_path, text=True)
+        outputs[command] = result.stdout
+
+    fps = tiny_reader.fps
+    n = tiny_reader.frame_count
+    # out.mp4: the source form, 1920x1080, every frame, the file's rate
+    assert probe(tmp_path / "out.mp4", "stream=codec_name,width,height,nb_frames,r_frame_rate") == [
+        {"codec_name": "h264", "width": 1920, "height": 1080, "nb_frames": str(n),
+         "r_frame_rate": f"{fps.numerator}/{fps.denominator}"}]
+    # out.mkv: the -vf form keeps the input's 8 frames and its audio, at 1280x720, BT.709 tagged
+    streams = probe(tmp_path / "out.mkv", "stream=codec_type,width,height,pix_fmt,color_space")
+    assert streams[0] == {"codec_type": "video", "width": 1280, "height": 720,
+                          "pix_fmt": "yuv420p", "color_space": "bt709"}
+    assert streams[1]["codec_type"] == "audio"
+    video_frames = [f for f in probe(tmp_path / "out.mkv", "frame=media_type")
+                    if f["media_type"] == "video"]
+    assert len(video_frames) == 8
+    # out60.mp4: re-timed to 60 fps, 4:2:0, with its ffprobe line in the README
+    expected = math.ceil(Fraction(n) / fps * 60)
+    probe_line = next(out for cmd, out in outputs.items() if "ffprobe" in cmd and "out60" in cmd)
+    assert probe_line.strip() == f"640,360,yuv420p,60/1,{expected}"
+    # frames.rgb: exactly the decoder's RGB
+    frames = raw_frames((tmp_path / "frames.rgb").read_bytes(), 320, 240)
+    with reader_at(tiny_siedd, 320, 240) as reader:
+        assert len(frames) == n
+        for i in (0, n // 2, n - 1):
+            assert_close(frames[i], reader[i], f"frame {i}")
+
+
+# -- environment ---------------------------------------------------------------------------------
+
+def test_minimal_path_finds_its_environment(ffmpeg, tiny_siedd, tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    data = render(ffmpeg, f"siedd={tiny_siedd}:s=12x10:frames=2", env=env)
+    with reader_at(tiny_siedd, 12, 10) as reader:
+        frames = raw_frames(data, 12, 10)
+        assert len(frames) == 2
+        assert_close(frames[1], reader[1])
+    run(FFPROBE, "-v", "error", "-f", "lavfi", f"siedd={tiny_siedd}:s=12x10:frames=1", env=env)
+
+
+def test_device_choice(ffmpeg, tiny_siedd):
+    render(ffmpeg, f"siedd={tiny_siedd}:s=8x8:frames=1:device=cpu")
+    result = run(ffmpeg, "-v", "error", "-f", "lavfi", "-i", f"siedd={tiny_siedd}:s=8x8:frames=1:device=cuda",
+                 "-f", "null", "-", check=False)
+    if result.returncode:                        # no GPU here: a clean error, not a crash
+        assert_clean_failure(result, "cuda")
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def bad_files(tiny_siedd, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bad")
+    data = bytearray(Path(tiny_siedd).read_bytes())
+    data[len(data) * 3 // 4] ^= 0x55
+    (folder / "damaged.siedd").write_bytes(bytes(data))
+    (folder / "text.siedd").write_text("hello, I am not a video\n")
+    (folder / "cut.siedd").write_bytes(Path(tiny_siedd).read_bytes()[:200])
+    return folder
+
+
+@pytest.mark.parametrize("case, options, message", [
+    ("missing", "{folder}/missing.siedd", "No such file or directory"),
+    ("damaged", "{folder}/damaged.siedd", "checksum mismatch"),
+    ("not siedd", "{folder}/text.siedd", "not a .siedd file"),
+    ("truncated", "{folder}/cut.siedd", "truncated"),
+    ("bad size", "{tiny}:s=20000x10", "bad size 20000x10"),
+    ("size twice", "{tiny}:s=20x10:w=30", "given twice"),
+    ("bad rate", "{tiny}:r=-3", "bad frame rate"),
+    ("start past end", "{tiny}:start=5", "not before the end"),
+    ("no file", "w=20:h=10", "no .siedd file given"),
+])
+def test_source_errors(ffmpeg, tiny_siedd, bad_files, case, options, message):
+    graph = "siedd=" + options.format(folder=bad_files, tiny=tiny_siedd)
+    result = run(ffmpeg, "-v", "error", "-f", "lavfi", "-i", graph, "-f", "rawvideo", "-pix_fmt",
+                 "rgb24", "pipe:1", check=False)
+    assert_clean_failure(result, message)
+    assert result.stdout == b"", "no frames on failure"
+
+
+@pytest.mark.parametrize("case, options, message", [
+    ("missing", "{folder}/missing.siedd", "No such file or directory"),
+    ("damaged", "{folder}/damaged.siedd", "checksum mismatch"),
+    ("bad size", "{tiny}:w=20000:h=0", "out of range"),
+    ("rate in -vf", "{tiny}:r=30", "source form"),
+])
+def test_vf_errors(ffmpeg, tiny_siedd, bad_files, tmp_path, case, options, message):
+    out = tmp_path / "out.mkv"
+    result = run(ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=32x32:r=5:d=1",
+                 "-vf", "siedd=" + options.format(folder=bad_files, tiny=tiny_siedd), out, check=False)
+    if case == "bad size":                       # FFmpeg's own option check speaks for the filter
+        assert 0 < result.returncode < 128 and message in result.stderr, result.stderr
+    else:
+        assert_clean_failure(result, message)
+    assert not out.exists() or out.stat().st_size == 0
