@@ -1,0 +1,131 @@
+"""The suite's settings per scale.
+
+quick - a smoke run of every section at toy sizes (a few minutes on 2 CPU cores).
+cpu   - the CPU suite (`make bench`): budgeted to finish within ~45 minutes on a 2-core CPU.
+        siedd runs at CPU-sized operating points (small widths, a few hundred steps, fixed
+        4,096 samples per step); the real presets S/M/L are measured for speed with cut-down step
+        counts and their full encode time projected from the measured time per step.
+gpu   - the same suite at full scale on CUDA: native clip sizes, more frames, the real presets
+        with their full step counts (hours, not minutes).
+
+siedd operating points are `{label, preset, set}`: a preset of siedd_codec.presets with field
+overrides. Frames are always read by siedd_codec.video_io.read_video (RGB, resampled by swscale
+when a size is given) and the baselines get exactly those frames.
+"""
+from __future__ import annotations
+
+# CPU-sized siedd: the rate knob is the width d; everything else fixed. 4 anchors, 500 phase-1
+# steps, 1,000 steps per 20-frame group, 4,096 samples per step, lr 1e-3 (the tiny preset's).
+_CPU_POINT = dict(anchors=4, anchor_steps=500, steps=1000, sample_fraction=1 / 64,
+                  min_samples=4096)
+_CPU_RD_POINTS = [{"label": f"d{d}", "preset": "tiny", "set": {**_CPU_POINT, "hidden": d}}
+                  for d in (48, 64, 96, 128, 192)]
+_CRFS = [21, 26, 31, 36, 41, 46, 51]
+
+_QUICK_POINT = dict(anchors=2, anchor_steps=100, steps=150, group_size=4, sample_fraction=1 / 8,
+                    min_samples=512)
+
+SCALES: dict[str, dict] = {
+    "quick": {
+        "device": "cpu",
+        "peak": {"sizes": [512, 1024], "seconds": 0.3, "repeats": 1},
+        "rd": {
+            "clips": [{"clip": "bikes", "size": [160, 68], "frames": 8},
+                      {"clip": "vtest", "size": [192, 144], "frames": 8}],
+            "crfs": [30, 40, 51],
+            "siedd": [{"label": f"d{d}", "preset": "tiny", "set": {**_QUICK_POINT, "hidden": d}}
+                      for d in (32, 64)],
+        },
+        "encode": {
+            "presets": {"clip": "bigbuckbunny", "size": [160, 90], "frames": 8,
+                        "cut": {"tiny": {"anchor_steps": 4, "steps": 4, "group_size": 4},
+                                "s": {"anchor_steps": 2, "steps": 2, "group_size": 4}}},
+            "scaling_frames": {"clip": "bikes", "size": [96, 40], "frames": [4, 8],
+                               "preset": "tiny", "set": {**_QUICK_POINT, "hidden": 32,
+                                                         "anchor_steps": 10, "steps": 10}},
+            "scaling_size": {"clip": "bigbuckbunny", "sizes": [[80, 44], [160, 90]], "frames": 4,
+                             "preset": "tiny", "set": {**_QUICK_POINT, "hidden": 32,
+                                                       "anchor_steps": 10, "steps": 10}},
+        },
+        "decode": {
+            "clip": "bigbuckbunny", "size": [160, 90], "frames": 8,
+            "presets": ["tiny", "s"], "sizes_preset": "s",
+            "train_set": {"anchors": 1, "anchor_steps": 2, "steps": 2, "group_size": 4},
+            "scales": [0.5, 1.0, 2.0], "frame_at_a_time_frames": 2, "torch_frame_scales": [1.0],
+            "bf16_check": True,
+            "goal": {"size": [160, 90], "fps": 5, "preset": "s",
+                     "note": "quick run: the real goal is 640x360"},
+        },
+        "quant": {"clip": "carphone", "frames": 8, "preset": "tiny",
+                  "set": ["anchor_steps=20", "steps=20", "group_size=4", "anchors=2"]},
+    },
+    "cpu": {
+        "device": "cpu",
+        "peak": {"sizes": [1024, 2048, 4096], "seconds": 1.5, "repeats": 3},
+        "rd": {
+            "clips": [{"clip": "bikes", "size": [640, 272], "frames": 40},
+                      {"clip": "bigbuckbunny", "size": [640, 360], "frames": 40},
+                      {"clip": "vtest", "size": [384, 288], "frames": 40}],
+            "crfs": _CRFS,
+            "siedd": _CPU_RD_POINTS,
+        },
+        "encode": {
+            # the real presets at 640x360, 40 frames (2 groups), step counts cut down
+            "presets": {"clip": "bigbuckbunny", "size": [640, 360], "frames": 40,
+                        "cut": {"tiny": {"anchor_steps": 10, "steps": 20},
+                                "s": {"anchor_steps": 8, "steps": 60},
+                                "m": {"anchor_steps": 5, "steps": 30},
+                                "l": {"anchor_steps": 4, "steps": 20}}},
+            "scaling_frames": {"clip": "bikes", "size": [320, 136], "frames": [20, 40, 80, 160, 250],
+                               "preset": "tiny",
+                               "set": {**_CPU_POINT, "hidden": 96, "anchor_steps": 100,
+                                       "steps": 200, "min_samples": 2048}},
+            "scaling_size": {"clip": "bigbuckbunny", "frames": 20,
+                             "sizes": [[160, 90], [320, 180], [640, 360], [1280, 720]],
+                             "preset": "tiny",
+                             "set": {**_CPU_POINT, "hidden": 96, "anchor_steps": 100,
+                                     "steps": 200, "min_samples": 2048}},
+        },
+        "decode": {
+            "clip": "bigbuckbunny", "size": [640, 360], "frames": 20,
+            "presets": ["tiny", "s", "m", "l"], "sizes_preset": "s",
+            "train_set": {"anchors": 2, "anchor_steps": 3, "steps": 3},
+            "scales": [0.25, 0.5, 1.0, 1.5, 2.0], "frame_at_a_time_frames": 2,
+            "torch_frame_scales": [1.0], "bf16_check": True,
+            "goal": {"size": [640, 360], "fps": 5, "preset": "s"},
+        },
+        "quant": {"clip": "carphone", "frames": 40, "preset": "tiny",
+                  "set": ["anchor_steps=300", "steps=600"]},
+    },
+    "gpu": {
+        "device": "cuda",
+        "peak": {"sizes": [2048, 4096, 8192], "seconds": 2.0, "repeats": 2},
+        "rd": {
+            "clips": [{"clip": "bikes", "size": None, "frames": 120},
+                      {"clip": "bigbuckbunny", "size": None, "frames": 120},
+                      {"clip": "vtest", "size": None, "frames": 120}],
+            "crfs": [18, 22, 26, 30, 34, 38, 42, 46, 51],
+            "siedd": [{"label": p.upper(), "preset": p, "set": {}} for p in ("s", "m", "l")],
+        },
+        "encode": {
+            "presets": {"clip": "bigbuckbunny", "size": None, "frames": 120,
+                        "cut": {p: {"anchor_steps": 300, "steps": 300} for p in ("s", "m", "l")}},
+            "scaling_frames": {"clip": "bikes", "size": None, "frames": [20, 60, 120, 240],
+                               "preset": "s", "set": {"anchor_steps": 500, "steps": 500}},
+            "scaling_size": {"clip": "bigbuckbunny", "frames": 40,
+                             "sizes": [[320, 180], [640, 360], [1280, 720], [1920, 1080]],
+                             "preset": "s", "set": {"anchor_steps": 500, "steps": 500}},
+        },
+        "decode": {
+            "clip": "bigbuckbunny", "size": None, "frames": 40,
+            "presets": ["s", "m", "l"], "sizes_preset": "s",
+            "train_set": {"anchors": 2, "anchor_steps": 20, "steps": 20},
+            "scales": [0.25, 0.5, 1.0, 1.5, 2.0], "frame_at_a_time_frames": 4,
+            "torch_frame_scales": [0.5, 1.0], "bf16_check": True,
+            "goal": {"size": [1280, 720], "fps": 25, "preset": "s"},
+        },
+        "quant": {"clip": "bigbuckbunny", "frames": 40, "preset": "s",
+                  "set": ["anchor_steps=2000", "steps=2000"]},
+    },
+}
+SECTIONS = ("peak", "rd", "encode", "decode", "quant")

@@ -1,0 +1,159 @@
+"""PNG plots from the result JSON: RD curves (siedd, x264, x265), encode speed against quality,
+decode fps against resolution, encode cost against frames and resolution."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+COLORS = {"siedd": "tab:red", "x264": "tab:blue", "x265": "tab:green"}
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _subtitle(meta: dict) -> str:
+    m = meta.get("machine", {})
+    gpu = m.get("gpu")
+    dev = gpu["name"] if gpu else f"{m.get('cpu', '?')}, {m.get('usable_cpus', '?')} cores"
+    threads = meta.get("threads")
+    th = f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""
+    return f"{dev}{th} - {meta.get('scale', '?')} scale"
+
+
+def rd_plot(rd: dict, out_dir: Path) -> Path:
+    clips = rd["clips"]
+    n = len(clips)
+    fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 4.4), squeeze=False)
+    for ax, c in zip(axes[0], clips):
+        for codec in ("x264", "x265"):
+            rows = sorted(c[codec], key=lambda r: r["bpp"])
+            ax.plot([r["bpp"] for r in rows], [r["psnr"] for r in rows], "o-", ms=4,
+                    color=COLORS[codec], label=f"{codec} medium, yuv444p (CRF sweep)")
+        rows = sorted(c["siedd"], key=lambda r: r["bpp"])
+        ax.plot([r["bpp"] for r in rows], [r["psnr"] for r in rows], "s-", ms=6,
+                color=COLORS["siedd"], label="siedd (CPU-sized operating points)")
+        for r in rows:
+            ax.annotate(r["label"], (r["bpp"], r["psnr"]), textcoords="offset points",
+                        xytext=(4, -10), fontsize=7, color=COLORS["siedd"])
+        bd = c["bd"]["siedd_vs_x265"]["pchip"]["bd_rate_percent"]
+        bd_txt = f"BD-rate vs x265: {bd:+.0f}%" if bd is not None else "BD-rate vs x265: no overlap"
+        ax.set_xscale("log")
+        ax.set_xlabel("bits per pixel (whole file / stream)")
+        ax.set_ylabel("RGB PSNR (dB)")
+        ax.set_title(f"{c['clip']} {c['width']}x{c['height']}, {c['frames']} frames\n{bd_txt}",
+                     fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle("Rate-distortion: RGB PSNR on both sides, baselines coded yuv444p\n"
+                 + _subtitle(rd), fontsize=9)
+    return _save(fig, out_dir / "rd.png")
+
+
+def speed_quality_plot(rd: dict, out_dir: Path) -> Path:
+    """Encode seconds per frame against PSNR, every codec, every clip."""
+    clips = rd["clips"]
+    fig, ax = plt.subplots(figsize=(7, 4.8))
+    markers = ["o", "s", "^", "D", "v"]
+    for i, c in enumerate(clips):
+        m = markers[i % len(markers)]
+        for codec in ("x264", "x265", "siedd"):
+            rows = sorted(c[codec], key=lambda r: r["psnr"])
+            ax.plot([r["encode_seconds"] / c["frames"] for r in rows], [r["psnr"] for r in rows],
+                    marker=m, ls="-" if codec == "siedd" else ":", color=COLORS[codec], ms=5,
+                    label=f"{codec} - {c['clip']}")
+    ax.set_xscale("log")
+    ax.set_xlabel("encode seconds per frame (log)")
+    ax.set_ylabel("RGB PSNR (dB)")
+    ax.set_title("Encode speed against quality (RGB PSNR)\n" + _subtitle(rd), fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=len(clips), loc="best")
+    return _save(fig, out_dir / "speed_quality.png")
+
+
+def decode_plot(dec: dict, out_dir: Path) -> Path:
+    rows = dec["sizes"]
+    fig, ax = plt.subplots(figsize=(7, 4.8))
+    mp = [r["pixels"] / 1e6 for r in rows]
+    series = [("ort_group_fps", "ONNX Runtime, group-amortised (features cached)", "tab:red", "o-"),
+              ("ort_stream_fps", "ONNX Runtime, whole clip incl. encoder features", "tab:orange", "o--"),
+              ("torch_group_fps", "PyTorch, group-amortised", "tab:blue", "s-"),
+              ("ort_frame_fps", "ONNX Runtime, frame at a time (reference's way)", "tab:gray", "^-"),
+              ("torch_frame_fps", "PyTorch, frame at a time", "black", "v")]
+    for key, label, color, style in series:
+        pts = [(x, r[key]) for x, r in zip(mp, rows) if r.get(key)]
+        if pts:
+            ax.plot(*zip(*pts), style, color=color, label=label, ms=5)
+    for x, r in zip(mp, rows):
+        ax.annotate(f"{r['width']}x{r['height']}", (x, r["ort_group_fps"]),
+                    textcoords="offset points", xytext=(4, 4), fontsize=7)
+    goal = dec.get("goal")
+    if goal and goal.get("fps"):
+        ax.axhline(goal["fps"], color="tab:green", lw=1, ls=":",
+                   label=f"goal: {goal['size'][0]}x{goal['size'][1]} >= {goal['fps']} fps "
+                         f"(preset {goal['preset'].upper()})")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("output megapixels per frame (log)")
+    ax.set_ylabel("decoded frames per second (log)")
+    ax.set_title(f"Decode speed, preset {dec['sizes_preset'].upper()}\n" + _subtitle(dec),
+                 fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, out_dir / "decode_fps.png")
+
+
+def encode_scaling_plot(enc: dict, out_dir: Path) -> Path | None:
+    parts = [(k, enc[k]) for k in ("scaling_frames", "scaling_size") if enc.get(k)]
+    if not parts:
+        return None
+    fig, axes = plt.subplots(1, len(parts), figsize=(5.5 * len(parts), 4.2), squeeze=False)
+    for ax, (key, part) in zip(axes[0], parts):
+        rows = part["rows"]
+        x = [r["frames"] if key == "scaling_frames" else r["pixels"] / 1e6 for r in rows]
+        for field, label, color in (("seconds", "total", "black"),
+                                    ("phase1_seconds", "phase 1", "tab:blue"),
+                                    ("phase2_seconds", "phase 2", "tab:red"),
+                                    ("read_and_write_seconds", "read, export, write", "tab:gray")):
+            ax.plot(x, [r[field] for r in rows], "o-", color=color, label=label, ms=4)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(x)
+        ax.set_xticklabels([str(r["frames"]) if key == "scaling_frames"
+                            else f"{r['width']}x{r['height']}" for r in rows], fontsize=7)
+        ax.minorticks_off()
+        ax.set_xlabel("frames" if key == "scaling_frames" else "frame size (log of pixels)")
+        ax.set_ylabel("encode seconds")
+        c = part["config"]
+        st = c.get("set", {})
+        what = (f"{c['clip']} at {rows[0]['width']}x{rows[0]['height']}" if key == "scaling_frames"
+                else f"{c['clip']}, {rows[0]['frames']} frames")
+        ax.set_title(f"Encode cost against {'frame count' if key == 'scaling_frames' else 'resolution'}"
+                     f" - {what}\n{c['preset']} d={st.get('hidden', '?')}, "
+                     f"{st.get('anchor_steps', '?')} + {st.get('steps', '?')} steps/group, "
+                     f"samples/step {rows[0]['samples_per_step']}..{rows[-1]['samples_per_step']}",
+                     fontsize=8)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    return _save(fig, out_dir / "encode_scaling.png")
+
+
+def make_all(results: dict, out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    made = []
+    if results.get("rd"):
+        made += [rd_plot(results["rd"], out_dir), speed_quality_plot(results["rd"], out_dir)]
+    if results.get("decode") and results["decode"].get("sizes"):
+        made.append(decode_plot(results["decode"], out_dir))
+    if results.get("encode"):
+        p = encode_scaling_plot(results["encode"], out_dir)
+        if p:
+            made.append(p)
+    return made

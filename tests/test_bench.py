@@ -1,0 +1,185 @@
+"""Smoke tests of the benchmark suite's parts (bench/), with real pieces: BD-rate on known
+analytic cases, x264/x265 through PyAV on a few real frames, the README table from a small JSON."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import bdrate  # noqa: E402
+
+
+# -- BD-rate ---------------------------------------------------------------------------------
+RATES = np.array([0.02, 0.05, 0.1, 0.2, 0.4])
+PSNR = 30 + 6 * np.log2(RATES / 0.02) ** 0.9       # concave, increasing
+
+
+@pytest.mark.parametrize("method", bdrate.METHODS)
+def test_bd_rate_constant_rate_ratio(method):
+    # the test codec needs 25% fewer bits at every PSNR: BD-rate is exactly -25%
+    r = bdrate.bd_rate(RATES, PSNR, 0.75 * RATES, PSNR, method)
+    assert r["bd_rate"] == pytest.approx(-25.0, abs=1e-6)
+    assert r["psnr_range"] == pytest.approx([PSNR.min(), PSNR.max()])
+    # and the anchor against the test: +1/3
+    back = bdrate.bd_rate(0.75 * RATES, PSNR, RATES, PSNR, method)
+    assert back["bd_rate"] == pytest.approx(100 / 3, abs=1e-6)
+
+
+@pytest.mark.parametrize("method", bdrate.METHODS)
+def test_bd_rate_and_psnr_of_a_shifted_log_linear_curve(method):
+    # PSNR = a + b log2(rate): +1 dB at every rate <=> rate x 2^(-1/b) at every PSNR
+    b = 5.0
+    psnr = 28 + b * np.log2(RATES / 0.02)
+    r = bdrate.bd_rate(RATES, psnr, RATES, psnr + 1.0, method)
+    assert r["bd_rate"] == pytest.approx((2 ** (-1 / b) - 1) * 100, abs=1e-6)
+    # the common PSNR range is the overlap: [anchor min + 1, anchor max]
+    assert r["psnr_range"] == pytest.approx([psnr.min() + 1, psnr.max()])
+    p = bdrate.bd_psnr(RATES, psnr, RATES, psnr + 1.0, method)
+    assert p["bd_psnr"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_cubic_fit_is_exact_for_a_cubic_and_pchip_close():
+    # log10(rate) a cubic in PSNR; the test codec saves 10% (a constant log offset)
+    q = np.linspace(30, 40, 6)
+    t = (q - 35) / 5
+    lr = -1.5 + 0.6 * t + 0.1 * t ** 2 + 0.05 * t ** 3
+    anchor, test = 10 ** lr, 0.9 * 10 ** lr
+    assert bdrate.bd_rate(anchor, q, test, q, "cubic")["bd_rate"] == pytest.approx(-10, abs=1e-6)
+    assert bdrate.bd_rate(anchor, q, test, q, "pchip")["bd_rate"] == pytest.approx(-10, abs=1e-6)
+    # a shape change: pchip and the cubic fit agree closely on smooth data
+    test2 = 10 ** (lr - 0.05 * t)
+    a = bdrate.bd_rate(anchor, q, test2, q, "cubic")["bd_rate"]
+    b = bdrate.bd_rate(anchor, q, test2, q, "pchip")["bd_rate"]
+    assert a == pytest.approx(b, abs=0.2)
+    assert a == pytest.approx(0.0, abs=1.0)      # the mean of -0.05 t over symmetric t is 0
+
+
+def test_bd_rate_without_overlap_or_points():
+    far = bdrate.bd_rate(RATES, PSNR, RATES, PSNR + 100)
+    assert far["bd_rate"] is None and "overlap" in far["reason"]
+    few = bdrate.bd_rate(RATES, PSNR, [0.1], [35.0])
+    assert few["bd_rate"] is None
+
+
+def test_interpolation_helpers():
+    psnr = 30 + 4 * np.log2(RATES / 0.02)
+    assert bdrate.psnr_at_rate(RATES, psnr, 0.1) == pytest.approx(30 + 4 * np.log2(5), abs=1e-9)
+    assert bdrate.rate_at_psnr(RATES, psnr, 34.0) == pytest.approx(0.04, rel=1e-9)
+    assert bdrate.psnr_at_rate(RATES, psnr, 10.0) is None
+    x = np.array([0.0, 1.0, 2.0, 3.0])
+    y = np.array([0.0, 1.0, 1.0, 5.0])
+    ys = bdrate.pchip_eval(x, y, np.linspace(0, 3, 301))
+    assert np.all(np.diff(ys) >= -1e-12)         # monotone data -> monotone interpolant
+
+
+# -- x264 / x265 baselines on real frames -----------------------------------------------------
+@pytest.fixture(scope="module")
+def bikes_frames():
+    from siedd_codec.video_io import read_video
+    path = ROOT / ".cache" / "siedd" / "clips" / "bikes.mp4"
+    if not path.is_file():
+        pytest.fail(f"{path} missing: run `make setup` (it fetches the test clips)")
+    return read_video(path, frames=6, size=(128, 56)).frames
+
+
+@pytest.mark.parametrize("codec", ["x264", "x265"])
+def test_baseline_codec_sane(bikes_frames, codec):
+    from bench.baselines import encode_decode
+    hi = encode_decode(bikes_frames, codec, 20)
+    lo = encode_decode(bikes_frames, codec, 45)
+    for r in (hi, lo):
+        assert r["codec"] == codec and r["bytes"] > 0
+        assert r["bytes_with_sei"] >= r["bytes"]
+        assert r["bpp"] == pytest.approx(r["bytes"] * 8 / (6 * 128 * 56))
+    # higher CRF: fewer bits, lower quality; both in plausible ranges for 4:4:4 coding
+    assert lo["bpp"] < hi["bpp"] < 8
+    assert 20 < lo["psnr"] < hi["psnr"]
+    assert hi["psnr"] > 35
+
+
+def test_colour_round_trip_ceiling(bikes_frames):
+    from bench.baselines import conversion_ceiling_psnr
+    # yuv444p full range: only 8-bit rounding is lost, far above any coded point
+    assert conversion_ceiling_psnr(bikes_frames) > 44
+
+
+def test_sei_counting():
+    from bench.baselines import sei_bytes
+    # H.264: SPS (type 7), SEI (type 6, 5 bytes + 4-byte start code), slice (type 5)
+    stream = (b"\x00\x00\x00\x01\x67\x42\x00" + b"\x00\x00\x00\x01\x06\x05\x01\x02\x80"
+              + b"\x00\x00\x01\x65\x88\x84")
+    assert sei_bytes(stream, "x264") == 3 + 5
+    # HEVC prefix SEI is type 39: header byte 39 << 1
+    hevc = b"\x00\x00\x01\x40\x01\x0c" + b"\x00\x00\x01" + bytes([39 << 1, 1, 5, 1, 2]) \
+        + b"\x00\x00\x01\x26\x01\xaf"
+    assert sei_bytes(hevc, "x265") == 3 + 5
+
+
+# -- report ----------------------------------------------------------------------------------
+def _small_results(tmp_path: Path) -> Path:
+    meta = {"scale": "cpu", "device": "cpu", "threads": 2,
+            "machine": {"cpu": "Test CPU", "usable_cpus": 2, "ram_gib": 8.0, "gpu": None,
+                        "cpu_flags": ["avx512f"]},
+            "versions": {"torch": "2.x", "onnxruntime": "1.x", "ffmpeg": "8.x", "pyav": "18",
+                         "siedd": "0.1.0", "git": "abc"}}
+    x265 = [{"codec": "x265", "crf": c, "bpp": b, "psnr": q, "encode_seconds": 0.5}
+            for c, b, q in ((46, 0.01, 31.0), (36, 0.03, 36.0), (26, 0.08, 41.0))]
+    x264 = [{"codec": "x264", "crf": c, "bpp": b * 1.3, "psnr": q, "encode_seconds": 0.2}
+            for c, b, q in ((46, 0.01, 31.0), (36, 0.03, 36.0), (26, 0.08, 41.0))]
+    siedd = [{"label": "d64", "preset": {"hidden": 64}, "bpp": 0.04, "psnr": 30.5,
+              "encode_seconds": 40.0, "x265_psnr_at_same_bpp": 37.5},
+             {"label": "d128", "preset": {"hidden": 128}, "bpp": 0.12, "psnr": 32.4,
+              "encode_seconds": 95.0, "x265_psnr_at_same_bpp": None}]
+    clip = {"clip": "bikes", "width": 640, "height": 272, "frames": 40, "x264": x264,
+            "x265": x265, "siedd": siedd, "conversion_ceiling_psnr": 47.9}
+    from bench.rd import bd_summary
+    clip["bd"] = bd_summary(clip)
+    rd = {**meta, "section": "rd", "result": {"crfs": [26, 36, 46], "clips": [clip],
+                                              "operating_points": [{"label": "d64", "preset": "tiny",
+                                                                    "set": {"hidden": 64, "steps": 1000}}]}}
+    run = {**meta, "started": "2026-01-01 00:00:00 UTC", "sections": {"rd": {"seconds": 100.0}}}
+    peak = {**meta, "section": "peak", "settings": {"sizes": [1024]},
+            "result": {"float32": {"gflops": 150.0}, "bfloat16": {"gflops": 900.0}}}
+    for name, data in (("rd", rd), ("run", run), ("peak", peak)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(data))
+    return tmp_path
+
+
+def test_report_markdown_table(tmp_path):
+    from bench import report
+    res_dir = _small_results(tmp_path)
+    md = report.markdown(report.load(res_dir), res_dir)
+    assert "| clip | size x frames | siedd point |" in md
+    row = next(line for line in md.splitlines() if line.startswith("| bikes | 640x272 x 40 | d64"))
+    assert "0.0400" in row and "30.50" in row and "37.50" in row
+    assert "RGB" in md and "yuv444p" in md
+    assert "float32 **150 GFLOP/s**" in md
+    bd_row = next(line for line in md.splitlines() if line.startswith("| bikes | ") and "%" in line)
+    assert "x265" not in bd_row           # a data row, not the header
+    assert "Test CPU" in md
+
+
+def test_report_writes_only_between_markers(tmp_path):
+    from bench import report
+    res_dir = _small_results(tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text("# title\n\ntext\n")
+    made = report.build(res_dir, readme=readme)
+    text = readme.read_text()
+    assert text.startswith("# title\n\ntext\n\n## Benchmarks\n\n<!-- bench:begin -->\n")
+    assert text.rstrip().endswith("<!-- bench:end -->")
+    assert (res_dir / "rd.png").is_file() and readme in made
+    # a second build replaces the block, keeps what is around it
+    readme.write_text(text.rstrip("\n") + "\n\nafter\n")
+    report.build(res_dir, readme=readme)
+    again = readme.read_text()
+    assert again.count("<!-- bench:begin -->") == 1 and again.endswith("after\n")
+    assert again.count("| bikes | 640x272 x 40 | d64") == 1
+    assert "](rd.png)" in again              # plot links relative to the README
