@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from fractions import Fraction
 
@@ -127,8 +126,6 @@ def cmd_encode(args) -> int:
     overrides.update({k: v for k, v in (("group_size", args.group_size), ("steps", args.steps),
                                          ("anchor_steps", args.anchor_steps)) if v is not None})
     preset = get_preset(args.preset, **overrides)
-    if not os.path.exists(args.input):
-        raise SieddInputError(f"{args.input}: no such file or folder")
     summary = encode(args.input, args.output, preset, start=args.start, frames=args.frames,
                      size=args.size, device=args.device, seed=args.seed, resume=args.resume,
                      quiet=args.quiet or args.json)

@@ -18,7 +18,7 @@ import numpy as np
 from .binio import ByteReader, ByteWriter
 from .errors import SieddFormatError
 from .fsutil import atomic_path
-from .model_spec import DECODER_LAYERS, ENCODER_LAYERS, OMEGA, PE_OCTAVES
+from .model_spec import DECODER_LAYERS, ENCODER_LAYERS, OMEGA, PE_OCTAVES, QUANT_FIELDS
 from .onnx_check import check_graph
 
 MAGIC = b"SIEDD\r\n\x1a"
@@ -271,5 +271,5 @@ def validate_meta(meta) -> None:
              and model.get("decoder_layers") == DECODER_LAYERS
              and isinstance(model.get("omega"), (int, float)) and math.isclose(model["omega"], OMEGA),
              "model is not a SIEDD network this decoder knows")
-    for key in ("shared_bits", "head_bits", "encoder_bits", "bias_bits"):
+    for key in QUANT_FIELDS:
         _int_in(quant, key, 2, 16, "quant")

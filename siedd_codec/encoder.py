@@ -19,13 +19,6 @@ from .presets import Preset
 from .tensor_codec import compress
 from .video_io import Video, read_video
 
-QUANT_FIELDS = ("shared_bits", "head_bits", "encoder_bits", "bias_bits")
-
-
-def quant_settings(preset: Preset) -> dict:
-    return {k: getattr(preset, k) for k in QUANT_FIELDS}
-
-
 def code_tensors(weights: dict[str, np.ndarray], shapes: dict, quant: dict) -> bytes:
     ordered = {}
     for name, shape in shapes.items():
@@ -38,7 +31,7 @@ def code_tensors(weights: dict[str, np.ndarray], shapes: dict, quant: dict) -> b
 
 def build_file(model, video: Video, preset: Preset, encoder_info: dict) -> container.SieddFile:
     from siedd_export.graphs import decoder_graph, encoder_graph, serialize
-    quant = quant_settings(preset)
+    quant = preset.quant()
     d = model.hidden
     meta = {
         "video": {"width": video.width, "height": video.height, "frame_count": len(video),

@@ -15,6 +15,7 @@ OMEGA = 30.0
 ENCODER_LAYERS = 2
 DECODER_LAYERS = 3
 OPSET = 17
+QUANT_FIELDS = ("shared_bits", "head_bits", "encoder_bits", "bias_bits")   # bits per tensor kind
 
 
 def pe_frequencies() -> list[float]:

@@ -7,6 +7,7 @@ import dataclasses
 from dataclasses import dataclass, fields
 
 from .errors import SieddInputError
+from .model_spec import QUANT_FIELDS
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,15 @@ class Preset:
             (self.groups_per_batch >= 0, "groups_per_batch must be >= 0"),
             (self.compile in ("auto", "yes", "no"), "compile must be auto, yes or no"),
         ]
-        for bits_name in ("shared_bits", "head_bits", "encoder_bits", "bias_bits"):
+        for bits_name in QUANT_FIELDS:
             checks.append((2 <= getattr(self, bits_name) <= 16, f"{bits_name} must be in 2..16"))
         for ok, message in checks:
             if not ok:
                 raise SieddInputError(f"preset {self.name}: {message}")
+
+    def quant(self) -> dict:
+        """The quantiser's bit counts, as the file's META "quant" records them."""
+        return {k: getattr(self, k) for k in QUANT_FIELDS}
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -10,7 +10,6 @@ Each step samples the same pixel positions for every frame, walking a reshuffled
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -21,11 +20,10 @@ import torch
 
 from .errors import SieddError
 from .model import DecoderBank, SharedEncoder
-from .model_spec import coordinate_grid
+from .model_spec import coordinate_grid, tensor_bits
 from .optim import ScheduleFreeAdamW
 from .presets import Preset
 from .quantize import fake_quantize
-from .model_spec import tensor_bits
 
 try:
     from tqdm.auto import tqdm
@@ -244,8 +242,7 @@ class Trainer:
         return encoder.export(), anchors_w
 
     def frozen_features(self, encoder_weights: dict) -> torch.Tensor:
-        quant = {k: getattr(self.preset, k) for k in ("shared_bits", "head_bits", "encoder_bits",
-                                                       "bias_bits")}
+        quant = self.preset.quant()
         stored = {k: fake_quantize(v, tensor_bits(k, quant)) for k, v in encoder_weights.items()}
         encoder = SharedEncoder(self.preset.hidden, torch.Generator()).to(self.device)
         encoder.load(stored)

@@ -7,7 +7,6 @@ range. Resampling (--size) happens in the same swscale call (area filter when sh
 when enlarging). Output to YUV codecs uses BT.709, limited range, and tags the stream so."""
 from __future__ import annotations
 
-import glob
 import os
 import re
 from dataclasses import dataclass, field
