@@ -84,8 +84,8 @@ def encode(input_path: str, output: str, preset: Preset, start: int = 0,
     model = trainer.run()
     t_train = time.perf_counter() - t0 - t_read
     info = {"software": f"siedd {__version__}", "preset": preset.as_dict(), "seed": seed,
-            "device": model.stats["device"], "train_seconds": round(t_train, 3),
-            "start_frame": start}
+            "device": model.stats["device"], "precision": model.stats["precision"],
+            "train_seconds": round(t_train, 3), "start_frame": start}
     sf = build_file(model, video, preset, info)
     file_bytes = container.write(out, sf)
     state.clear()
@@ -97,7 +97,8 @@ def encode(input_path: str, output: str, preset: Preset, start: int = 0,
                "seconds": round(seconds, 3), "train_seconds": round(t_train, 3),
                "phase1_seconds": round(model.stats["phase1_seconds"], 3),
                "phase2_seconds": round(model.stats["phase2_seconds"], 3),
-               "device": model.stats["device"], "groups": len(model.group_ranges),
+               "device": model.stats["device"], "precision": model.stats["precision"],
+               "groups": len(model.group_ranges),
                "groups_restored": model.stats["groups_restored"]}
     if measure:
         from .reader import SieddReader

@@ -36,8 +36,7 @@ class ScheduleFreeAdamW:
         return self.lr
 
     @torch.no_grad()
-    def step(self, grad_scale: float = 1.0) -> None:
-        """grad_scale: the factor the loss was multiplied by (kept for eps to mean the same)."""
+    def step(self) -> None:
         lr = self._lr()
         self.lr_max = max(self.lr_max, lr)
         weight = self.lr_max ** 2
@@ -49,7 +48,7 @@ class ScheduleFreeAdamW:
         torch._foreach_addcmul_(self.v, grads, grads, value=1 - self.beta2)
         denom = torch._foreach_div(self.v, bias_correction2)
         torch._foreach_sqrt_(denom)
-        torch._foreach_add_(denom, self.eps * grad_scale)
+        torch._foreach_add_(denom, self.eps)
         update = torch._foreach_div(grads, denom)
         if self.weight_decay:
             torch._foreach_add_(update, self.params, alpha=self.weight_decay)

@@ -74,6 +74,23 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def cpu_has_bf16_matmul() -> bool:
+    """True where the CPU multiplies bf16 in hardware (AMX or AVX512-BF16); elsewhere bf16 is
+    emulated and slower than float32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def resolve_bf16(precision: str, device: torch.device) -> bool:
+    """auto: bf16 on CUDA and on CPUs with bf16 hardware (measured: as good, 1.1-1.6x faster)."""
+    if precision == "auto":
+        return device.type == "cuda" or cpu_has_bf16_matmul()
+    return precision == "bf16"
+
+
 class PixelSampler:
     """Consecutive slices of a reshuffled permutation: every pixel once per epoch."""
 
@@ -154,10 +171,9 @@ class Trainer:
         self.std = torch.from_numpy(self.norm[:, 1]).to(dev)
         self.coords = torch.from_numpy(coordinate_grid(self.w, self.h)).to(dev)
         self.gen = torch.Generator().manual_seed(seed)
-        self.amp = dev.type == "cuda"
-        # Loss scale under fp16 autocast keeps small gradients representable; Adam is
-        # invariant to it (eps is scaled along).
-        self.loss_scale = 1024.0 if self.amp else 1.0
+        # bf16 autocast: the matmuls run on tensor cores / AMX with float32 accumulation, the
+        # sines stay float32 (model.sine). bf16 keeps float32's range, so no loss scaling.
+        self.bf16 = resolve_bf16(preset.precision, dev)
         if dev.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
 
@@ -183,7 +199,7 @@ class Trainer:
     def _step_loss(self, forward, frame_ids: torch.Tensor):
         """The per-step graph: gather targets, forward, loss. Compiled where it pays."""
         def step_loss(pix: torch.Tensor) -> torch.Tensor:
-            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
                 pred = forward(pix)
             return self._loss(pred, self._targets(pix, frame_ids))
         return step_loss
@@ -210,8 +226,8 @@ class Trainer:
                     loss = step_loss(pix)
             else:
                 loss = step_loss(pix)
-            (loss * self.loss_scale).backward()
-            opt.step(grad_scale=self.loss_scale)
+            loss.backward()
+            opt.step()
             opt.zero_grad()
             if bar is not None:
                 loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
@@ -309,6 +325,7 @@ class Trainer:
         anchors = plan_anchors(self.n, p.anchors)
         groups = plan_groups(self.n, p.group_size)
         stats = {"device": self.device.type, "samples_per_step": self.samples,
+                 "precision": "bf16" if self.bf16 else "fp32",
                  "anchors": anchors, "threads": torch.get_num_threads()}
         t0 = time.perf_counter()
         saved = self.state.load("phase1") if self.state else None

@@ -13,7 +13,9 @@ from siedd_codec.encoder import encode
 from siedd_codec.errors import SieddInputError
 from siedd_codec.presets import PRESETS, get_preset, parse_override
 from siedd_codec.reader import SieddReader
-from siedd_codec.training import nearest_anchor, plan_anchors, plan_groups
+import torch
+
+from siedd_codec.training import nearest_anchor, plan_anchors, plan_groups, resolve_bf16
 from siedd_codec.video_io import VideoWriter, frame_to_rgb, read_video
 from conftest import clip
 
@@ -105,6 +107,31 @@ def test_presets_are_data_and_overridable():
         parse_override("nosuchfield=3")
     with pytest.raises(SieddInputError):
         get_preset("s", hidden=3)
+
+
+def test_precision_choice():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert resolve_bf16("auto", cuda) and resolve_bf16("bf16", cpu)
+    assert not resolve_bf16("fp32", cuda) and not resolve_bf16("fp32", cpu)
+    with pytest.raises(SieddInputError):
+        get_preset("tiny", precision="fp16")
+
+
+def test_bf16_batched_training_matches_fp32(tmp_path, carphone):
+    """bf16 autocast with three groups trained in one batched step (the CUDA path's shape, run on
+    the CPU) learns the clip as well as float32 one group at a time; the file records which."""
+    summaries = {}
+    for precision, per_batch in (("fp32", 1), ("bf16", 3)):
+        out = tmp_path / f"{precision}.siedd"
+        preset = get_preset("tiny", **FAST, precision=precision, groups_per_batch=per_batch)
+        s = encode(str(carphone), str(out), preset, frames=12, device="cpu", quiet=True)
+        assert s["precision"] == precision and s["groups"] == 3
+        with SieddReader(out) as r:
+            assert r.meta["encoder"]["precision"] == precision
+            assert r.meta["encoder"]["preset"]["groups_per_batch"] == per_batch
+        summaries[precision] = s
+    assert summaries["fp32"]["psnr"] > 20 and summaries["bf16"]["psnr"] > 20
+    assert abs(summaries["bf16"]["psnr"] - summaries["fp32"]["psnr"]) < 1.5
 
 
 def test_group_and_anchor_planning():
