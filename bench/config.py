@@ -58,6 +58,9 @@ SCALES: dict[str, dict] = {
         },
         "quant": {"clip": "carphone", "frames": 8, "preset": "tiny",
                   "set": ["anchor_steps=20", "steps=20", "group_size=4", "anchors=2"]},
+        "precision": {"clip": "bikes", "size": [160, 68], "frames": 8, "preset": "tiny",
+                      "set": {**_QUICK_POINT, "anchor_steps": 20, "steps": 20},
+                      "widths": [32], "seeds": [0]},
     },
     "cpu": {
         "device": "cpu",
@@ -96,6 +99,11 @@ SCALES: dict[str, dict] = {
         },
         "quant": {"clip": "carphone", "frames": 40, "preset": "tiny",
                   "set": ["anchor_steps=300", "steps=600"]},
+        # fp32 against bf16 training: a small and a wide model, two seeds (one seed's PSNR
+        # moves by more than the precision does)
+        "precision": {"clip": "bikes", "size": [640, 272], "frames": 20, "preset": "tiny",
+                      "set": {**_CPU_POINT, "anchor_steps": 300, "steps": 600},
+                      "widths": [96, 256], "seeds": [0, 1]},
     },
     "gpu": {
         "device": "cuda",
@@ -122,10 +130,14 @@ SCALES: dict[str, dict] = {
             "train_set": {"anchors": 2, "anchor_steps": 20, "steps": 20},
             "scales": [0.25, 0.5, 1.0, 1.5, 2.0], "frame_at_a_time_frames": 4,
             "torch_frame_scales": [0.5, 1.0], "bf16_check": True,
-            "goal": {"size": [1280, 720], "fps": 25, "preset": "s"},
+            # the goal: 1080p (1.5x bigbuckbunny's 720p) at 60 fps, preset S
+            "goal": {"size": [1920, 1080], "fps": 60, "preset": "s"},
         },
         "quant": {"clip": "bigbuckbunny", "frames": 40, "preset": "s",
                   "set": ["anchor_steps=2000", "steps=2000"]},
+        "precision": {"clip": "bikes", "size": None, "frames": 40, "preset": "s",
+                      "set": {"anchor_steps": 2000, "steps": 2000},
+                      "widths": [512], "seeds": [0, 1]},
     },
 }
-SECTIONS = ("peak", "rd", "encode", "decode", "quant")
+SECTIONS = ("peak", "rd", "encode", "decode", "quant", "precision")

@@ -19,7 +19,7 @@ if __package__ in (None, ""):
 from bench.common import ROOT, read_json  # noqa: E402
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
-SECTION_FILES = ("run", "peak", "rd", "encode", "decode", "quant")
+SECTION_FILES = ("run", "peak", "rd", "encode", "decode", "quant", "precision")
 
 
 def load(results_dir: Path) -> dict:
@@ -260,6 +260,28 @@ def markdown(res: dict, results_dir: Path | None = None, link_base: Path = ROOT)
                      f"{q['siedd']['psnr']:.2f} dB) against the reference's 6-bit + LZMA coding "
                      f"{ref['bytes']} bytes ({ref['bpp']:.4f} bpp, {ref['psnr']:.2f} dB): "
                      f"{100 * q['saving']:.0f}% smaller (float weights: {q['float_psnr']:.2f} dB).")
+        lines.append("")
+
+    pr = res.get("precision")
+    if pr and pr.get("summary"):
+        r0 = pr["rows"][0]
+        c = pr["config"]
+        lines.append("### Training precision")
+        lines.append("")
+        lines.append(f"float32 against bf16 autocast training on {pr['clip']} ({r0['width']}x"
+                     f"{r0['height']}, {r0['frames']} frames, preset `{c['preset']}` with "
+                     f"{c['set'].get('anchor_steps')} + {c['set'].get('steps')} steps), seeds "
+                     f"{', '.join(str(x) for x in c['seeds'])}; `precision=auto` picks "
+                     f"**{pr['auto_picks']}** on this machine.")
+        lines.append("")
+        lines.append("| d | training speed-up bf16/fp32 (phase 1, phase 2) | mean PSNR fp32 | "
+                     "mean PSNR bf16 | bf16 - fp32 per seed |")
+        lines.append("|---|---|---|---|---|")
+        for r in pr["summary"]:
+            diffs = ", ".join(f"{x:+.2f}" for x in r["psnr_bf16_minus_fp32"])
+            lines.append(f"| {r['hidden']} | {r['speedup_train']:.2f}x ({r['speedup_phase1']:.2f}x, "
+                         f"{r['speedup_phase2']:.2f}x) | {r['psnr_fp32_mean']:.2f} dB | "
+                         f"{r['psnr_bf16_mean']:.2f} dB | {diffs} dB |")
         lines.append("")
 
     if results_dir is not None:

@@ -42,8 +42,9 @@ def needed_clips(cfg: dict, sections) -> set[str]:
         names |= {enc[k]["clip"] for k in ("presets", "scaling_frames", "scaling_size") if enc.get(k)}
     if "decode" in sections:
         names.add(cfg["decode"]["clip"])
-    if "quant" in sections:
-        names.add(cfg["quant"]["clip"])
+    for name in ("quant", "precision"):
+        if name in sections:
+            names.add(cfg[name]["clip"])
     return names
 
 
@@ -129,6 +130,7 @@ def main(argv=None) -> int:
             "encode": lambda: speed.run_encode(cfg["encode"], device, peak_data),
             "decode": lambda: speed.run_decode(cfg["decode"], device, threads, peak_data),
             "quant": lambda: run_quant(cfg["quant"], device),
+            "precision": lambda: speed.run_precision(cfg["precision"], device),
         }
         for name in SECTIONS:
             if name in sections and name in jobs:

@@ -29,12 +29,13 @@ from .flops import decode_macs_per_frame, gflops, train_flops
 
 # -- encoding ---------------------------------------------------------------------------------
 def _encode_run(clip: str, label: str, preset, frames: int, size, device: str,
-                measure: bool = False) -> tuple[dict, dict]:
+                measure: bool = False, seed: int = 0) -> tuple[dict, dict]:
     WORK.mkdir(parents=True, exist_ok=True)
     target = WORK / f"speed_{clip}_{label}.siedd"
     t0 = time.perf_counter()
     s = encode(str(clip_path(clip)), str(target), preset, frames=frames,
-               size=tuple(size) if size else None, device=device, quiet=True, measure=measure)
+               size=tuple(size) if size else None, device=device, quiet=True, measure=measure,
+               seed=seed)
     wall = time.perf_counter() - t0
     return s, {"path": target, "wall": wall}
 
@@ -75,8 +76,8 @@ def _step_figures(s: dict, preset, peak: dict, base: dict | None = None) -> dict
         if g_peak:
             for ph, rate in (("phase1", p1_rate), ("phase2", p2_rate)):
                 out[f"{ph}_percent_of_{dtype}_peak"] = rnd(100 * rate / g_peak, 2) if rate else None
-    # the dtype training computes in: float32 on CPU, float16 autocast on CUDA
-    train_dtype = "float16" if s["device"] == "cuda" else "float32"
+    # the dtype training's matmuls run in (the Trainer's stats say: bf16 autocast or fp32)
+    train_dtype = "bfloat16" if s.get("precision") == "bf16" else "float32"
     out["training_dtype"] = train_dtype
     for ph in ("phase1", "phase2"):
         out[f"{ph}_percent_of_peak"] = out.get(f"{ph}_percent_of_{train_dtype}_peak")
@@ -164,6 +165,49 @@ def run_encode(cfg: dict, device: str, peak: dict) -> dict:
                                "rows": encode_scaling(cfg["scaling_size"], device, peak,
                                                       "size")}
     return out
+
+
+def run_precision(cfg: dict, device: str) -> dict:
+    """Training in float32 against bf16 autocast: the same encode (clip, width, seed) both ways,
+    wall time and PSNR of the decoded file. Seeds vary because one seed's PSNR moves by more
+    than the precision's effect; the summary is per width: mean speed-up and the paired PSNR
+    differences."""
+    import torch
+    from siedd_codec.training import cpu_has_bf16_matmul, resolve_bf16
+    rows = []
+    for d in cfg["widths"]:
+        for seed in cfg["seeds"]:
+            for precision in ("fp32", "bf16"):
+                preset = get_preset(cfg["preset"], **{**cfg.get("set", {}), "hidden": d,
+                                                      "precision": precision})
+                s, _ = _encode_run(cfg["clip"], f"precision_{precision}", preset,
+                                   cfg["frames"], cfg.get("size"), device, measure=True,
+                                   seed=seed)
+                rows.append({"hidden": d, "seed": seed, "precision": s["precision"],
+                             "width": s["width"], "height": s["height"], "frames": s["frames"],
+                             "psnr": rnd(s["psnr"], 3), "bpp": rnd(s["bpp"], 5),
+                             "train_seconds": s["train_seconds"],
+                             "phase1_seconds": s["phase1_seconds"],
+                             "phase2_seconds": s["phase2_seconds"]})
+                log(f"precision d={d} seed {seed} {precision}: {s['psnr']:.2f} dB, "
+                    f"train {s['train_seconds']:.1f} s")
+    summary = []
+    for d in cfg["widths"]:
+        pairs = [(a, b) for a in rows for b in rows if a["hidden"] == b["hidden"] == d
+                 and a["seed"] == b["seed"] and a["precision"] == "fp32"
+                 and b["precision"] == "bf16"]
+        tot = {k: (sum(a[k] for a, _ in pairs), sum(b[k] for _, b in pairs))
+               for k in ("train_seconds", "phase1_seconds", "phase2_seconds")}
+        summary.append({"hidden": d, "seeds": len(pairs),
+                        "speedup_train": rnd(tot["train_seconds"][0] / tot["train_seconds"][1], 3),
+                        "speedup_phase1": rnd(tot["phase1_seconds"][0] / tot["phase1_seconds"][1], 3),
+                        "speedup_phase2": rnd(tot["phase2_seconds"][0] / tot["phase2_seconds"][1], 3),
+                        "psnr_fp32_mean": rnd(float(np.mean([a["psnr"] for a, _ in pairs])), 3),
+                        "psnr_bf16_mean": rnd(float(np.mean([b["psnr"] for _, b in pairs])), 3),
+                        "psnr_bf16_minus_fp32": [rnd(b["psnr"] - a["psnr"], 3) for a, b in pairs]})
+    return {"clip": cfg["clip"], "config": cfg, "rows": rows, "summary": summary,
+            "cpu_has_bf16_matmul": cpu_has_bf16_matmul(),
+            "auto_picks": "bf16" if resolve_bf16("auto", torch.device(device)) else "fp32"}
 
 
 # -- decoding ---------------------------------------------------------------------------------
