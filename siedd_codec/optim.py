@@ -4,7 +4,14 @@ torch's foreach kernels: few launches per step, no host syncs.
 Per parameter it keeps z (the SGD-like iterate), x (the running average, the weights to export)
 and v (Adam's second moment); the model's tensor holds y = (1 - beta1) z + beta1 x, where the
 gradient is taken. Linear warm-up from `warmup_start` x lr over `warmup_steps` steps; x averages
-the z iterates weighted by lr_max^2 (the reference's defaults: r = 0, weight_lr_power = 2)."""
+the z iterates weighted by lr_max^2 (the reference's defaults: r = 0, weight_lr_power = 2).
+
+Spike guard: SIREN training runs calm for hundreds of steps, then a single step's gradient norm
+jumps 100x; Adam's slow second moment turns that into a step that throws z far away, and the
+average x carries it into the exported weights (measured: 36 -> 25 dB). After warm-up each
+model's gradient norm is clipped to `clip` x a running average of its past (clipped) norms.
+With `per_bank`, dim 0 of every parameter indexes an independent model (a bank of group
+decoders trained together) and each is guarded on its own."""
 from __future__ import annotations
 
 import torch
@@ -12,8 +19,11 @@ import torch
 
 class ScheduleFreeAdamW:
     def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, warmup_steps: int = 100, warmup_start: float = 0.01):
+                 weight_decay: float = 0.0, warmup_steps: int = 100, warmup_start: float = 0.01,
+                 clip: float = 0.0, per_bank: bool = False, norm_decay: float = 0.98):
         self.params = [p for p in params]
+        self.clip, self.per_bank, self.norm_decay = clip, per_bank, norm_decay
+        self.norm_avg: torch.Tensor | None = None
         self.lr, (self.beta1, self.beta2), self.eps = lr, betas, eps
         self.weight_decay = weight_decay
         self.warmup_steps, self.warmup_start = warmup_steps, warmup_start
@@ -44,6 +54,8 @@ class ScheduleFreeAdamW:
         ckp1 = weight / self.weight_sum
         bias_correction2 = 1 - self.beta2 ** (self.k + 1)
         grads = [p.grad for p in self.params]
+        if self.clip:
+            self._guard(grads)
         torch._foreach_mul_(self.v, self.beta2)
         torch._foreach_addcmul_(self.v, grads, grads, value=1 - self.beta2)
         denom = torch._foreach_div(self.v, bias_correction2)
@@ -57,6 +69,24 @@ class ScheduleFreeAdamW:
         y = torch._foreach_lerp(self.x, self.z, 1 - self.beta1)
         torch._foreach_copy_(self.params, y)
         self.k += 1
+
+    def _guard(self, grads: list[torch.Tensor]) -> None:
+        """Clip each model's gradient norm to clip x its running average (tensor ops only: no
+        host sync). The average starts at step 0; clipping starts after warm-up."""
+        if self.per_bank:
+            sq = sum(g.reshape(g.shape[0], -1).float().square().sum(1) for g in grads)
+        else:
+            sq = torch.stack([g.float().square().sum() for g in grads]).sum()
+        norm = sq.sqrt()
+        if self.norm_avg is None:
+            self.norm_avg = norm
+        if self.k >= self.warmup_steps:
+            limit = self.clip * self.norm_avg
+            scale = torch.clamp(limit / (norm + 1e-30), max=1.0)
+            for g in grads:
+                g.mul_(scale.reshape(-1, *[1] * (g.dim() - 1)) if self.per_bank else scale)
+            norm = torch.minimum(norm, limit)
+        self.norm_avg = torch.lerp(self.norm_avg, norm, 1 - self.norm_decay)
 
     def averaged(self) -> list[torch.Tensor]:
         """The schedule-free average x: the weights to evaluate and export."""

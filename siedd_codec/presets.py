@@ -29,6 +29,7 @@ class Preset:
     groups_per_batch: int = 0    # phase-2 groups trained together; 0 = choose by device
     compile: str = "auto"        # torch.compile the training step: auto (CUDA only), yes, no
     precision: str = "auto"      # training matmuls: auto (bf16 where the hardware has it), bf16, fp32
+    grad_clip: float = 2.0       # after warm-up, clip gradient norms to this x their running mean; 0 = off
 
     def replace(self, **overrides) -> "Preset":
         known = {f.name: f.type for f in fields(self)}
@@ -56,6 +57,7 @@ class Preset:
             (self.groups_per_batch >= 0, "groups_per_batch must be >= 0"),
             (self.compile in ("auto", "yes", "no"), "compile must be auto, yes or no"),
             (self.precision in ("auto", "bf16", "fp32"), "precision must be auto, bf16 or fp32"),
+            (self.grad_clip == 0 or self.grad_clip >= 1, "grad_clip must be 0 (off) or >= 1"),
         ]
         for bits_name in QUANT_FIELDS:
             checks.append((2 <= getattr(self, bits_name) <= 16, f"{bits_name} must be in 2..16"))

@@ -208,8 +208,10 @@ class Trainer:
         choice = self.preset.compile
         return choice == "yes" or (choice == "auto" and self.device.type == "cuda")
 
-    def _train(self, params, steps: int, forward, frame_ids: torch.Tensor, bar_desc: str):
-        opt = ScheduleFreeAdamW(params, lr=self.preset.lr, warmup_steps=self.preset.warmup_steps)
+    def _train(self, params, steps: int, forward, frame_ids: torch.Tensor, bar_desc: str,
+               per_bank: bool = False):
+        opt = ScheduleFreeAdamW(params, lr=self.preset.lr, warmup_steps=self.preset.warmup_steps,
+                                clip=self.preset.grad_clip, per_bank=per_bank)
         sampler = PixelSampler(self.pixels, self.samples, self.gen, self.device)
         eager = self._step_loss(forward, frame_ids)
         step_loss = torch.compile(eager, dynamic=False) if self._use_compile() else eager
@@ -309,7 +311,7 @@ class Trainer:
             label = f"group {batch[0] + 1}" + (f"-{batch[-1] + 1}" if len(batch) > 1 else "") + \
                 f"/{len(groups)}"
             self._train(list(bank.parameters()), self.preset.steps,
-                        lambda pix: bank(features[pix]), frame_ids, label)
+                        lambda pix: bank(features[pix]), frame_ids, label, per_bank=True)
             for b, g in enumerate(batch):
                 results[g] = bank.export(b)
                 if self.state is not None:

@@ -15,6 +15,7 @@ from siedd_codec.presets import PRESETS, get_preset, parse_override
 from siedd_codec.reader import SieddReader
 import torch
 
+from siedd_codec.optim import ScheduleFreeAdamW
 from siedd_codec.training import nearest_anchor, plan_anchors, plan_groups, resolve_bf16
 from siedd_codec.video_io import VideoWriter, frame_to_rgb, read_video
 from conftest import clip
@@ -132,6 +133,31 @@ def test_bf16_batched_training_matches_fp32(tmp_path, carphone):
         summaries[precision] = s
     assert summaries["fp32"]["psnr"] > 20 and summaries["bf16"]["psnr"] > 20
     assert abs(summaries["bf16"]["psnr"] - summaries["fp32"]["psnr"]) < 1.5
+
+
+def _steps_at_spike(clip: float) -> torch.Tensor:
+    """Two banks trained on unit-noise gradients; at step 2000 bank 0's gradient is 1000x.
+    Returns |z step| at the spike, per bank (max over the bank's weights)."""
+    gen = torch.Generator().manual_seed(0)
+    p = torch.nn.Parameter(torch.zeros(2, 8))
+    opt = ScheduleFreeAdamW([p], lr=1e-2, warmup_steps=10, clip=clip, per_bank=True)
+    for k in range(2001):
+        g = torch.randn(2, 8, generator=gen)
+        if k == 2000:
+            g[0] *= 1000
+        p.grad = g
+        before = opt.z[0].clone()
+        opt.step()
+    return (opt.z[0] - before).abs().amax(dim=1)
+
+
+def test_spike_guard_clips_the_spiking_bank_only():
+    free, guarded = _steps_at_spike(0.0), _steps_at_spike(2.0)
+    assert free[0] > 10 * free[1]                   # unguarded: Adam's step jumps ~30x
+    assert guarded[0] < 3 * guarded[1]              # guarded: about the clip factor
+    assert guarded[1] > 0.8 * free[1]               # the calm bank is not scaled down with it
+    with pytest.raises(SieddInputError):
+        get_preset("tiny", grad_clip=0.5)
 
 
 def test_group_and_anchor_planning():
