@@ -77,7 +77,7 @@ def _step_figures(s: dict, preset, peak: dict, base: dict | None = None) -> dict
             for ph, rate in (("phase1", p1_rate), ("phase2", p2_rate)):
                 out[f"{ph}_percent_of_{dtype}_peak"] = rnd(100 * rate / g_peak, 2) if rate else None
     # the dtype training's matmuls run in (the Trainer's stats say: bf16 autocast or fp32)
-    train_dtype = "bfloat16" if s.get("precision") == "bf16" else "float32"
+    train_dtype = "bfloat16" if s["precision"] == "bf16" else "float32"
     out["training_dtype"] = train_dtype
     for ph in ("phase1", "phase2"):
         out[f"{ph}_percent_of_peak"] = out.get(f"{ph}_percent_of_{train_dtype}_peak")
@@ -174,16 +174,18 @@ def run_precision(cfg: dict, device: str) -> dict:
     differences."""
     import torch
     from siedd_codec.training import cpu_has_bf16_matmul, resolve_bf16
-    rows = []
+    rows, summary = [], []
     for d in cfg["widths"]:
+        pairs = []                  # (fp32 row, bf16 row) per seed
         for seed in cfg["seeds"]:
+            pair = []
             for precision in ("fp32", "bf16"):
                 preset = get_preset(cfg["preset"], **{**cfg.get("set", {}), "hidden": d,
                                                       "precision": precision})
                 s, _ = _encode_run(cfg["clip"], f"precision_{precision}", preset,
                                    cfg["frames"], cfg.get("size"), device, measure=True,
                                    seed=seed)
-                rows.append({"hidden": d, "seed": seed, "precision": s["precision"],
+                pair.append({"hidden": d, "seed": seed, "precision": s["precision"],
                              "width": s["width"], "height": s["height"], "frames": s["frames"],
                              "psnr": rnd(s["psnr"], 3), "bpp": rnd(s["bpp"], 5),
                              "train_seconds": s["train_seconds"],
@@ -191,17 +193,14 @@ def run_precision(cfg: dict, device: str) -> dict:
                              "phase2_seconds": s["phase2_seconds"]})
                 log(f"precision d={d} seed {seed} {precision}: {s['psnr']:.2f} dB, "
                     f"train {s['train_seconds']:.1f} s")
-    summary = []
-    for d in cfg["widths"]:
-        pairs = [(a, b) for a in rows for b in rows if a["hidden"] == b["hidden"] == d
-                 and a["seed"] == b["seed"] and a["precision"] == "fp32"
-                 and b["precision"] == "bf16"]
-        tot = {k: (sum(a[k] for a, _ in pairs), sum(b[k] for _, b in pairs))
-               for k in ("train_seconds", "phase1_seconds", "phase2_seconds")}
+            rows += pair
+            pairs.append(pair)
+        speedup = {k: rnd(sum(a[k] for a, _ in pairs) / sum(b[k] for _, b in pairs), 3)
+                   for k in ("train_seconds", "phase1_seconds", "phase2_seconds")}
         summary.append({"hidden": d, "seeds": len(pairs),
-                        "speedup_train": rnd(tot["train_seconds"][0] / tot["train_seconds"][1], 3),
-                        "speedup_phase1": rnd(tot["phase1_seconds"][0] / tot["phase1_seconds"][1], 3),
-                        "speedup_phase2": rnd(tot["phase2_seconds"][0] / tot["phase2_seconds"][1], 3),
+                        "speedup_train": speedup["train_seconds"],
+                        "speedup_phase1": speedup["phase1_seconds"],
+                        "speedup_phase2": speedup["phase2_seconds"],
                         "psnr_fp32_mean": rnd(float(np.mean([a["psnr"] for a, _ in pairs])), 3),
                         "psnr_bf16_mean": rnd(float(np.mean([b["psnr"] for _, b in pairs])), 3),
                         "psnr_bf16_minus_fp32": [rnd(b["psnr"] - a["psnr"], 3) for a, b in pairs]})

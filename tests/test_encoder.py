@@ -8,14 +8,13 @@ import time
 import av
 import numpy as np
 import pytest
+import torch
 
 from siedd_codec.encoder import encode
 from siedd_codec.errors import SieddInputError
+from siedd_codec.optim import ScheduleFreeAdamW
 from siedd_codec.presets import PRESETS, get_preset, parse_override
 from siedd_codec.reader import SieddReader
-import torch
-
-from siedd_codec.optim import ScheduleFreeAdamW
 from siedd_codec.training import nearest_anchor, plan_anchors, plan_groups, resolve_bf16
 from siedd_codec.video_io import VideoWriter, frame_to_rgb, read_video
 from conftest import clip
