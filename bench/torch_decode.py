@@ -15,9 +15,8 @@ import numpy as np
 import torch
 
 from siedd_codec import container
-from siedd_codec.model_spec import (OMEGA, coordinate_grid, encoder_shapes, group_shapes,
-                                    pe_frequencies)
-from siedd_codec.tensor_codec import decompress
+from siedd_codec.model_spec import OMEGA, coordinate_grid, pe_frequencies
+from siedd_codec.weights import decode_encoder, iter_groups
 
 CHUNK_BYTES = 96 << 20   # as the reader: activation budget per d-wide tensor
 
@@ -29,11 +28,12 @@ class TorchDecoder:
         self.device = torch.device(device)
         self.mm_dtype = matmul_dtype
         d = self.hidden
-        enc = decompress(self.file.encoder_weights, encoder_shapes(d), "encoder")
+        enc = decode_encoder(self.file.encoder_weights, d, self.file.version)
         self.enc = {k: self._t(v) for k, v in enc.items()}
         self.groups = self.file.groups[:len(self.file.group_weights)]
         self._features: dict[tuple[int, int], list[torch.Tensor]] = {}
         self._weights: dict[int, dict[str, torch.Tensor]] = {}
+        self._decoded = dict(iter_groups(self.file))       # entropy-decoded weights, all groups
         self.chunk = max(1024, CHUNK_BYTES // (4 * d))
 
     def _t(self, a: np.ndarray) -> torch.Tensor:
@@ -45,7 +45,7 @@ class TorchDecoder:
     def group_weights(self, g: int) -> dict[str, torch.Tensor]:
         if g not in self._weights:
             first, count = self.groups[g]
-            w = decompress(self.file.group_weights[g], group_shapes(self.hidden, count), "group")
+            w = self._decoded[g]
             out = {k: self._t(v) for k, v in w.items()}
             for i in (1, 2, 3):
                 out[f"dec.w{i}.t"] = self._w(out[f"dec.w{i}"].t().contiguous())

@@ -9,8 +9,8 @@ import onnx
 
 from siedd_codec import container
 from siedd_codec.fsutil import atomic_write_bytes
-from siedd_codec.model_spec import coordinate_grid, encoder_shapes, group_shapes
-from siedd_codec.tensor_codec import decompress
+from siedd_codec.model_spec import coordinate_grid
+from siedd_codec.weights import decode_encoder, iter_groups
 
 from .graphs import bake_weights, serialize
 
@@ -33,15 +33,15 @@ def export_onnx(path: str, directory: str) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
     d = sf.hidden
     written: list[str] = []
-    enc_w = decompress(sf.encoder_weights, encoder_shapes(d), "shared encoder weights")
+    enc_w = decode_encoder(sf.encoder_weights, d, sf.version)
     enc = bake_weights(onnx.load_model_from_string(sf.encoder_graph), enc_w)
     atomic_write_bytes(out / "encoder.onnx", serialize(enc))
     written.append("encoder.onnx")
     dec_template = onnx.load_model_from_string(sf.decoder_graph)
     groups = []
-    for g, payload in enumerate(sf.group_weights):
+    for g, weights in iter_groups(sf):
         first, count = sf.groups[g]
-        weights = decompress(payload, group_shapes(d, count), f"group {g} weights")
+        weights = dict(weights)
         weights["frame_mean"] = sf.norm[first:first + count, 0]
         weights["frame_std"] = sf.norm[first:first + count, 1]
         name = f"group_{g:05d}.onnx"

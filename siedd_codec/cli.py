@@ -62,6 +62,40 @@ def _nonneg(text: str) -> int:
     return value
 
 
+def _quality(text: str) -> float:
+    from .ratecontrol import QUALITY_RANGE
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad quality {text!r}: expected a number") from None
+    if not QUALITY_RANGE[0] <= value <= QUALITY_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"quality must be in {QUALITY_RANGE[0]:g}..{QUALITY_RANGE[1]:g}")
+    return value
+
+
+def _bpp(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad bpp {text!r}: expected a number, e.g. 0.05") from None
+    if not 0 < value <= 64:
+        raise argparse.ArgumentTypeError(f"bpp must be in (0, 64], got {text}")
+    return value
+
+
+def _byte_count(text: str) -> int:
+    units = {"k": 1000, "m": 1000 ** 2, "g": 1000 ** 3}
+    raw = text.strip().lower().rstrip("b")
+    scale = units.get(raw[-1:], 1)
+    try:
+        value = float(raw[:-1] if raw[-1:] in units else raw) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad size {text!r}: expected bytes, e.g. 250000 or 250k") from None
+    if not 1 <= value <= 1 << 40:
+        raise argparse.ArgumentTypeError(f"bad size {text!r}")
+    return int(value)
+
+
 def _positive(text: str) -> int:
     value = _nonneg(text)
     if value < 1:
@@ -86,6 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--group-size", type=_positive, help="frames per decoder group")
     enc.add_argument("--steps", type=_positive, help="phase-2 steps per group")
     enc.add_argument("--anchor-steps", type=_positive, help="phase-1 steps")
+    rate = enc.add_mutually_exclusive_group()
+    rate.add_argument("--quality", type=_quality, metavar="Q",
+                      help="0..100, higher is better and bigger (lambda = 0.3 x 10^(-Q/25)); "
+                           "default: the preset's")
+    rate.add_argument("--bpp", type=_bpp, metavar="B",
+                      help="target bits per pixel of the whole file (rate control, one encode; "
+                           "picks the width too unless --set hidden=D)")
+    rate.add_argument("--bytes", type=_byte_count, metavar="N",
+                      help="target file size in bytes (250000, 250k, 1.5M), as --bpp")
     enc.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                      help="override any preset field, e.g. --set hidden=128 --set shared_bits=5")
     enc.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -125,10 +168,14 @@ def cmd_encode(args) -> int:
     overrides = dict(parse_override(item) for item in args.set)
     overrides.update({k: v for k, v in (("group_size", args.group_size), ("steps", args.steps),
                                          ("anchor_steps", args.anchor_steps)) if v is not None})
+    if args.quality is not None:
+        from .ratecontrol import quality_to_lambda
+        overrides["rate_lambda"] = quality_to_lambda(args.quality)
     preset = get_preset(args.preset, **overrides)
     summary = encode(args.input, args.output, preset, start=args.start, frames=args.frames,
                      size=args.size, device=args.device, seed=args.seed, resume=args.resume,
-                     quiet=args.quiet or args.json)
+                     quiet=args.quiet or args.json, target_bpp=args.bpp, target_bytes=args.bytes,
+                     choose_width="hidden" not in overrides)
     if args.json:
         print(json.dumps(summary, sort_keys=True))
     else:
@@ -183,7 +230,7 @@ def describe(path: str) -> dict:
     amortized = macs["group_shared"] / mean_group + macs["head"]
     fps = sf.fps
     return {
-        "file": path, "format_version": f"{container.VERSION_MAJOR}.{container.VERSION_MINOR}",
+        "file": path, "format_version": f"{sf.version[0]}.{sf.version[1]}",
         "width": sf.width, "height": sf.height, "frame_count": sf.frame_count,
         "fps": float(fps), "fps_rational": f"{fps.numerator}/{fps.denominator}",
         "duration": float(sf.frame_count / fps),
@@ -192,7 +239,7 @@ def describe(path: str) -> dict:
         "decoder_layers": sf.meta["model"]["decoder_layers"],
         "group_size": sf.meta["model"]["group_size"], "groups": len(groups),
         "complete_groups": len(sf.group_weights), "truncated": sf.truncated,
-        "quant": sf.meta["quant"], "color": sf.meta["video"].get("color", {}),
+        "quant": sf.meta.get("quant", {}), "color": sf.meta["video"].get("color", {}),
         "file_bytes": sf.file_bytes,
         "bpp": bpp(sf.file_bytes, sf.frame_count, sf.width, sf.height),
         "sections": sf.section_sizes,
@@ -208,8 +255,11 @@ def cmd_info(args) -> int:
         return 0
     print(f"{info['file']}: siedd {info['format_version']}, {info['width']}x{info['height']}, "
           f"{info['frame_count']} frames @ {info['fps_rational']} fps ({info['duration']:.2f} s)")
+    quant = info["quant"]
+    coding = (f"bits {quant}" if info["format_version"].startswith("1.") else
+              f"lambda {quant.get('rate_lambda')}, a key group every {quant.get('key_interval')}")
     print(f"  model: preset {info['preset']}, hidden {info['hidden']}, group size "
-          f"{info['group_size']} ({info['groups']} groups), bits {info['quant']}")
+          f"{info['group_size']} ({info['groups']} groups), {coding}")
     print(f"  size: {info['file_bytes']} bytes, {info['bpp']:.4f} bpp; sections "
           + ", ".join(f"{k} {v}" for k, v in info["sections"].items()))
     print(f"  decode cost: {info['macs_per_pixel']:.0f} MAC/pixel per frame, "

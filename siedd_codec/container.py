@@ -22,8 +22,9 @@ from .model_spec import DECODER_LAYERS, ENCODER_LAYERS, OMEGA, PE_OCTAVES, QUANT
 from .onnx_check import check_graph
 
 MAGIC = b"SIEDD\r\n\x1a"
-VERSION_MAJOR = 1
+VERSION_MAJOR = 2                  # what this writer writes
 VERSION_MINOR = 0
+READS_MAJOR = (1, 2)               # what this reader reads
 HEADER = struct.Struct("<8sHHIQI16sI")            # 48 bytes, see FORMAT.md
 TABLE_ENTRY = struct.Struct("<4sIQQ")              # 24 bytes
 MAX_SECTIONS = 1 << 20
@@ -48,6 +49,7 @@ class SieddFile:
     group_weights: list[bytes] = field(default_factory=list)   # the complete ones, in order
     file_bytes: int = 0
     section_sizes: dict[str, int] = field(default_factory=dict)
+    version: tuple[int, int] = (VERSION_MAJOR, VERSION_MINOR)
 
     @property
     def truncated(self) -> bool:
@@ -86,15 +88,39 @@ def encode_group_index(groups: list[tuple[int, int]]) -> bytes:
     return out.getvalue()
 
 
+def deflate(data: bytes) -> bytes:
+    return zlib.compress(data, 9)
+
+
+def inflate(data: bytes, limit: int, what: str) -> bytes:
+    """zlib data, refusing anything that inflates past `limit` bytes (no decompression bombs)."""
+    d = zlib.decompressobj()
+    try:
+        out = d.decompress(data, limit)
+        if d.unconsumed_tail or not d.eof:
+            raise SieddFormatError(f"damaged .siedd file: {what} is larger than {limit} bytes "
+                                   "or incomplete")
+    except zlib.error as exc:
+        raise SieddFormatError(f"damaged .siedd file: {what} does not inflate ({exc})") from None
+    if d.unused_data:
+        raise SieddFormatError(f"damaged .siedd file: {what} has trailing bytes")
+    return out
+
+
+def norm_to_file(norm: np.ndarray) -> np.ndarray:
+    """The per-frame mean and std as the file stores them (float16); training uses these very
+    values, so the decoder undoes the normalisation the network learned."""
+    return np.asarray(norm, dtype=np.float32).astype("<f2")
+
+
 def to_bytes(sf: SieddFile) -> bytes:
-    validate_meta(sf.meta)
+    validate_meta(sf.meta, VERSION_MAJOR)
     meta_bytes = json.dumps(sf.meta, sort_keys=True, separators=(",", ":")).encode("utf-8")
-    norm = np.ascontiguousarray(sf.norm, dtype="<f4")
     sections = [
-        (META, meta_bytes),
-        (NORM, norm.tobytes()),
-        (GENC, sf.encoder_graph),
-        (GDEC, sf.decoder_graph),
+        (META, deflate(meta_bytes)),
+        (NORM, norm_to_file(sf.norm).tobytes()),
+        (GENC, deflate(sf.encoder_graph)),
+        (GDEC, deflate(sf.decoder_graph)),
         (WENC, sf.encoder_weights),
         (GIDX, encode_group_index(sf.groups)),
     ] + [(WGRP, payload) for payload in sf.group_weights]
@@ -150,9 +176,11 @@ def from_bytes(data: bytes) -> SieddFile:
         raise SieddFormatError("not a .siedd file: bad magic bytes")
     if zlib.crc32(data[:HEADER.size - 4]) != crc:
         raise SieddFormatError("damaged .siedd file: header checksum mismatch")
-    if major != VERSION_MAJOR:
+    if major not in READS_MAJOR:
+        newer = " (written by a newer siedd: upgrade to read it)" if major > VERSION_MAJOR else ""
         raise SieddFormatError(
-            f"unsupported .siedd version {major}.{minor}; this decoder reads version {VERSION_MAJOR}.x")
+            f"unsupported .siedd version {major}.{minor}{newer}; this decoder reads versions "
+            + ", ".join(f"{v}.x" for v in READS_MAJOR))
     if not 1 <= count <= MAX_SECTIONS:
         raise SieddFormatError(f"damaged .siedd file: {count} sections")
     if len(data) > file_size:
@@ -190,38 +218,46 @@ def from_bytes(data: bytes) -> SieddFile:
             raise SieddFormatError(f"damaged .siedd file: {name} checksum mismatch")
         payloads.append(payload)
 
-    meta = _parse_meta(payloads[0])
+    # Format 2 deflates META and the graphs and stores NORM as float16; format 1 did not.
+    packed = major >= 2
+    meta_raw = inflate(payloads[0], MAX_META_BYTES, "META") if packed else payloads[0]
+    meta = _parse_meta(meta_raw, major)
     frame_count = meta["video"]["frame_count"]
+    norm_type = np.dtype("<f2" if packed else "<f4")
     norm_raw = payloads[1]
-    if len(norm_raw) != frame_count * 8:
+    if len(norm_raw) != frame_count * 2 * norm_type.itemsize:
         raise SieddFormatError(f"damaged .siedd file: NORM holds {len(norm_raw)} bytes, "
-                               f"expected {frame_count * 8}")
-    norm = np.frombuffer(norm_raw, dtype="<f4").astype(np.float32).reshape(frame_count, 2)
+                               f"expected {frame_count * 2 * norm_type.itemsize}")
+    norm = np.frombuffer(norm_raw, dtype=norm_type).astype(np.float32).reshape(frame_count, 2)
     if not np.all(np.isfinite(norm)) or np.any(norm[:, 1] <= 0):
         raise SieddFormatError("damaged .siedd file: bad per-frame normalisation")
+    graphs = []
     for kind, payload in ((GENC, payloads[2]), (GDEC, payloads[3])):
+        if packed:
+            payload = inflate(payload, MAX_GRAPH_BYTES, f"{kind.decode()} graph")
         if len(payload) > MAX_GRAPH_BYTES:
             raise SieddFormatError(f"damaged .siedd file: {kind.decode()} graph too large")
         check_graph(payload, f"{kind.decode()} section")
+        graphs.append(bytes(payload))
     groups = _parse_group_index(payloads[5], meta)
     if len(entries) - len(ESSENTIAL) != len(groups):
         raise SieddFormatError("damaged .siedd file: group index and section table disagree")
     sizes = {k.decode(): len(p) for k, p in zip(ESSENTIAL, payloads)}
     sizes["WGRP"] = sum(e[3] for e in entries[len(ESSENTIAL):])
-    return SieddFile(meta=meta, norm=norm, encoder_graph=payloads[2], decoder_graph=payloads[3],
+    return SieddFile(meta=meta, norm=norm, encoder_graph=graphs[0], decoder_graph=graphs[1],
                      encoder_weights=payloads[4], groups=groups,
                      group_weights=payloads[len(ESSENTIAL):], file_bytes=file_size,
-                     section_sizes=sizes)
+                     section_sizes=sizes, version=(major, minor))
 
 
-def _parse_meta(raw: bytes) -> dict:
+def _parse_meta(raw: bytes, major: int) -> dict:
     if len(raw) > MAX_META_BYTES:
         raise SieddFormatError("damaged .siedd file: META section too large")
     try:
         meta = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SieddFormatError(f"damaged .siedd file: META is not JSON ({exc})") from None
-    validate_meta(meta)
+    validate_meta(meta, major)
     return meta
 
 
@@ -253,11 +289,11 @@ def _int_in(obj: dict, key: str, lo: int, hi: int, where: str) -> None:
              f"{where}.{key} missing or out of range")
 
 
-def validate_meta(meta) -> None:
+def validate_meta(meta, major: int) -> None:
     _require(isinstance(meta, dict), "META is not an object")
-    for key in ("video", "model", "quant"):
+    for key in ("video", "model") + (("quant",) if major == 1 else ()):
         _require(isinstance(meta.get(key), dict), f"META lacks {key!r}")
-    video, model, quant = meta["video"], meta["model"], meta["quant"]
+    video, model = meta["video"], meta["model"]
     _int_in(video, "width", 1, 1 << 15, "video")
     _int_in(video, "height", 1, 1 << 15, "video")
     _int_in(video, "frame_count", 1, 1 << 24, "video")
@@ -271,5 +307,6 @@ def validate_meta(meta) -> None:
              and model.get("decoder_layers") == DECODER_LAYERS
              and isinstance(model.get("omega"), (int, float)) and math.isclose(model["omega"], OMEGA),
              "model is not a SIEDD network this decoder knows")
-    for key in QUANT_FIELDS:
-        _int_in(quant, key, 2, 16, "quant")
+    if major == 1:      # format 1 quantised with fixed bit counts; format 2's codes carry theirs
+        for key in QUANT_FIELDS:
+            _int_in(meta["quant"], key, 2, 16, "quant")

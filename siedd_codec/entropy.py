@@ -1,18 +1,26 @@
 """Entropy coding of integer symbols with an ANS coder (constriction, Rust core).
 
-Two models, the encoder keeps whichever gives fewer bytes:
-  0  histogram: the array's own symbol counts travel with it (LEB128 varints), and the ANS
-     coder uses counts / sum(counts). Best for large tensors (weights).
-  1  uniform over [sym_min, sym_max]: no side information. Best for small tensors with wide
-     alphabets (biases at 10 bits), where a histogram would cost more than it saves.
-Both are exact integer models, so encoder and decoder agree bit for bit on any machine.
+Three models; the encoder keeps whichever gives the fewest bytes:
+  0  histogram: the array's own symbol counts travel with it (LEB128 varints). Best for large
+     tensors whose shape no one-parameter model fits.
+  1  uniform over [sym_min, sym_max]: no side information.
+  2  Laplace: the zero-mean Laplace discretised on unit bins, one parameter. This is the model
+     training's rate term (qat.py) estimates bits with, so what training pays is what is coded.
+     With s = s_code / 65536 (s = exp(-1/(2b)), b the Laplace scale in code units):
+         P(0) = 1 - s,    P(q) = P(-q) = (1 - s^2) s^(2|q| - 1) / 2   for q != 0,
+     restricted to [sym_min, sym_max]. The table is computed with IEEE-exact operations only
+     (products in a fixed order, floor), then given to constriction as integer frequencies
+     floor(P 2^24) + 1, so every machine builds the same table and decodes the same symbols.
 
-Bitstream of one coded array (little-endian):
-    u8   model              0 or 1
-    i32  sym_min, i32 sym_max   (inclusive; sym_max - sym_min < 65536)
+Bitstream of one coded array (format 2; little-endian; varints are LEB128, `zigzag` maps
+0, -1, 1, -2, ... to 0, 1, 2, 3, ...):
+    u8      model
+    varint  zigzag(sym_min); varint  sym_max - sym_min        (< 65536)
     model 0: varint counts[sym_max - sym_min + 1], summing to the array's element count
-    u32  n_words            ANS stream length in 32-bit words (0 when sym_min == sym_max)
-    u32  words[n_words]
+    model 2: u16 s_code (1..65535)
+    varint  n_words            ANS stream length in 32-bit words (0 when sym_min == sym_max)
+    u32     words[n_words]
+Format 1 files used a fixed-width header (`decode_symbols_v1`, kept to read them).
 """
 from __future__ import annotations
 
@@ -23,12 +31,17 @@ from .binio import ByteReader, ByteWriter
 from .errors import SieddFormatError
 
 MAX_ALPHABET = 1 << 16
-HISTOGRAM, UNIFORM = 0, 1
+MAX_MAGNITUDE = 1 << 24          # |symbol| bound of format 2
+HISTOGRAM, UNIFORM, LAPLACE = 0, 1, 2
+TABLE_BITS = 24
 
 
-def _varints(values: np.ndarray) -> bytes:
+# -- varints ------------------------------------------------------------------------------------
+def varint_bytes(values) -> bytes:
     out = bytearray()
-    for v in values.tolist():
+    for v in (values.tolist() if isinstance(values, np.ndarray) else values):
+        if v < 0:
+            raise ValueError("varints are unsigned")
         while v >= 0x80:
             out.append((v & 0x7F) | 0x80)
             v >>= 7
@@ -36,26 +49,78 @@ def _varints(values: np.ndarray) -> bytes:
     return bytes(out)
 
 
-def _read_varints(src: ByteReader, count: int) -> np.ndarray:
-    values = np.zeros(count, dtype=np.int64)
-    for i in range(count):
-        value = shift = 0
-        while True:
-            byte = src.u8()
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                break
-            if shift > 35:
-                raise SieddFormatError(f"{src.what}: malformed histogram")
-        values[i] = value
-    return values
+def read_varint(src: ByteReader, limit_bits: int = 35) -> int:
+    value = shift = 0
+    while True:
+        byte = src.u8()
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value
+        if shift >= limit_bits:
+            raise SieddFormatError(f"{src.what}: malformed varint")
 
 
-def _model(kind: int, alphabet: int, counts: np.ndarray | None):
+def zigzag(v: int) -> int:
+    return 2 * v if v >= 0 else -2 * v - 1
+
+
+def unzigzag(u: int) -> int:
+    return u // 2 if u % 2 == 0 else -(u + 1) // 2
+
+
+def _read_counts(src: ByteReader, alphabet: int, total: int) -> np.ndarray:
+    counts = np.zeros(alphabet, dtype=np.int64)
+    for i in range(alphabet):
+        counts[i] = read_varint(src)
+    if int(counts.sum()) != total:
+        raise SieddFormatError(f"{src.what}: histogram sums to {int(counts.sum())}, expected {total}")
+    return counts
+
+
+# -- models --------------------------------------------------------------------------------------
+def laplace_table(s_code: int, lo: int, hi: int) -> np.ndarray:
+    """Unnormalised integer frequencies (as float64) of symbols lo..hi; see the module doc."""
+    s = s_code / 65536.0
+    s2 = s * s
+    top = max(abs(lo), abs(hi))
+    magnitude = np.empty(top + 1, dtype=np.float64)
+    magnitude[0] = 1.0 - s
+    if top:
+        powers = np.cumprod(np.concatenate([[1.0], np.full(top - 1, s2)]))     # s2^0 .. s2^(top-1)
+        magnitude[1:] = (0.5 * (1.0 - s2) * s) * powers
+    p = magnitude[np.abs(np.arange(lo, hi + 1))]
+    return np.floor(p * float(1 << TABLE_BITS)) + 1.0
+
+
+def laplace_bits_per_symbol(s_code: int, lo: int, counts: np.ndarray) -> float:
+    """Ideal code length in bits of symbols with these counts (counts[i] of value lo + i)."""
+    freq = laplace_table(s_code, lo, lo + len(counts) - 1)
+    return float(-(counts * np.log2(freq / freq.sum())).sum())
+
+
+def fit_laplace(lo: int, counts: np.ndarray) -> int:
+    """The s_code whose table codes these counts in the fewest bits (a scan over the scale b,
+    then a local refinement)."""
+    def s_code_of(b: float) -> int:
+        return int(min(65535, max(1, round(65536.0 * np.exp(-0.5 / b)))))
+    scales = np.exp(np.linspace(np.log(0.02), np.log(2.0 * MAX_ALPHABET), 97))
+    candidates = sorted({s_code_of(b) for b in scales})
+    costs = [laplace_bits_per_symbol(c, lo, counts) for c in candidates]
+    best = int(np.argmin(costs))
+    lo_c = candidates[max(0, best - 1)]
+    hi_c = candidates[min(len(candidates) - 1, best + 1)]
+    fine = np.unique(np.linspace(lo_c, hi_c, 33).round().astype(int))
+    fine_costs = [laplace_bits_per_symbol(int(c), lo, counts) for c in fine]
+    return int(fine[int(np.argmin(fine_costs))])
+
+
+def _model(kind: int, lo: int, alphabet: int, param):
     if kind == HISTOGRAM:
-        probabilities = counts.astype(np.float64) / float(counts.sum())
-        return constriction.stream.model.Categorical(probabilities, perfect=False)
+        return constriction.stream.model.Categorical(param.astype(np.float64), perfect=False)
+    if kind == LAPLACE:
+        return constriction.stream.model.Categorical(laplace_table(param, lo, lo + alphabet - 1),
+                                                     perfect=False)
     return constriction.stream.model.Uniform(alphabet)
 
 
@@ -65,45 +130,79 @@ def _stream(symbols: np.ndarray, model) -> np.ndarray:
     return coder.get_compressed()
 
 
-def encode_symbols(values: np.ndarray, out: ByteWriter) -> None:
+def _decode_stream(src: ByteReader, words: np.ndarray, model, count: int) -> np.ndarray:
+    try:
+        coder = constriction.stream.stack.AnsCoder(words)
+        return coder.decode(model, count)
+    except (ValueError, RuntimeError) as exc:
+        raise SieddFormatError(f"{src.what}: corrupt ANS stream ({exc})") from None
+
+
+# -- format 2 ------------------------------------------------------------------------------------
+def encode_symbols(values: np.ndarray, out: ByteWriter) -> int:
+    """Code integer `values`; returns the model used."""
     flat = np.asarray(values, dtype=np.int64).ravel()
     if flat.size == 0:
         raise ValueError("nothing to encode")
     lo, hi = int(flat.min()), int(flat.max())
     alphabet = hi - lo + 1
-    if alphabet > MAX_ALPHABET:
-        raise ValueError(f"alphabet of {alphabet} symbols is too large")
-    symbols = (flat - lo).astype(np.int32)
+    if alphabet > MAX_ALPHABET or max(-lo, hi) > MAX_MAGNITUDE:
+        raise ValueError(f"symbols {lo}..{hi}: too many or too large")
+    head = varint_bytes([zigzag(lo), alphabet - 1])
     if alphabet == 1:                      # a constant array needs no stream
-        out.pack("Bii", UNIFORM, lo, hi)
-        out.pack("I", 0)
-        return
+        out.raw(bytes([UNIFORM]) + head + varint_bytes([0]))
+        return UNIFORM
+    symbols = (flat - lo).astype(np.int32)
     counts = np.bincount(symbols, minlength=alphabet)
-    side = _varints(counts)
-    hist_words = _stream(symbols, _model(HISTOGRAM, alphabet, counts))
-    uni_words = _stream(symbols, _model(UNIFORM, alphabet, None))
-    if len(side) + 4 * len(hist_words) < 4 * len(uni_words):
-        out.pack("Bii", HISTOGRAM, lo, hi)
-        out.raw(side)
-        words = hist_words
-    else:
-        out.pack("Bii", UNIFORM, lo, hi)
-        words = uni_words
-    out.pack("I", len(words))
+    s_code = fit_laplace(lo, counts)
+    options = []
+    for kind, param, side in ((HISTOGRAM, counts, varint_bytes(counts)),
+                              (UNIFORM, None, b""),
+                              (LAPLACE, s_code, s_code.to_bytes(2, "little"))):
+        words = _stream(symbols, _model(kind, lo, alphabet, param))
+        options.append((len(side) + 4 * len(words) + len(varint_bytes([len(words)])), kind, side,
+                        words))
+    _, kind, side, words = min(options, key=lambda o: (o[0], o[1]))
+    out.raw(bytes([kind]) + head + side + varint_bytes([len(words)]))
     out.array(words, "u4")
+    return kind
 
 
 def decode_symbols(src: ByteReader, count: int) -> np.ndarray:
+    kind = src.u8()
+    lo = unzigzag(read_varint(src))
+    alphabet = read_varint(src) + 1
+    if kind not in (HISTOGRAM, UNIFORM, LAPLACE) or alphabet > MAX_ALPHABET \
+            or abs(lo) > MAX_MAGNITUDE or abs(lo + alphabet - 1) > MAX_MAGNITUDE:
+        raise SieddFormatError(f"{src.what}: bad entropy model ({kind}, {alphabet} symbols)")
+    param = None
+    if kind == HISTOGRAM and alphabet > 1:
+        param = _read_counts(src, alphabet, count)
+    elif kind == LAPLACE:
+        param = int.from_bytes(bytes(src.take(2)), "little")
+        if not 1 <= param <= 65535:
+            raise SieddFormatError(f"{src.what}: bad Laplace parameter {param}")
+    n_words = read_varint(src)
+    if n_words * 4 > src.remaining:
+        raise SieddFormatError(f"{src.what}: ANS stream of {n_words} words runs past the data")
+    words = src.array("u4", n_words)
+    if alphabet == 1:
+        return np.full(count, lo, dtype=np.int32)
+    if n_words == 0:
+        raise SieddFormatError(f"{src.what}: empty ANS stream")
+    symbols = _decode_stream(src, words, _model(kind, lo, alphabet, param), count)
+    return symbols.astype(np.int32) + np.int32(lo)
+
+
+# -- format 1 (reading only) ---------------------------------------------------------------------
+def decode_symbols_v1(src: ByteReader, count: int) -> np.ndarray:
+    """Format 1: u8 model (0 histogram, 1 uniform), i32 sym_min, i32 sym_max, [varint counts],
+    u32 n_words, u32 words[n_words]."""
     kind, lo, hi = src.unpack("Bii")
     alphabet = hi - lo + 1
     if kind not in (HISTOGRAM, UNIFORM) or not 1 <= alphabet <= MAX_ALPHABET:
         raise SieddFormatError(f"{src.what}: bad entropy model ({kind}, {alphabet} symbols)")
-    counts = None
-    if kind == HISTOGRAM:
-        counts = _read_varints(src, alphabet)
-        if int(counts.sum()) != count:
-            raise SieddFormatError(
-                f"{src.what}: histogram sums to {int(counts.sum())}, expected {count}")
+    counts = _read_counts(src, alphabet, count) if kind == HISTOGRAM else None
     n_words = src.u32()
     if n_words * 4 > src.remaining:
         raise SieddFormatError(f"{src.what}: ANS stream of {n_words} words runs past the data")
@@ -112,9 +211,5 @@ def decode_symbols(src: ByteReader, count: int) -> np.ndarray:
         return np.full(count, lo, dtype=np.int32)
     if n_words == 0:
         raise SieddFormatError(f"{src.what}: empty ANS stream")
-    try:
-        coder = constriction.stream.stack.AnsCoder(words)
-        symbols = coder.decode(_model(kind, alphabet, counts), count)
-    except (ValueError, RuntimeError) as exc:
-        raise SieddFormatError(f"{src.what}: corrupt ANS stream ({exc})") from None
+    symbols = _decode_stream(src, words, _model(kind, lo, alphabet, counts), count)
     return symbols.astype(np.int32) + np.int32(lo)

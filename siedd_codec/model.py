@@ -1,7 +1,11 @@
 """The SIEDD network in PyTorch, for training. Same function as the ONNX graphs of
 siedd_export (tests hold the two equal). Decoders are kept as a *bank*: B independent decoders
 stacked along a leading axis, so the phase-1 anchors, or several phase-2 groups, train in one
-batched step."""
+batched step.
+
+The forward passes are functions of a weight dict named as model_spec names the stored tensors
+("enc.w1", "dec.w1", "heads.w", ...): training feeds them the quantised view of the parameters
+(qat.py), so the network it trains is the network the file stores."""
 from __future__ import annotations
 
 import math
@@ -39,6 +43,34 @@ def sine(z: torch.Tensor) -> torch.Tensor:
     return torch.sin(OMEGA * z.float())
 
 
+def encoder_forward(coords: torch.Tensor, w: dict[str, torch.Tensor]) -> torch.Tensor:
+    h = sine(torch.addmm(w["enc.b1"], positional_encoding(coords), w["enc.w1"].t()))
+    return sine(torch.addmm(w["enc.b2"], h, w["enc.w2"].t()))
+
+
+def decoder_shared(features: torch.Tensor, w: dict[str, torch.Tensor]) -> torch.Tensor:
+    """features (S, d), shared by every bank, or (B, S, d) -> h (B, S, d)."""
+    h = features
+    for i in range(1, DECODER_LAYERS + 1):
+        wi, bi = w[f"dec.w{i}"], w[f"dec.b{i}"]
+        if h.dim() == 2:      # one feature set for every bank: broadcast, no copy
+            z = torch.matmul(h, wi.transpose(1, 2)) + bi[:, None, :]
+        else:
+            z = torch.baddbmm(bi[:, None, :], h, wi.transpose(1, 2))
+        h = sine(z)
+    return h
+
+
+def decoder_forward(features: torch.Tensor, w: dict[str, torch.Tensor]) -> torch.Tensor:
+    """-> z-scored RGB (B, S, F, 3)."""
+    h = decoder_shared(features, w)
+    B, S, d = h.shape
+    frames = w["heads.w"].shape[1]
+    heads = w["heads.w"].reshape(B, -1, d).transpose(1, 2)             # (B, d, 3F)
+    out = torch.baddbmm(w["heads.b"].reshape(B, 1, -1), h, heads)       # (B, S, 3F)
+    return out.reshape(B, S, frames, 3)
+
+
 class SharedEncoder(nn.Module):
     def __init__(self, hidden: int, gen: torch.Generator):
         super().__init__()
@@ -48,17 +80,17 @@ class SharedEncoder(nn.Module):
         self.w2 = nn.Parameter(siren_weight((d, d), d, False, gen))
         self.b2 = nn.Parameter(bias_init((d,), d, gen))
 
-    def forward(self, coords: torch.Tensor) -> torch.Tensor:
-        h = sine(torch.addmm(self.b1, positional_encoding(coords), self.w1.t()))
-        return sine(torch.addmm(self.b2, h, self.w2.t()))
+    def weights(self) -> dict[str, nn.Parameter]:
+        """The stored tensors by their model_spec names."""
+        return {f"enc.{k}": v for k, v in self.named_parameters()}
 
-    def export(self) -> dict[str, np.ndarray]:
-        return {f"enc.{k}": v.detach().cpu().numpy().copy() for k, v in self.named_parameters()}
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        return encoder_forward(coords, self.weights())
 
     def load(self, weights: dict[str, np.ndarray]) -> None:
         with torch.no_grad():
-            for k, p in self.named_parameters():
-                p.copy_(torch.from_numpy(np.asarray(weights[f"enc.{k}"])))
+            for k, p in self.weights().items():
+                p.copy_(torch.from_numpy(np.asarray(weights[k])))
 
 
 class DecoderBank(nn.Module):
@@ -83,44 +115,28 @@ class DecoderBank(nn.Module):
     def frames(self) -> int:
         return self.heads_w.shape[1]
 
-    def shared(self, features: torch.Tensor) -> torch.Tensor:
-        """features (S, d), shared by every bank, or (B, S, d) -> h (B, S, d)."""
-        h = features
-        for w, b in zip(self.ws, self.bs):
-            if h.dim() == 2:      # one feature set for every bank: broadcast, no copy
-                z = torch.matmul(h, w.transpose(1, 2)) + b[:, None, :]
-            else:
-                z = torch.baddbmm(b[:, None, :], h, w.transpose(1, 2))
-            h = sine(z)
-        return h
+    def weights(self) -> dict[str, nn.Parameter]:
+        """The stored tensors by their model_spec names, in the file's order; dim 0 = bank."""
+        out: dict[str, nn.Parameter] = {}
+        for i in range(DECODER_LAYERS):
+            out[f"dec.w{i + 1}"] = self.ws[i]
+            out[f"dec.b{i + 1}"] = self.bs[i]
+        out["heads.w"] = self.heads_w
+        out["heads.b"] = self.heads_b
+        return out
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """-> z-scored RGB (B, S, F, 3)."""
-        h = self.shared(features)
-        B, S, d = h.shape
-        heads = self.heads_w.reshape(B, -1, d).transpose(1, 2)             # (B, d, 3F)
-        out = torch.baddbmm(self.heads_b.reshape(B, 1, -1), h, heads)       # (B, S, 3F)
-        return out.reshape(B, S, self.frames, 3)
+        return decoder_forward(features, self.weights())
 
     def export(self, bank: int) -> dict[str, np.ndarray]:
-        out = {}
-        for i in range(DECODER_LAYERS):
-            out[f"dec.w{i + 1}"] = self.ws[i][bank].detach().cpu().numpy().copy()
-            out[f"dec.b{i + 1}"] = self.bs[i][bank].detach().cpu().numpy().copy()
-        out["heads.w"] = self.heads_w[bank].detach().cpu().numpy().copy()
-        out["heads.b"] = self.heads_b[bank].detach().cpu().numpy().copy()
-        return out
+        return {k: v[bank].detach().cpu().numpy().copy() for k, v in self.weights().items()}
 
     def load(self, bank: int, weights: dict[str, np.ndarray]) -> None:
         """Set bank `bank` from exported weights; a single head is repeated over the F frames."""
         with torch.no_grad():
-            for i in range(DECODER_LAYERS):
-                self.ws[i][bank].copy_(torch.from_numpy(np.asarray(weights[f"dec.w{i + 1}"])))
-                self.bs[i][bank].copy_(torch.from_numpy(np.asarray(weights[f"dec.b{i + 1}"])))
-            hw = torch.from_numpy(np.asarray(weights["heads.w"]))
-            hb = torch.from_numpy(np.asarray(weights["heads.b"]))
-            self.heads_w[bank].copy_(hw.expand_as(self.heads_w[bank]))
-            self.heads_b[bank].copy_(hb.expand_as(self.heads_b[bank]))
+            for k, p in self.weights().items():
+                value = torch.from_numpy(np.asarray(weights[k], dtype=np.float32))
+                p[bank].copy_(value.expand_as(p[bank]) if k.startswith("heads.") else value)
 
 
 def render(encoder_weights: dict, group_weights: dict, norm: np.ndarray, width: int, height: int

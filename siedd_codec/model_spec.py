@@ -16,6 +16,10 @@ ENCODER_LAYERS = 2
 DECODER_LAYERS = 3
 OPSET = 17
 QUANT_FIELDS = ("shared_bits", "head_bits", "encoder_bits", "bias_bits")   # bits per tensor kind
+# the tensors a predicted group codes as residuals against the group before it (weights.py)
+PREDICTED = tuple(f"dec.{kind}{i}" for i in range(1, DECODER_LAYERS + 1) for kind in "wb")
+# the per-frame tensors a group may code as differences from frame to frame (weights.py)
+FRAME_DELTAS = ("heads.w", "heads.b")
 
 
 def pe_frequencies() -> list[float]:
@@ -36,6 +40,14 @@ def group_shapes(hidden: int, frames: int) -> dict[str, tuple[int, ...]]:
     shapes["heads.w"] = (frames, 3, hidden)
     shapes["heads.b"] = (frames, 3)
     return shapes
+
+
+def encoder_weight_count(hidden: int) -> int:
+    return sum(math.prod(s) for s in encoder_shapes(hidden).values())
+
+
+def group_weight_count(hidden: int, frames: int) -> int:
+    return sum(math.prod(s) for s in group_shapes(hidden, frames).values())
 
 
 def tensor_bits(name: str, quant: dict) -> int:

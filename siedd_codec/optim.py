@@ -91,3 +91,46 @@ class ScheduleFreeAdamW:
     def averaged(self) -> list[torch.Tensor]:
         """The schedule-free average x: the weights to evaluate and export."""
         return self.x
+
+
+class DecayingAdam:
+    """Adam that continues from a ScheduleFreeAdamW: it starts at that optimiser's averaged
+    weights (the caller copies them in) with its second moment and step count, so the first
+    steps are no larger than the last ones were; the lr decays linearly and is 0 on the last
+    step, so the weights after it are the ones it evaluated."""
+
+    def __init__(self, previous: ScheduleFreeAdamW, lr: float, steps: int):
+        self.params, self.lr, self.steps = previous.params, lr, steps
+        self.beta1, self.beta2, self.eps = previous.beta1, previous.beta2, previous.eps
+        self.v = previous.v
+        self.k0 = previous.k
+        self.previous = previous
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.k = 0
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        lr = self.lr * (1 - (self.k + 1) / self.steps)
+        live = [i for i, p in enumerate(self.params) if p.grad is not None]   # frozen: skipped
+        params = [self.params[i] for i in live]
+        m, v = [self.m[i] for i in live], [self.v[i] for i in live]
+        grads = [p.grad for p in params]
+        if self.previous.clip:
+            self.previous._guard(grads)
+        torch._foreach_mul_(m, self.beta1)
+        torch._foreach_add_(m, grads, alpha=1 - self.beta1)
+        torch._foreach_mul_(v, self.beta2)
+        torch._foreach_addcmul_(v, grads, grads, value=1 - self.beta2)
+        bc1 = 1 - self.beta1 ** (self.k + 1)
+        bc2 = 1 - self.beta2 ** (self.k0 + self.k + 1)
+        denom = torch._foreach_div(v, bc2)
+        torch._foreach_sqrt_(denom)
+        torch._foreach_add_(denom, self.eps)
+        update = torch._foreach_div(m, denom)
+        if lr:
+            torch._foreach_add_(params, update, alpha=-lr / bc1)
+        self.k += 1

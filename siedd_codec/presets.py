@@ -22,10 +22,21 @@ class Preset:
     warmup_steps: int = 100
     sample_fraction: float = 1 / 1024   # share of the pixels each step sees
     min_samples: int = 1024             # ...but never fewer coordinates than this
-    shared_bits: int = 6         # bits of the group-shared decoder layers
-    head_bits: int = 8           # bits of the per-frame heads
-    encoder_bits: int = 8        # bits of the shared encoder
-    bias_bits: int = 10          # bits of every bias
+    # The first quantisation step of each tensor is max|w| / (2^(bits-1) - 1); with a rate term
+    # the steps are then learned, without one they stay.
+    shared_bits: int = 6         # group-shared decoder layers
+    head_bits: int = 8           # per-frame heads
+    encoder_bits: int = 8        # shared encoder
+    bias_bits: int = 10          # every bias
+    qat: str = "on"              # train against the quantiser (on), or quantise afterwards (off)
+    soft_quant: str = "noise"    # the soft stage: additive noise, or softround (qat.py)
+    rate_lambda: float = 0.664   # the rate term's slope (ratecontrol.py; --quality 50); 0 = none
+    hard_fraction: float = 0.1   # share of the steps trained with straight-through rounding
+    deadzone: float = 0.0        # widen rounding's zone towards zero by this much of a step
+    step_search: str = "on"      # search each tensor's step before the hard stage (on/off)
+    key_interval: int = 2        # every k-th group is a key group; the others are predicted
+    predicted_lr: float = 1.0    # a predicted group's lr, as a fraction of lr
+    head_deltas: str = "off"     # code each frame's head as its difference from the previous
     groups_per_batch: int = 0    # phase-2 groups trained together; 0 = choose by device
     compile: str = "auto"        # torch.compile the training step: auto (CUDA only), yes, no
     precision: str = "auto"      # training matmuls: auto (bf16 where the hardware has it), bf16, fp32
@@ -58,6 +69,15 @@ class Preset:
             (self.compile in ("auto", "yes", "no"), "compile must be auto, yes or no"),
             (self.precision in ("auto", "bf16", "fp32"), "precision must be auto, bf16 or fp32"),
             (self.grad_clip == 0 or self.grad_clip >= 1, "grad_clip must be 0 (off) or >= 1"),
+            (self.qat in ("on", "off"), "qat must be on or off"),
+            (self.soft_quant in ("noise", "softround"), "soft_quant must be noise or softround"),
+            (0 <= self.rate_lambda <= 100, "rate_lambda must be in 0..100"),
+            (0 <= self.hard_fraction <= 1, "hard_fraction must be in 0..1"),
+            (0 <= self.deadzone < 0.5, "deadzone must be in [0, 0.5)"),
+            (self.step_search in ("on", "off"), "step_search must be on or off"),
+            (self.head_deltas in ("on", "off"), "head_deltas must be on or off"),
+            (1 <= self.key_interval <= 10000, "key_interval must be in 1..10000"),
+            (0 < self.predicted_lr <= 1, "predicted_lr must be in (0, 1]"),
         ]
         for bits_name in QUANT_FIELDS:
             checks.append((2 <= getattr(self, bits_name) <= 16, f"{bits_name} must be in 2..16"))

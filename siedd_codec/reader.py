@@ -17,9 +17,9 @@ import onnxruntime as ort
 
 from . import container
 from .errors import SieddError, SieddFormatError
-from .model_spec import coordinate_grid, encoder_shapes, group_shapes
+from .model_spec import coordinate_grid
 from .runtime import make_session, session_device
-from .tensor_codec import decompress
+from .weights import decode_encoder, decode_group, is_key
 
 MAX_SIDE = 16384
 CHUNK_BYTES = 96 << 20          # activation budget of one chunk (per live d-wide tensor)
@@ -68,8 +68,8 @@ class SieddReader:
         self.frame_count = sum(count for _, count in self._groups)
         self._group_of_frame = np.repeat(np.arange(len(self._groups)),
                                          [count for _, count in self._groups])
-        encoder_weights = decompress(self._file.encoder_weights, encoder_shapes(self._hidden),
-                                     "shared encoder weights")
+        encoder_weights = decode_encoder(self._file.encoder_weights, self._hidden,
+                                         self._file.version)
         try:
             self._encoder = make_session(self._file.encoder_graph, device, threads)
             self._decoder = make_session(self._file.decoder_graph, device, threads)
@@ -182,18 +182,28 @@ class SieddReader:
         return ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array), self._ort_device, 0)
 
     def _group_weights(self, g: int) -> dict[str, np.ndarray]:
+        """Group g's weights. A predicted group adds to the group before it: seeking decodes
+        the weights (not the pictures) of its chain from the last key group on."""
         if g in self._weights_cache:
             self._weights_cache.move_to_end(g)
             return self._weights_cache[g]
-        first, count = self._groups[g]
-        weights = decompress(self._file.group_weights[g], group_shapes(self._hidden, count),
-                             f"group {g} weights")
-        weights["frame_mean"] = np.ascontiguousarray(self._file.norm[first:first + count, 0])
-        weights["frame_std"] = np.ascontiguousarray(self._file.norm[first:first + count, 1])
-        self._weights_cache[g] = weights
-        while len(self._weights_cache) > GROUP_CACHE:
-            self._weights_cache.popitem(last=False)
-        return weights
+        start = g
+        while start not in self._weights_cache and \
+                not is_key(self._file.group_weights[start], self._file.version, start):
+            start -= 1
+        for k in range(start, g + 1):
+            if k in self._weights_cache:
+                continue
+            first, count = self._groups[k]
+            previous = self._weights_cache.get(k - 1)
+            weights = decode_group(self._file.group_weights[k], self._hidden, count,
+                                   self._file.version, k, previous)
+            weights["frame_mean"] = np.ascontiguousarray(self._file.norm[first:first + count, 0])
+            weights["frame_std"] = np.ascontiguousarray(self._file.norm[first:first + count, 1])
+            self._weights_cache[k] = weights
+            while len(self._weights_cache) > GROUP_CACHE:
+                self._weights_cache.popitem(last=False)
+        return self._weights_cache[g]
 
     def _chunk_pixels(self) -> int:
         return max(1024, CHUNK_BYTES // (4 * self._hidden))

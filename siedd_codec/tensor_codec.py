@@ -1,53 +1,72 @@
-"""A named set of float tensors <-> bytes: quantisation (quantize.py) then entropy coding
-(entropy.py). This is the contract between the model and the container: `compress` takes
-arrays and returns bytes, `decompress` takes bytes and the shapes the model description
-expects and returns float32 arrays.
+"""A set of quantised tensors <-> bytes. This is the contract between the model and the
+container: `compress` takes each tensor's integer codes and step and returns bytes; `decompress`
+takes bytes and the shapes the model description expects and returns float32 arrays
+(value = code x step, computed in float32 exactly as training computed it).
 
-Layout (little-endian):
-    u32 tensor_count
-    per tensor, in the order given:
-        u8  name_len, name (ASCII)
-        u8  ndim (1..4), u32 dims[ndim]
-        u8  bits (2..16)
-        f16 steps[rows]               rows = product of all dims but the last
-        coded symbols                 see entropy.py
+Format 2 layout (little-endian), tensors in the order the model description gives, names and
+shapes implied by it:
+    per tensor:
+        f32  step                      > 0 and finite
+        coded symbols                  the codes in C order, see entropy.py
+Format 1 (`decompress_v1`, reading only) stored names, shapes, bits and one float16 step per
+row: see docs/FORMAT.md.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .binio import ByteReader, ByteWriter
-from .entropy import decode_symbols, encode_symbols
+from .entropy import decode_symbols, decode_symbols_v1, encode_symbols
 from .errors import SieddFormatError
-from .quantize import as_rows, dequantize_rows, quantize_rows
 
 MAX_TENSORS = 4096
 MAX_ELEMENTS = 1 << 28
 
 
-def compress(tensors: dict[str, tuple[np.ndarray, int]]) -> bytes:
-    """tensors: name -> (float array, bits)."""
+def dequantize(codes: np.ndarray, step: float) -> np.ndarray:
+    return codes.astype(np.float32) * np.float32(step)
+
+
+def compress(tensors: dict[str, tuple[np.ndarray, float]]) -> bytes:
+    """tensors: name -> (integer codes, step), in the model's order."""
     out = ByteWriter()
-    out.pack("I", len(tensors))
-    for name, (array, bits) in tensors.items():
-        raw_name = name.encode("ascii")
-        array = np.asarray(array, dtype=np.float32)
-        if not 1 <= array.ndim <= 4 or len(raw_name) > 255:
-            raise ValueError(f"cannot code tensor {name} of shape {array.shape}")
-        codes, steps = quantize_rows(array, bits)
-        out.pack("B", len(raw_name))
-        out.raw(raw_name)
-        out.pack("B", array.ndim)
-        out.pack(f"{array.ndim}I", *array.shape)
-        out.pack("B", bits)
-        out.array(steps, "f2")
-        encode_symbols(codes, out)
+    for name, (codes, step) in tensors.items():
+        step = np.float32(step)
+        if not (np.isfinite(step) and step > 0):
+            raise ValueError(f"{name}: step {step} is not a positive number")
+        out.pack("f", step)
+        encode_symbols(np.asarray(codes), out)
     return out.getvalue()
+
+
+def _check_shape(what: str, name: str, shape) -> int:
+    numel = int(np.prod(shape, dtype=np.int64))
+    if numel > MAX_ELEMENTS:
+        raise SieddFormatError(f"{what}: tensor {name} is too large")
+    return numel
 
 
 def decompress(data: bytes | memoryview, expected: dict[str, tuple[int, ...]], what: str
                ) -> dict[str, np.ndarray]:
-    """Decode and check names and shapes against `expected` (name -> shape)."""
+    src = ByteReader(data, what)
+    result: dict[str, np.ndarray] = {}
+    for name, shape in expected.items():
+        numel = _check_shape(what, name, shape)
+        (step,) = src.unpack("f")
+        if not (np.isfinite(step) and step > 0):
+            raise SieddFormatError(f"{what}: tensor {name} has a bad step {step}")
+        codes = decode_symbols(src, numel).reshape(shape)
+        result[name] = dequantize(codes, step)
+    src.expect_end()
+    return result
+
+
+# -- format 1 (reading only) ---------------------------------------------------------------------
+def decompress_v1(data: bytes | memoryview, expected: dict[str, tuple[int, ...]], what: str
+                  ) -> dict[str, np.ndarray]:
+    """Format 1: u32 tensor_count; per tensor: u8 name length, name, u8 ndim, u32 dims, u8 bits,
+    f16 steps (one per row: all dims but the last), coded symbols (entropy.decode_symbols_v1).
+    value = code x step of its row."""
     src = ByteReader(data, what)
     count = src.u32()
     if count != len(expected):
@@ -64,20 +83,20 @@ def decompress(data: bytes | memoryview, expected: dict[str, tuple[int, ...]], w
         if tuple(shape) != tuple(expected[name]):
             raise SieddFormatError(
                 f"{what}: tensor {name} has shape {tuple(shape)}, the model needs {tuple(expected[name])}")
-        numel = int(np.prod(shape, dtype=np.int64))
-        if numel > MAX_ELEMENTS:
-            raise SieddFormatError(f"{what}: tensor {name} is too large")
+        numel = _check_shape(what, name, shape)
         bits = src.u8()
         if not 2 <= bits <= 16:
             raise SieddFormatError(f"{what}: tensor {name} has {bits} bits")
-        rows, _ = as_rows(shape)
+        cols = shape[-1]
+        rows = numel // cols if cols else 0
         steps = src.array("f2", rows)
         if not np.all(np.isfinite(steps)):
             raise SieddFormatError(f"{what}: tensor {name} has non-finite steps")
-        codes = decode_symbols(src, numel).reshape(shape)
+        codes = decode_symbols_v1(src, numel)
         qmax = 2 ** (bits - 1) - 1
         if codes.size and (codes.min() < -qmax or codes.max() > qmax):
             raise SieddFormatError(f"{what}: tensor {name} has codes outside {bits} bits")
-        result[name] = dequantize_rows(codes, steps)
+        flat = codes.reshape(rows, cols).astype(np.float32) * steps.astype(np.float32)[:, None]
+        result[name] = flat.reshape(shape)
     src.expect_end()
-    return result
+    return {name: result[name] for name in expected}

@@ -1,15 +1,24 @@
-"""SIEDD training, both phases, on CPU or CUDA.
+"""SIEDD training, both phases, on CPU or CUDA, with quantisation and the rate in the loop.
 
 Phase 1: the shared encoder trains jointly with one full decoder per anchor frame (anchors
 evenly spaced, round(i N / A)). Phase 2: the encoder is frozen - its output over the pixel grid
-is computed once, with the encoder weights already quantised as the file will store them, so the
-decoders learn the very features the decoder will see - and each group of G consecutive frames
-gets a decoder initialised from the anchor nearest the group's centre. Groups are independent;
+is computed once, from the encoder weights exactly as the file stores them - and each group of G
+consecutive frames gets a decoder: a key group starts from the anchor nearest its centre, a
+predicted group (every group but each `key_interval`-th) from the group before it, whose shared
+layers it then codes as a residual. Groups of one position in their chains are independent;
 several train in one batched step (their parameters stacked), the rest of the time one by one.
-Each step samples the same pixel positions for every frame, walking a reshuffled permutation."""
+Each step samples the same pixel positions for every frame, walking a reshuffled permutation.
+
+Every stored tensor is trained against its quantiser (qat.py): soft rounding with noise first,
+straight-through rounding for the last `hard_fraction` of the steps, and the loss is
+    distortion + lambda x rate,
+distortion the per-frame z-scored MSE, rate the estimated bits of the stored tensors per pixel
+of the frames they serve, scaled by 1 / (mean std^2) so that lambda trades RGB MSE against bpp.
+The codes written to the file are those the last training step evaluated."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -18,28 +27,66 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .container import norm_to_file
 from .errors import SieddError
-from .model import DecoderBank, SharedEncoder
-from .model_spec import coordinate_grid, tensor_bits
-from .optim import ScheduleFreeAdamW
+from .model import DecoderBank, SharedEncoder, decoder_forward, encoder_forward
+from .model_spec import FRAME_DELTAS, PREDICTED, coordinate_grid, tensor_bits
+from .optim import DecayingAdam, ScheduleFreeAdamW
 from .presets import Preset
-from .quantize import fake_quantize
+from .model_spec import encoder_weight_count, group_weight_count
+from .qat import STEP_GAIN, StoredTensors
+from .ratecontrol import (DEFAULT_QUALITY, GROUP_BITS_PRIOR, Lagrangian, encoder_share,
+                          quality_to_lambda)
+from .tensor_codec import dequantize
+from .weights import HEAD_DELTAS, PREDICTED_GROUP, encode_encoder, encode_group, reconstruct
 
 try:
     from tqdm.auto import tqdm
 except ImportError:  # progress bars are optional
     tqdm = None
 
+# soft-rounding temperature, annealed over the soft stage (C3 / Cool-chic: 0.3 -> 0.1)
+SOFT_T_START, SOFT_T_END = 0.3, 0.1
+# the hard stage's Adam starts at this fraction of the preset's lr and decays linearly to 0
+HARD_LR_SCALE = 0.3
+# the step search's factors (besides 1)
+STEP_SEARCH = (0.5, 0.71, 1.41, 2.0, 2.83)
+
+Codes = dict[str, tuple[np.ndarray, float]]     # name -> (integer codes, step)
+
 
 @dataclass
 class TrainedModel:
+    """What training hands the file writer: codes and steps of every stored tensor (a
+    predicted group's PREDICTED tensors as residuals), and their decoded float values."""
     hidden: int
-    encoder: dict[str, np.ndarray]
-    groups: list[dict[str, np.ndarray]]
+    encoder_codes: Codes
+    group_codes: list[Codes]
+    group_flags: list[int]          # weights.PREDICTED_GROUP | weights.HEAD_DELTAS
     group_ranges: list[tuple[int, int]]
     norm: np.ndarray
     anchors: list[int]
+    encoder: dict[str, np.ndarray] = field(default_factory=dict)       # decoded values
+    groups: list[dict[str, np.ndarray]] = field(default_factory=list)  # decoded values
+    float_groups: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)  # before rounding
+    float_encoder: dict[str, np.ndarray] = field(default_factory=dict)
     stats: dict = field(default_factory=dict)
+
+
+def decoded(codes: Codes, flags: int = 0, base: dict[str, np.ndarray] | None = None
+            ) -> dict[str, np.ndarray]:
+    """The float32 values a decoder computes from codes (weights.decode_group's arithmetic)."""
+    return reconstruct({k: dequantize(c, step) for k, (c, step) in codes.items()}, flags, base)
+
+
+def is_key_group(g: int, key_interval: int) -> bool:
+    return g % key_interval == 0
+
+
+def group_flags(g: int, preset: Preset) -> int:
+    """How group g's weights are coded (weights.py's flags byte)."""
+    return (0 if is_key_group(g, preset.key_interval) else PREDICTED_GROUP) | \
+        (HEAD_DELTAS if preset.head_deltas == "on" else 0)
 
 
 def plan_groups(frame_count: int, group_size: int) -> list[tuple[int, int]]:
@@ -58,10 +105,12 @@ def nearest_anchor(anchors: list[int], first: int, count: int) -> int:
 
 
 def frame_norm(frames: np.ndarray) -> np.ndarray:
-    """Per-frame scalar mean and std of RGB in [0, 1], (N, 2) float32; std floored for flat frames."""
+    """Per-frame scalar mean and std of RGB in [0, 1], (N, 2) float32, as the file stores them
+    (float16); std floored for flat frames."""
     x = frames.reshape(frames.shape[0], -1).astype(np.float64) / 255.0
     mean, std = x.mean(axis=1), x.std(axis=1)
-    return np.stack([mean, np.maximum(std, 1e-3)], axis=1).astype(np.float32)
+    norm = np.stack([mean, np.maximum(std, 1e-3)], axis=1)
+    return norm_to_file(norm).astype(np.float32)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -142,6 +191,21 @@ class ResumeState:
         np.savez(tmp, **arrays)
         os.replace(tmp, self._path(name))
 
+    def save_codes(self, name: str, codes: Codes, **extra: np.ndarray) -> None:
+        arrays = {k: c for k, (c, _) in codes.items()}
+        arrays.update({f"{k}@step": np.float32(step) for k, (_, step) in codes.items()})
+        self.save(name, {**arrays, **extra})
+
+    def load_codes(self, name: str) -> tuple[Codes, dict[str, np.ndarray]] | None:
+        """-> (codes, the extra arrays saved with them)."""
+        arrays = self.load(name)
+        if arrays is None:
+            return None
+        codes = {k: (v, float(arrays[f"{k}@step"])) for k, v in arrays.items()
+                 if "@" not in k and f"{k}@step" in arrays}
+        extra = {k: v for k, v in arrays.items() if k not in codes and "@step" not in k}
+        return codes, extra
+
     def clear(self) -> None:
         if self.folder.is_dir():
             for p in self.folder.iterdir():
@@ -151,10 +215,16 @@ class ResumeState:
 
 class Trainer:
     def __init__(self, frames: np.ndarray, preset: Preset, device: str = "auto", seed: int = 0,
-                 quiet: bool = False, state: ResumeState | None = None, log=None):
+                 quiet: bool = False, state: ResumeState | None = None, log=None,
+                 budget_bits: float | None = None):
+        """budget_bits: rate control - the bits the coded weights (encoder and groups, with
+        their per-section headers) may take; lambda is then steered to it (ratecontrol.py)."""
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise ValueError("frames must be (N, H, W, 3) uint8")
         self.preset = preset
+        self.budget_bits = budget_bits
+        self.rate_on = preset.rate_lambda > 0 or budget_bits is not None
+        self.lam = preset.rate_lambda or quality_to_lambda(DEFAULT_QUALITY)
         self.device = resolve_device(device)
         self.seed = seed
         self.quiet = quiet
@@ -173,6 +243,7 @@ class Trainer:
         self.std = torch.from_numpy(self.norm[:, 1]).to(dev)
         self.coords = torch.from_numpy(coordinate_grid(self.w, self.h)).to(dev)
         self.gen = torch.Generator().manual_seed(seed)
+        self.noise_gen = torch.Generator(device=dev).manual_seed(seed + 2)
         # bf16 autocast: the matmuls run on tensor cores / AMX with float32 accumulation, the
         # sines stay float32 (model.sine). bf16 keeps float32's range, so no loss scaling.
         self.bf16 = resolve_bf16(preset.precision, dev)
@@ -194,78 +265,215 @@ class Trainer:
         t = (t - self.mean[flat][None, :, None]) / self.std[flat][None, :, None]
         return t.reshape(-1, B, F, 3).permute(1, 0, 2, 3)
 
-    def _loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        # per-decoder mean squared error, summed over decoders: each bank trains as if alone
-        return (pred.float() - target).square().mean(dim=(1, 2, 3)).sum()
-
-    def _step_loss(self, forward, frame_ids: torch.Tensor):
-        """The per-step graph: gather targets, forward, loss. Compiled where it pays."""
-        def step_loss(pix: torch.Tensor) -> torch.Tensor:
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                pred = forward(pix)
-            return self._loss(pred, self._targets(pix, frame_ids))
-        return step_loss
-
     def _use_compile(self) -> bool:
         choice = self.preset.compile
         return choice == "yes" or (choice == "auto" and self.device.type == "cuda")
 
-    def _train(self, params, steps: int, forward, frame_ids: torch.Tensor, bar_desc: str,
-               per_bank: bool = False):
-        opt = ScheduleFreeAdamW(params, lr=self.preset.lr, warmup_steps=self.preset.warmup_steps,
-                                clip=self.preset.grad_clip, per_bank=per_bank)
-        sampler = PixelSampler(self.pixels, self.samples, self.gen, self.device)
-        eager = self._step_loss(forward, frame_ids)
-        step_loss = torch.compile(eager, dynamic=False) if self._use_compile() else eager
-        bar = self._bar(steps, bar_desc, position=1)
-        loss_sum = None
-        for step in range(steps):
-            pix = sampler.next()
-            if step == 0 and step_loss is not eager:
+    def _quantized(self) -> bool:
+        return self.preset.qat == "on"
+
+    def _train(self, raw: dict, stored: StoredTensors, steps: int, forward, frame_ids: torch.Tensor,
+               lagrangian: Lagrangian, bar_desc: str, per_bank: bool = False,
+               lr: float | None = None) -> None:
+        """Train `raw` (float parameters, not stored) and `stored` (the quantised tensors and their
+        steps) for `steps` steps. forward(pix, weights) -> z-scored predictions (B, S, F, 3)."""
+        p = self.preset
+        lr = lr or p.lr
+        quantized = self._quantized()
+        hard_steps = round(p.hard_fraction * steps) if quantized else 0
+        soft_steps = steps - hard_steps
+        params = list(raw.values()) + list(stored.params.values()) + stored.trainable()
+        rate_on = quantized and self.rate_on
+
+        def step_loss(pix, stage: str, temperature, rate_weight):
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                if stage == "float":
+                    weights, bits, stored_bits = dict(stored.params), None, None
+                else:
+                    weights, bits, stored_bits = stored(stage, temperature, self.noise_gen,
+                                                        measure=lagrangian.steered)
+                pred = forward(pix, {**raw, **weights})
+            target = self._targets(pix, frame_ids)
+            # per model mean squared error, summed over models: each trains as if alone
+            mse = (pred.float() - target).square().mean(dim=(1, 2, 3))
+            loss = mse + rate_weight * bits if rate_on else mse
+            return loss, mse.detach(), None if bits is None else bits.detach(), stored_bits
+
+        compiled = {}
+
+        def run(pix, stage, temperature):
+            args = (pix, stage, temperature, lagrangian.weight())
+            if not self._use_compile():
+                return step_loss(*args)
+            if stage not in compiled:
+                compiled[stage] = torch.compile(step_loss, dynamic=False)
                 try:
-                    loss = step_loss(pix)
+                    return compiled[stage](*args)
                 except Exception as exc:   # a compiler problem must not cost the encode
                     self.log(f"torch.compile failed ({type(exc).__name__}); training eagerly")
-                    step_loss = eager
-                    loss = step_loss(pix)
-            else:
-                loss = step_loss(pix)
+                    compiled[stage] = step_loss
+            return compiled[stage](*args)
+
+        sampler = PixelSampler(self.pixels, self.samples, self.gen, self.device)
+        bar = self._bar(steps, bar_desc, position=1)
+        loss_sum = None
+
+        def progress(step, loss):
+            nonlocal loss_sum
+            if bar is None:
+                return
+            loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
+            if (step + 1) % 50 == 0 or step + 1 == steps:
+                n = (step + 1) % 50 or 50
+                bar.set_postfix(loss=f"{float(loss_sum) / n / frame_ids.shape[0]:.4f}",
+                                refresh=False)
+                bar.update(n)
+                loss_sum = None
+
+        # soft stage (or float training when quantisation is off): schedule-free AdamW
+        opt = ScheduleFreeAdamW(params, lr=lr, warmup_steps=p.warmup_steps, clip=p.grad_clip,
+                                per_bank=per_bank)
+        for step in range(soft_steps):
+            frac = step / max(1, soft_steps - 1)
+            # a tensor, so that a compiled step is not recompiled for every value
+            temperature = torch.tensor(SOFT_T_START + (SOFT_T_END - SOFT_T_START) * frac,
+                                       device=self.device)
+            loss, mse, bits, stored_bits = run(sampler.next(),
+                                               p.soft_quant if quantized else "float", temperature)
+            loss = loss.sum()
             loss.backward()
             opt.step()
             opt.zero_grad()
-            if bar is not None:
-                loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
-                if (step + 1) % 50 == 0 or step + 1 == steps:
-                    n = (step + 1) % 50 or 50
-                    bar.set_postfix(loss=f"{float(loss_sum) / n / frame_ids.shape[0]:.4f}",
-                                    refresh=False)
-                    bar.update(n)
-                    loss_sum = None
+            if rate_on:
+                lagrangian.observe(step, mse, bits, stored_bits)
+            progress(step, loss)
+        with torch.no_grad():
+            for param, x in zip(opt.params, opt.averaged()):
+                param.copy_(x)
+        # hard stage: straight-through rounding; Adam continuing from the schedule-free state
+        # (its second moment and spike guard: a fresh Adam, or schedule-free itself, lost 1-1.5
+        # dB here), its lr decaying to 0 on the last step, so the weights stored are the ones
+        # that step evaluated
+        if quantized and rate_on and p.step_search == "on":
+            self._search_steps(stored, lambda pix: step_loss(pix, "hard", None, lagrangian.weight())[0])
+        if quantized and lagrangian.steered:
+            # rate control: the rate lags lambda, so what dual ascent left over is trimmed by
+            # scaling every step of the model together until the codes' bits meet the budget;
+            # the steps then stay, the weights adapt to them in the hard stage
+            self._trim_to_budget(stored, lagrangian.budget)
+            stored.log_step.requires_grad_(False)
+        if hard_steps:
+            hard = DecayingAdam(opt, lr * HARD_LR_SCALE, hard_steps)
+            for k in range(hard_steps):
+                loss, mse, bits, stored_bits = run(sampler.next(), "hard", None)
+                loss = loss.sum()
+                loss.backward()
+                hard.step()
+                hard.zero_grad()
+                if lagrangian.steered:     # the steps are fixed now: lambda holds the budget
+                    lagrangian.observe(soft_steps + k, mse, bits, stored_bits)
+                progress(soft_steps + k, loss)
         if bar is not None:
             bar.close()
-        with torch.no_grad():
-            for p, x in zip(opt.params, opt.averaged()):
-                p.copy_(x)
+
+    @torch.no_grad()
+    def _search_steps(self, stored: StoredTensors, hard_loss) -> None:
+        """Per-tensor step search: each stored tensor's step (each model's on its own) is
+        scaled by the factor in STEP_SEARCH that minimises distortion + lambda x rate with
+        straight-through rounding, on a fixed sample of pixels; one pass, tensor by tensor."""
+        count = min(self.pixels, 4 * self.samples)
+        pix = torch.randperm(self.pixels, generator=self.gen)[:count].to(self.device)
+        chunks = [pix[i:i + self.samples] for i in range(0, count, self.samples)]
+
+        def cost():
+            per_model = sum(hard_loss(c) * len(c) for c in chunks) / count
+            # one encoder serves every anchor: its step is chosen for their sum
+            return per_model if stored.banked else per_model.sum()
+        for t in range(len(stored.names)):
+            column = stored.log_step[:, t]
+            start = column.detach().clone()
+            best_cost = cost()
+            best = torch.zeros_like(best_cost)
+            for factor in STEP_SEARCH:
+                shift = math.log(factor) / STEP_GAIN
+                column.copy_(start + shift)
+                c = cost()
+                better = c < best_cost
+                best_cost = torch.where(better, c, best_cost)
+                best = torch.where(better, torch.full_like(best, shift), best)
+            column.copy_(start + best)
+
+    def _stored(self, params: dict, banked: bool, init_bits: dict | None = None,
+                init_steps: dict | None = None, base: dict | None = None,
+                deltas: tuple = ()) -> StoredTensors:
+        learn = self._quantized() and self.rate_on
+        return StoredTensors(params, banked=banked, learn_steps=learn, init_bits=init_bits,
+                             init_steps=init_steps, base=base, deadzone=self.preset.deadzone,
+                             deltas=deltas)
+
+    @torch.no_grad()
+    def _trim_to_budget(self, stored: StoredTensors, budget: torch.Tensor) -> None:
+        """Scale all of each model's steps by one factor (bisection on its log) so that the
+        estimated bits of its codes meet its budget."""
+        start = stored.log_step.detach().clone()
+        lo = torch.full_like(budget, math.log(1 / 16) / STEP_GAIN)
+        hi = torch.full_like(budget, math.log(16.0) / STEP_GAIN)
+        for _ in range(24):
+            mid = (lo + hi) / 2
+            stored.log_step.copy_(start + mid.reshape(-1, 1))
+            over = self._estimate(stored) > budget          # too many bits: coarser steps
+            lo = torch.where(over, mid, lo)
+            hi = torch.where(over, hi, mid)
+        stored.log_step.copy_(start + ((lo + hi) / 2).reshape(-1, 1))
+
+    @torch.no_grad()
+    def _estimate(self, stored: StoredTensors) -> torch.Tensor:
+        """The rate term's estimate of the bits of the codes as they are now (per model)."""
+        return stored("hard", measure=True)[2]
+
+    def _bits_of(self, names) -> dict[str, int]:
+        quant = self.preset.quant()
+        return {n: tensor_bits(n, quant) for n in names}
 
     # -- phases --------------------------------------------------------------------------------
-    def phase1(self, anchors: list[int]) -> tuple[dict, dict]:
+    def phase1(self, anchors: list[int]) -> tuple[Codes, dict]:
         d = self.preset.hidden
         init_gen = torch.Generator().manual_seed(self.seed + 1)
         encoder = SharedEncoder(d, init_gen).to(self.device)
         bank = DecoderBank(len(anchors), d, 1, init_gen).to(self.device)
         frame_ids = torch.tensor(anchors, device=self.device)[:, None]
-        params = list(encoder.parameters()) + list(bank.parameters())
-        self._train(params, self.preset.anchor_steps,
-                    lambda pix: bank(encoder(self.coords[pix])), frame_ids,
-                    f"phase 1: encoder + {len(anchors)} anchors")
-        anchors_w = {f"a{i}.{k}": v for i in range(len(anchors)) for k, v in bank.export(i).items()}
-        return encoder.export(), anchors_w
+        enc_params = encoder.weights()
+        stored = self._stored(enc_params, banked=False, init_bits=self._bits_of(enc_params))
+        raw = {f"anchor.{k}": v for k, v in bank.weights().items()}
+        # the encoder's bits serve every frame; its distortion is the anchors'; besides its own
+        # bits the clip pays for the groups', estimated before they exist
+        groups = plan_groups(self.n, self.preset.group_size)
+        group_bits = sum(GROUP_BITS_PRIOR * group_weight_count(d, count) for _, count in groups)
+        budget = None
+        if self.budget_bits is not None:
+            share = encoder_share(encoder_weight_count(d), group_weight_count(d, self.preset.group_size),
+                                  len(groups))
+            budget = torch.tensor(share * self.budget_bits, device=self.device)
+            group_bits = (1 - share) * self.budget_bits
+        lagrangian = Lagrangian(self.lam, torch.tensor(float(group_bits), device=self.device),
+                                budget, self.preset.warmup_steps, shared=True)
 
-    def frozen_features(self, encoder_weights: dict) -> torch.Tensor:
-        quant = self.preset.quant()
-        stored = {k: fake_quantize(v, tensor_bits(k, quant)) for k, v in encoder_weights.items()}
+        def forward(pix, w):
+            features = encoder_forward(self.coords[pix], w)
+            return decoder_forward(features, {k.split(".", 1)[1]: v for k, v in w.items()
+                                              if k.startswith("anchor.")})
+        # each anchor's loss carries the rate term: summed, A x (mean distortion + rate)
+        self._train(raw, stored, self.preset.anchor_steps, forward, frame_ids, lagrangian,
+                    f"phase 1: encoder + {len(anchors)} anchors")
+        self.lam = lagrangian.values()[0]
+        self.estimated_bits = float(self._estimate(stored))
+        anchors_w = {f"a{i}.{k}": v for i in range(len(anchors)) for k, v in bank.export(i).items()}
+        self.float_encoder = {k: v.detach().cpu().numpy().copy() for k, v in enc_params.items()}
+        return stored.codes(), anchors_w
+
+    def frozen_features(self, encoder_w: dict[str, np.ndarray]) -> torch.Tensor:
         encoder = SharedEncoder(self.preset.hidden, torch.Generator()).to(self.device)
-        encoder.load(stored)
+        encoder.load(encoder_w)
         chunk = max(1024, (64 << 20) // (4 * self.preset.hidden))
         with torch.no_grad():
             return torch.cat([encoder(self.coords[i:i + chunk])
@@ -280,49 +488,114 @@ class Trainer:
             return 1
         d, s = self.preset.hidden, self.samples
         params = 3 * d * d + 3 * d + frames * 3 * (d + 1)
-        per_group = 4 * (5 * params + 12 * s * d + 4 * s * frames * 3)
+        per_group = 4 * (7 * params + 12 * s * d + 4 * s * frames * 3)
         free, _ = torch.cuda.mem_get_info(self.device)
         return max(1, min(total, int(free // 4 // per_group)))
 
-    def phase2(self, features: torch.Tensor, anchors: list[int], anchor_w: dict,
-               groups: list[tuple[int, int]], done: dict[int, dict]) -> list[dict]:
-        d = self.preset.hidden
-        results: dict[int, dict] = dict(done)
-        todo = [g for g in range(len(groups)) if g not in results]
+    def plan_batches(self, groups: list[tuple[int, int]], todo: list[int]) -> list[list[int]]:
+        """Batches of groups that may train together: equal frame counts, and a predicted group
+        only after the group it builds on (chains advance one position per batch)."""
+        key_interval = self.preset.key_interval
         per_batch = self.groups_per_batch(len(todo), self.preset.group_size)
+        batches: list[list[int]] = []
+        for position in range(key_interval):
+            for g in [g for g in todo if g % key_interval == position]:
+                if batches and len(batches[-1]) < per_batch and \
+                        groups[batches[-1][0]][1] == groups[g][1] and \
+                        batches[-1][0] % key_interval == position:
+                    batches[-1].append(g)
+                else:
+                    batches.append([g])
+        return batches
+
+    def phase2(self, features: torch.Tensor, anchors: list[int], anchor_w: dict,
+               groups: list[tuple[int, int]], done: dict[int, Codes]) -> tuple[list[Codes], list[dict]]:
+        d = self.preset.hidden
+        codes: dict[int, Codes] = dict(done)
+        values: dict[int, dict] = {}
+
+        def values_of(g: int) -> dict:
+            if g not in values:
+                base = None if is_key_group(g, self.preset.key_interval) else values_of(g - 1)
+                values[g] = decoded(codes[g], group_flags(g, self.preset), base)
+            return values[g]
+
+        todo = [g for g in range(len(groups)) if g not in codes]
+        self.group_lam: dict[bool, float] = {}
+        if self.budget_bits is not None:
+            for g in done:        # restored groups: their estimate unknown, taken as exact
+                bits = 8 * len(encode_group(done[g], d, groups[g][1], group_flags(g, self.preset)))
+                self.spent_bits += bits
+                self.estimated_bits += bits
         outer = self._bar(len(groups), "phase 2: groups")
         if outer is not None:
-            outer.update(len(results))
-        # batches of equal-length groups (the last group may be shorter)
-        batches: list[list[int]] = []
-        for g in todo:
-            if batches and len(batches[-1]) < per_batch and \
-                    groups[batches[-1][0]][1] == groups[g][1]:
-                batches[-1].append(g)
-            else:
-                batches.append([g])
-        for batch in batches:
+            outer.update(len(codes))
+        for batch in self.plan_batches(groups, todo):
             frames = groups[batch[0]][1]
             bank = DecoderBank(len(batch), d, frames).to(self.device)
-            for b, g in enumerate(batch):
-                a = nearest_anchor(anchors, *groups[g])
-                bank.load(b, {k.split(".", 1)[1]: v for k, v in anchor_w.items()
-                              if k.startswith(f"a{a}.")})
+            predicted = not is_key_group(batch[0], self.preset.key_interval)
+            init_steps = None
+            base = None
+            if predicted:
+                prev = [values_of(g - 1) for g in batch]
+                for b, g in enumerate(batch):
+                    start = dict(prev[b])
+                    # the heads start from the previous group's last frame, nearest in time
+                    start["heads.w"], start["heads.b"] = prev[b]["heads.w"][-1], prev[b]["heads.b"][-1]
+                    bank.load(b, start)
+                base = {k: torch.from_numpy(np.stack([p[k] for p in prev])).to(self.device)
+                        for k in PREDICTED}
+                # a residual starts at zero: its step starts where the previous group's ended
+                init_steps = {k: torch.tensor([codes[g - 1][k][1] for g in batch],
+                                              device=self.device) for k in PREDICTED}
+            else:
+                for b, g in enumerate(batch):
+                    a = nearest_anchor(anchors, *groups[g])
+                    bank.load(b, {k.split(".", 1)[1]: v for k, v in anchor_w.items()
+                                  if k.startswith(f"a{a}.")})
+            params = bank.weights()
+            stored = self._stored(params, banked=True, init_bits=self._bits_of(params),
+                                  init_steps=init_steps, base=base,
+                                  deltas=FRAME_DELTAS if self.preset.head_deltas == "on" else ())
             frame_ids = torch.tensor([[groups[g][0] + k for k in range(frames)] for g in batch],
                                      device=self.device)
+            budget = None
+            if self.budget_bits is not None:
+                left = self.budget_bits - self.spent_bits
+                frames_left = sum(groups[g][1] for g in range(len(groups)) if g not in codes)
+                # in the estimate's units: what was coded so far took `calibration` x its estimate
+                calibration = self.spent_bits / max(1.0, self.estimated_bits)
+                budget = torch.full((len(batch),), left * frames / frames_left / calibration,
+                                    device=self.device)
+            # besides its own bits a group's frames pay for their share of the encoder's
+            other = torch.full((len(batch),), self.encoder_bits * frames / self.n,
+                               device=self.device)
+            # each kind of group (key, predicted) starts from where the last one of its kind ended
+            lam = self.group_lam.get(predicted, self.lam)
+            lagrangian = Lagrangian(lam, other, budget, self.preset.warmup_steps)
             label = f"group {batch[0] + 1}" + (f"-{batch[-1] + 1}" if len(batch) > 1 else "") + \
                 f"/{len(groups)}"
-            self._train(list(bank.parameters()), self.preset.steps,
-                        lambda pix: bank(features[pix]), frame_ids, label, per_bank=True)
+            # a predicted group fine-tunes the group before it: a smaller lr keeps the residual
+            # small (predicted_lr)
+            lr = self.preset.lr * (self.preset.predicted_lr if predicted else 1.0)
+            self._train({}, stored, self.preset.steps, lambda pix, w: decoder_forward(features[pix], w),
+                        frame_ids, lagrangian, label, per_bank=True, lr=lr)
+            self.group_lam[predicted] = float(np.median(lagrangian.values()))
+            if self.budget_bits is not None:
+                self.estimated_bits += float(self._estimate(stored).sum())
             for b, g in enumerate(batch):
-                results[g] = bank.export(b)
+                codes[g] = stored.codes(b)
+                self.float_groups[g] = bank.export(b)
+                if self.budget_bits is not None:
+                    self.spent_bits += 8 * len(encode_group(codes[g], d, frames,
+                                                            group_flags(g, self.preset)))
                 if self.state is not None:
-                    self.state.save(f"group_{g:05d}", results[g])
+                    self.state.save_codes(f"group_{g:05d}", codes[g])
             if outer is not None:
                 outer.update(len(batch))
         if outer is not None:
             outer.close()
-        return [results[g] for g in range(len(groups))]
+        return [codes[g] for g in range(len(groups))], [values_of(g) for g in range(len(groups))]
 
     def run(self) -> TrainedModel:
         p = self.preset
@@ -332,28 +605,38 @@ class Trainer:
                  "precision": "bf16" if self.bf16 else "fp32",
                  "anchors": anchors, "threads": torch.get_num_threads()}
         t0 = time.perf_counter()
-        saved = self.state.load("phase1") if self.state else None
+        self.float_encoder, self.float_groups = {}, {}
+        saved = self.state.load_codes("phase1") if self.state else None
         if saved is not None:
-            encoder_w = {k: v for k, v in saved.items() if k.startswith("enc.")}
-            anchor_w = {k: v for k, v in saved.items() if not k.startswith("enc.")}
+            encoder_codes, anchor_w = saved
+            self.estimated_bits = None
             self.log("resuming: phase 1 restored")
         else:
-            encoder_w, anchor_w = self.phase1(anchors)
+            encoder_codes, anchor_w = self.phase1(anchors)
             if self.state is not None:
-                self.state.save("phase1", {**encoder_w, **anchor_w})
+                self.state.save_codes("phase1", encoder_codes, **anchor_w)
         stats["phase1_seconds"] = time.perf_counter() - t0
         t1 = time.perf_counter()
+        encoder_w = decoded(encoder_codes)
+        self.encoder_bits = 8 * len(encode_encoder(encoder_codes, p.hidden))
+        self.spent_bits = self.encoder_bits
+        if self.estimated_bits is None:
+            self.estimated_bits = self.encoder_bits
         features = self.frozen_features(encoder_w)
         done = {}
         if self.state is not None:
             for g in range(len(groups)):
-                w = self.state.load(f"group_{g:05d}")
-                if w is not None:
-                    done[g] = w
+                saved_group = self.state.load_codes(f"group_{g:05d}")
+                if saved_group is not None:
+                    done[g] = saved_group[0]
             if done:
                 self.log(f"resuming: {len(done)} of {len(groups)} groups restored")
-        group_w = self.phase2(features, anchors, anchor_w, groups, done)
+        group_codes, group_values = self.phase2(features, anchors, anchor_w, groups, done)
         stats["phase2_seconds"] = time.perf_counter() - t1
         stats["groups_restored"] = len(done)
-        return TrainedModel(hidden=p.hidden, encoder=encoder_w, groups=group_w,
-                            group_ranges=groups, norm=self.norm, anchors=anchors, stats=stats)
+        stats["final_lambda"] = float(np.median(list(self.group_lam.values()) or [self.lam]))
+        return TrainedModel(hidden=p.hidden, encoder_codes=encoder_codes, group_codes=group_codes,
+                            group_flags=[group_flags(g, p) for g in range(len(groups))],
+                            group_ranges=groups, norm=self.norm, anchors=anchors,
+                            encoder=encoder_w, groups=group_values, float_encoder=self.float_encoder,
+                            float_groups=self.float_groups, stats=stats)

@@ -13,7 +13,7 @@ CLIPS = ROOT / ".cache" / "siedd" / "clips"
 VENV_BIN = Path(sys.executable).parent
 
 TINY_FRAMES = 24
-TINY_OVERRIDES = dict(anchor_steps=200, steps=80, group_size=10, anchors=4)
+TINY_OVERRIDES = dict(anchor_steps=200, steps=80, group_size=10, anchors=4, key_interval=2)
 
 
 def clip(name: str) -> Path:

@@ -183,3 +183,45 @@ def test_report_writes_only_between_markers(tmp_path):
     assert again.count("<!-- bench:begin -->") == 1 and again.endswith("after\n")
     assert again.count("| bikes | 640x272 x 40 | d64") == 1
     assert "](rd.png)" in again              # plot links relative to the README
+
+
+def _ablation_result() -> dict:
+    """Two rows on one clip: 'new' needs 20% fewer bits than 'today' at every PSNR."""
+    widths = [48, 96, 192]
+    quality = [30.0, 33.0, 36.0]
+    today = [{"width": w, "bpp": b, "psnr": q, "encode_seconds": 10.0 * w / 48,
+              "decode_fps": 20.0, "last_frame_seconds": 0.1}
+             for w, b, q in zip(widths, (0.03, 0.08, 0.25), quality)]
+    new = [{**p, "bpp": p["bpp"] * 0.8, "encode_seconds": p["encode_seconds"] * 1.1}
+           for p in today]
+    clip = {"clip": "bikes", "size": [640, 272], "frames": 40,
+            "x265": [{"crf": c, "bpp": b, "psnr": q}
+                     for c, b, q in ((46, 0.005, 29.0), (36, 0.02, 35.0), (26, 0.06, 40.0))]}
+    result = {"widths": widths, "base": {"preset": "tiny", "set": {"anchor_steps": 500,
+                                                                     "steps": 1000}},
+              "crfs": [26, 36, 46], "clips": [clip], "today": "today", "jobs": 2,
+              "threads_per_job": 1,
+              "rows": [{"key": "today", "label": "today", "points": {"bikes": today}},
+                       {"key": "new", "label": "new", "points": {"bikes": new}}]}
+    from bench.ablation import bd_table
+    result["bd"] = bd_table(result)
+    return result
+
+
+def test_ablation_bd_table_and_report(tmp_path):
+    from bench import ablation, report
+    result = _ablation_result()
+    assert result["bd"]["today"]["bikes"]["vs_today"] == pytest.approx(0.0, abs=1e-6)
+    assert result["bd"]["new"]["bikes"]["vs_today"] == pytest.approx(-20.0, abs=0.01)
+    assert result["bd"]["new"]["mean"]["vs_today"] == pytest.approx(-20.0, abs=0.01)
+    assert result["bd"]["new"]["bikes"]["vs_x265"] > 0
+    assert ablation.encode_time_ratio(result, "new") == pytest.approx(1.1)
+    md = "\n".join(report.ablation_markdown(result))
+    row = next(line for line in md.splitlines() if line.startswith("| new |"))
+    assert "-20%" in row and "1.10x" in row
+    meta = {"scale": "cpu", "machine": {"cpu": "Test CPU"}, "versions": {}}
+    (tmp_path / "ablation.json").write_text(json.dumps({**meta, "section": "ablation",
+                                                        "result": result}))
+    from bench import plots
+    made = plots.make_all(report.load(tmp_path), tmp_path)
+    assert (tmp_path / "ablation.png") in made

@@ -1,82 +1,183 @@
-"""Quantiser, entropy coder and tensor codec: the layers under the container."""
+"""The layers under the container: quantisation in training (qat), the entropy coder and its
+Laplace model, the tensor codec, and how a predicted group builds on the one before it."""
+import math
+
 import numpy as np
 import pytest
+import torch
 
 from siedd_codec.binio import ByteReader, ByteWriter
-from siedd_codec.entropy import decode_symbols, encode_symbols
+from siedd_codec.entropy import (LAPLACE, decode_symbols, encode_symbols, laplace_table,
+                                 fit_laplace)
 from siedd_codec.errors import SieddFormatError
-from siedd_codec.quantize import dequantize_rows, quantize_rows
+from siedd_codec.model_spec import PREDICTED, group_shapes
+from siedd_codec.qat import StoredTensors, laplace_bits
 from siedd_codec.tensor_codec import compress, decompress
+from siedd_codec.weights import HEAD_DELTAS, PREDICTED_GROUP, decode_group, encode_group
 
 
-@pytest.mark.parametrize("bits", [4, 6, 8, 10])
-def test_quantiser_rounds_to_nearest_within_half_a_step(bits):
-    rng = np.random.default_rng(bits)
-    w = rng.normal(0, 0.05, (64, 48)).astype(np.float32)
-    w[3] *= 20  # one loud row must not coarsen the others
-    codes, steps = quantize_rows(w, bits)
-    back = dequantize_rows(codes, steps)
-    assert np.abs(codes).max() <= 2 ** (bits - 1) - 1
-    err = np.abs(back - w)
-    assert np.all(err <= steps.astype(np.float32)[:, None] / 2 * 1.001 + 1e-12)
-    assert steps[3] > 10 * np.median(steps)
-
-
-def test_quantiser_zero_rows_and_1d():
-    w = np.zeros((4, 8), np.float32)
-    codes, steps = quantize_rows(w, 6)
-    assert np.all(codes == 0) and np.all(dequantize_rows(codes, steps) == 0)
-    b = np.linspace(-1, 1, 9, dtype=np.float32)
-    codes, steps = quantize_rows(b, 8)
-    assert steps.shape == (1,) and np.allclose(dequantize_rows(codes, steps), b, atol=1 / 127)
+def _round_trip(values) -> tuple[int, bytes]:
+    out = ByteWriter()
+    kind = encode_symbols(values, out)
+    data = out.getvalue()
+    src = ByteReader(data, "test")
+    back = decode_symbols(src, values.size)
+    src.expect_end()
+    assert np.array_equal(back, np.asarray(values).astype(np.int32).ravel())
+    return kind, data
 
 
 @pytest.mark.parametrize("values", [
     np.array([5] * 100),                                  # constant: no stream at all
     np.random.default_rng(0).integers(-31, 32, 5000),     # uniform 6-bit
     np.round(np.random.default_rng(1).laplace(0, 3, 20000)).clip(-127, 127),
+    np.round(np.random.default_rng(2).laplace(0, 0.4, 9216)),   # mostly zeros, as trained
+    np.array([-70000, 0, 3]),                             # an alphabet too wide: refused
 ])
 def test_entropy_coder_round_trip(values):
+    if np.ptp(values) >= 1 << 16:
+        with pytest.raises(ValueError, match="too many"):
+            encode_symbols(values, ByteWriter())
+        return
+    _round_trip(values)
+
+
+def test_laplace_model_wins_on_laplace_data_and_costs_near_the_entropy():
+    values = np.round(np.random.default_rng(3).laplace(0, 1.5, 9216))
+    kind, data = _round_trip(values)
+    assert kind == LAPLACE
+    counts = np.unique(values, return_counts=True)[1]
+    entropy_bytes = -(counts * np.log2(counts / counts.sum())).sum() / 8
+    assert len(data) < entropy_bytes * 1.02 + 16
+
+
+def test_laplace_table_is_pinned():
+    """The table is part of the format: integer frequencies every machine computes alike."""
+    table = laplace_table(40000, -3, 4)
+    # s = 40000/65536: P(0) = 1 - s, P(+-1) = (1 - s^2) s / 2, ... times 2^24, floored, + 1
+    assert table.tolist() == [445845.0, 1196806.0, 3212652.0, 6537217.0, 3212652.0,
+                              1196806.0, 445845.0, 166091.0]
+    assert np.all(table == np.floor(table)) and np.all(table >= 1)
+
+
+def test_fit_picks_the_cheapest_scale():
+    values = np.round(np.random.default_rng(4).laplace(0, 2.0, 20000)).astype(int)
+    lo = values.min()
+    counts = np.bincount(values - lo)
+    s = fit_laplace(lo, counts)
+    b = -0.5 / math.log(s / 65536)                       # s = exp(-1/(2b))
+    assert 1.7 < b < 2.3
+
+
+def test_entropy_decoder_rejects_damage():
+    values = np.round(np.random.default_rng(5).laplace(0, 1, 3000)).clip(-20, 20)
     out = ByteWriter()
     encode_symbols(values, out)
-    data = out.getvalue()
-    src = ByteReader(data, "test")
-    back = decode_symbols(src, values.size)
-    src.expect_end()
-    assert np.array_equal(back, values.astype(np.int32))
+    data = bytearray(out.getvalue())
+    with pytest.raises(SieddFormatError):
+        decode_symbols(ByteReader(bytes(data[:-6]), "t"), values.size)
+    data[0] = 9                                           # unknown model
+    with pytest.raises(SieddFormatError, match="entropy model"):
+        decode_symbols(ByteReader(bytes(data), "t"), values.size)
 
 
-def test_entropy_coder_beats_fixed_width_on_peaked_data():
-    values = np.round(np.random.default_rng(2).laplace(0, 2, 50000)).clip(-31, 31)
+def test_histogram_must_sum_to_the_count():
+    values = np.repeat(np.arange(-3, 4), [1, 40, 2, 500, 3, 60, 1])   # no one-parameter shape
     out = ByteWriter()
-    encode_symbols(values, out)
-    assert len(out.getvalue()) * 8 / values.size < 4.0   # vs 6 bits fixed
-
-
-def test_entropy_decoder_rejects_inconsistent_histogram():
-    values = np.round(np.random.default_rng(4).laplace(0, 1, 3000)).clip(-20, 20)
-    out = ByteWriter()
-    encode_symbols(values, out)
-    assert out.getvalue()[0] == 0   # the histogram model won on peaked data
+    assert encode_symbols(values, out) == 0
     with pytest.raises(SieddFormatError, match="histogram"):
         decode_symbols(ByteReader(out.getvalue(), "t"), values.size + 1)
 
 
-def test_tensor_codec_round_trip_and_shape_checks():
-    rng = np.random.default_rng(3)
-    tensors = {"a.w": (rng.normal(0, 0.1, (16, 8)).astype(np.float32), 6),
-               "a.b": (rng.normal(0, 0.1, (16,)).astype(np.float32), 10),
-               "heads.w": (rng.normal(0, 0.1, (5, 3, 8)).astype(np.float32), 8)}
-    data = compress(tensors)
-    shapes = {k: v[0].shape for k, v in tensors.items()}
+def test_tensor_codec_round_trip_is_exact_and_checks_length():
+    rng = np.random.default_rng(6)
+    shapes = {"a.w": (16, 8), "a.b": (16,), "heads.w": (5, 3, 8)}
+    codes = {k: (np.round(rng.laplace(0, 2, s)).astype(np.int32), 0.0123) for k, s in shapes.items()}
+    data = compress(codes)
     back = decompress(data, shapes, "t")
-    for name, (value, bits) in tensors.items():
-        step = np.abs(value).max() / (2 ** (bits - 1) - 1)
-        assert back[name].shape == value.shape
-        assert np.abs(back[name] - value).max() <= step
-    with pytest.raises(SieddFormatError, match="shape"):
-        decompress(data, {**shapes, "a.w": (8, 16)}, "t")
-    with pytest.raises(SieddFormatError, match="tensors"):
-        decompress(data, {"a.w": (16, 8)}, "t")
+    for name, (c, step) in codes.items():
+        assert back[name].dtype == np.float32
+        assert np.array_equal(back[name], c.astype(np.float32) * np.float32(step))
     with pytest.raises(SieddFormatError):
-        decompress(data[:-5], shapes, "t")
+        decompress(data, {**shapes, "extra": (2,)}, "t")
+    with pytest.raises(SieddFormatError, match="trailing"):
+        decompress(data, {"a.w": (16, 8)}, "t")
+    with pytest.raises(ValueError, match="step"):
+        compress({"a.w": (codes["a.w"][0], 0.0)})
+
+
+def test_rate_estimate_matches_the_coded_size():
+    """What training pays (qat.laplace_bits on the codes) is what the entropy coder spends."""
+    rng = np.random.default_rng(7)
+    codes = np.round(rng.laplace(0, 1.2, 20000))
+    scale = torch.tensor(np.abs(codes).mean())
+    estimate = float(laplace_bits(torch.from_numpy(codes), scale).sum()) / 8
+    out = ByteWriter()
+    encode_symbols(codes, out)
+    assert abs(len(out.getvalue()) - estimate) < 0.02 * estimate
+
+
+def test_hard_stage_weights_are_exactly_the_stored_ones():
+    gen = torch.Generator().manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(3, 16, 16, generator=gen) * 0.05)
+    base = {"dec.w1": torch.randn(3, 16, 16, generator=gen) * 0.05}
+    stored = StoredTensors({"dec.w1": w}, banked=True, learn_steps=True,
+                           init_bits={"dec.w1": 6}, base=base)
+    weights, bits, _ = stored("hard")
+    assert bits.shape == (3,) and torch.all(bits > 0)
+    for bank in range(3):
+        codes, step = stored.codes(bank)["dec.w1"]
+        decoded = base["dec.w1"][bank].numpy() + codes.astype(np.float32) * np.float32(step)
+        assert np.array_equal(weights["dec.w1"][bank].detach().numpy(), decoded)
+    # straight-through: the gradient reaches the float weights and the steps
+    (weights["dec.w1"].square().sum() + bits.sum()).backward()
+    assert w.grad is not None and stored.log_step.grad is not None
+
+
+def test_noise_stage_is_unbiased_and_within_half_a_step():
+    w = torch.nn.Parameter(torch.full((1, 4096), 0.3))
+    stored = StoredTensors({"x": w}, banked=True, learn_steps=False, init_bits={"x": 4})
+    weights, _, _ = stored("noise", gen=torch.Generator().manual_seed(1))
+    step = float(stored.steps()["x"][0])
+    err = weights["x"].detach() - 0.3
+    assert err.abs().max() <= step / 2 + 1e-7 and abs(float(err.mean())) < step / 20
+
+
+def test_predicted_group_adds_to_the_previous_one():
+    d, frames = 8, 3
+    rng = np.random.default_rng(8)
+    shapes = group_shapes(d, frames)
+    key = {k: (np.round(rng.laplace(0, 5, s)).astype(np.int32), 0.01) for k, s in shapes.items()}
+    residual = {k: (np.round(rng.laplace(0, 1, s)).astype(np.int32), 0.002) for k, s in shapes.items()}
+    previous = decode_group(encode_group(key, d, frames, 0), d, frames, (2, 0), 0)
+    payload = encode_group(residual, d, frames, PREDICTED_GROUP)
+    got = decode_group(payload, d, frames, (2, 0), 1, previous)
+    for name, (c, step) in residual.items():
+        values = c.astype(np.float32) * np.float32(step)
+        expect = previous[name] + values if name in PREDICTED else values
+        assert np.array_equal(got[name], expect)
+    with pytest.raises(SieddFormatError, match="first group"):
+        decode_group(payload, d, frames, (2, 0), 0, previous)
+
+
+def test_head_deltas_training_equals_decoding():
+    """Heads coded as frame-to-frame differences: the hard stage's closed loop computes exactly
+    the values the decoder sums up, and the gradient still reaches every frame's head."""
+    gen = torch.Generator().manual_seed(3)
+    d, frames = 8, 5
+    shapes = group_shapes(d, frames)
+    params = {k: torch.nn.Parameter(torch.randn(2, *s, generator=gen) * 0.05)
+              for k, s in shapes.items()}
+    stored = StoredTensors(params, banked=True, learn_steps=True,
+                           init_bits={k: 6 for k in shapes}, deltas=("heads.w", "heads.b"))
+    weights, bits, _ = stored("hard")
+    for bank in range(2):
+        codes = stored.codes(bank)
+        got = decode_group(encode_group(codes, d, frames, HEAD_DELTAS), d, frames, (2, 0), 0)
+        for name in shapes:
+            assert np.array_equal(got[name], weights[name][bank].detach().numpy()), name
+    # the closed loop keeps every head within half a step of its float value
+    step = float(stored.steps()["heads.w"][0])
+    assert (weights["heads.w"] - params["heads.w"]).abs().max() <= step / 2 * 1.0001
+    weights["heads.w"].sum().backward()
+    assert torch.allclose(params["heads.w"].grad, torch.ones_like(params["heads.w"]))

@@ -1,4 +1,5 @@
 """Encoder: inputs (video files, PNG folders, odd sizes), colour conversion, presets, resume."""
+import math
 import os
 import signal
 import subprocess
@@ -123,14 +124,16 @@ def test_bf16_batched_training_matches_fp32(tmp_path, carphone):
     summaries = {}
     for precision, per_batch in (("fp32", 1), ("bf16", 3)):
         out = tmp_path / f"{precision}.siedd"
-        preset = get_preset("tiny", **FAST, precision=precision, groups_per_batch=per_batch)
+        preset = get_preset("tiny", **{**FAST, "steps": 120}, precision=precision,
+                            groups_per_batch=per_batch)
         s = encode(str(carphone), str(out), preset, frames=12, device="cpu", quiet=True)
         assert s["precision"] == precision and s["groups"] == 3
         with SieddReader(out) as r:
             assert r.meta["encoder"]["precision"] == precision
             assert r.meta["encoder"]["preset"]["groups_per_batch"] == per_batch
         summaries[precision] = s
-    assert summaries["fp32"]["psnr"] > 20 and summaries["bf16"]["psnr"] > 20
+    # 120 steps a group: far from trained, but learning (a flat picture scores 11.6 dB here)
+    assert summaries["fp32"]["psnr"] > 18 and summaries["bf16"]["psnr"] > 18
     assert abs(summaries["bf16"]["psnr"] - summaries["fp32"]["psnr"]) < 1.5
 
 
@@ -203,3 +206,32 @@ def test_resume_after_kill(tmp_path, carphone, siedd_cli):
     other = cmd[:-1] + ["--seed", "7", "--resume", "--quiet"]
     result = subprocess.run(other, capture_output=True, text=True)
     assert result.returncode == 1 and "different input or settings" in result.stderr
+
+
+RATE = dict(anchor_steps=150, steps=300, anchors=2, group_size=6, hidden=32)
+
+
+def test_quality_knob_orders_the_rate(tmp_path, carphone):
+    """--quality sets lambda: a higher quality keeps more bits and more PSNR."""
+    from siedd_codec.ratecontrol import lambda_to_quality, quality_to_lambda
+    sizes = {}
+    for q in (0, 100):
+        preset = get_preset("tiny", **RATE, rate_lambda=quality_to_lambda(q))
+        sizes[q] = encode(str(carphone), str(tmp_path / f"q{q}.siedd"), preset, frames=12,
+                          size=(88, 72), device="cpu", quiet=True)
+    assert sizes[100]["bytes"] > 1.2 * sizes[0]["bytes"]
+    assert sizes[100]["psnr"] > sizes[0]["psnr"]
+    # 2 dB per doubling of the rate at Q=50; every +25 halves it
+    assert 10 * math.log10(2) * quality_to_lambda(50) == pytest.approx(2.0)
+    assert quality_to_lambda(25) == pytest.approx(2 * quality_to_lambda(50))
+    assert lambda_to_quality(quality_to_lambda(70)) == pytest.approx(70)
+
+
+def test_rate_control_lands_on_the_target(tmp_path, carphone):
+    """--bpp in one encode: lambda is steered while training runs; the file lands within 10%
+    (here at a fixed width, d=32, whose natural rate at --quality 50 is ~0.8 bpp)."""
+    for target in (0.55, 1.0):
+        s = encode(str(carphone), str(tmp_path / f"t{target}.siedd"),
+                   get_preset("tiny", **RATE), frames=12, size=(88, 72), device="cpu",
+                   quiet=True, target_bpp=target)
+        assert abs(s["bpp"] / target - 1) < 0.10, (target, s["bpp"])

@@ -9,10 +9,9 @@ import pytest
 from siedd_codec import container
 from siedd_codec.errors import SieddError
 from siedd_codec.metrics import bpp, mean_psnr
-from siedd_codec.model_spec import encoder_shapes, group_shapes
 from siedd_codec.reader import SieddReader
-from siedd_codec.tensor_codec import decompress
-from conftest import TINY_FRAMES
+from siedd_codec.weights import decode_encoder, iter_groups
+from conftest import ROOT, TINY_FRAMES
 
 
 @pytest.fixture(scope="module")
@@ -60,17 +59,42 @@ def test_any_output_size(tiny_siedd, reader, size):
     assert np.abs(frame.astype(float) - resampled).mean() < 12
 
 
-def test_onnxruntime_equals_pytorch(tiny_siedd):
+@pytest.mark.parametrize("path", ["tiny", "format1"])
+def test_onnxruntime_equals_pytorch(tiny_siedd, path):
+    """Every group, predicted ones included, and a file format 1.0 wrote."""
     from siedd_codec.model import render
-    sf = container.read(tiny_siedd)
-    enc = decompress(sf.encoder_weights, encoder_shapes(sf.hidden), "enc")
+    path = tiny_siedd if path == "tiny" else ROOT / "tests" / "data" / "carphone_v1.siedd"
+    sf = container.read(path)
+    enc = decode_encoder(sf.encoder_weights, sf.hidden, sf.version)
     for size in [(176, 144), (211, 97)]:
-        with SieddReader(tiny_siedd, size=size, device="cpu") as r:
-            for g, (first, count) in enumerate(sf.groups):
-                w = decompress(sf.group_weights[g], group_shapes(sf.hidden, count), "g")
+        with SieddReader(path, size=size, device="cpu") as r:
+            for g, w in iter_groups(sf):
+                first, count = sf.groups[g]
                 ref = render(enc, w, sf.norm[first:first + count], *size)
                 got = r.decode_group(g)
                 assert np.abs(ref.astype(int) - got).max() <= 1
+
+
+def test_format1_file_decodes_as_it_did(carphone):
+    """tests/data/carphone_v1.siedd was written by format 1.0's encoder (carphone, 12 frames at
+    88x72, d=32); its reader measured 25.2628 dB on those frames."""
+    from siedd_codec.video_io import read_video
+    source = read_video(carphone, frames=12, size=(88, 72)).frames
+    with SieddReader(ROOT / "tests" / "data" / "carphone_v1.siedd", device="cpu") as r:
+        assert r.meta["model"]["hidden"] == 32 and len(r) == 12
+        assert mean_psnr(r, source) == pytest.approx(25.2628, abs=0.01)
+
+
+def test_seeking_into_a_predicted_group(tiny_siedd, reader):
+    """A fresh reader asked for a frame of a predicted group first decodes the weights of the
+    groups it builds on; the picture is the one sequential decoding gives."""
+    sf = container.read(tiny_siedd)
+    kinds = [payload[0] for payload in sf.group_weights]
+    assert 1 in kinds, "the tiny encode should hold a predicted group"
+    g = kinds.index(1)
+    first, _ = sf.groups[g]
+    with SieddReader(tiny_siedd, device="cpu") as fresh:
+        assert np.array_equal(fresh[first + 1], reader[first + 1])
 
 
 def test_frame_at_blends_between_frames(reader):
