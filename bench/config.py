@@ -22,6 +22,41 @@ _CPU_RD_POINTS = [{"label": f"d{d}", "preset": "tiny", "set": {**_CPU_POINT, "hi
                   for d in (48, 64, 96, 128, 192)]
 _CRFS = [21, 26, 31, 36, 41, 46, 51]
 
+# The ablation (bench/ablation.py): every row on the RD section's clips, frames, widths and steps.
+# "today" is the encoder before the rate levers, run from its commit; "default" is what the
+# presets now do. The smaller levers run at two widths, each changing one thing of the default.
+BASELINE_COMMIT = "185eddb"
+_DEFAULT_RATE = {"qat": "on", "rate_lambda": 0.664, "key_interval": 2}
+_LEVER_WIDTHS = [64, 128]
+_ABLATION_ROWS = [
+    {"key": "today", "commit": BASELINE_COMMIT,
+     "label": "today: format 1 (fixed 6/8/10-bit rows, histogram ANS), trained in float"},
+    {"key": "format2", "set": {"qat": "off", "rate_lambda": 0.0, "key_interval": 1},
+     "label": "format 2 (deflated META and graphs, float16 NORM, per-tensor steps, Laplace "
+              "model), the same fixed steps, quantised after training"},
+    {"key": "qat", "set": {"qat": "on", "rate_lambda": 0.0, "key_interval": 1},
+     "label": "+ quantisation in training (noise, then straight-through), fixed steps"},
+    {"key": "rate", "set": {"qat": "on", "rate_lambda": 0.664, "key_interval": 1},
+     "label": "+ rate term, learned steps, step search (lambda 0.664: 2 dB per doubling, Q=50)"},
+    {"key": "predict", "set": _DEFAULT_RATE,
+     "label": "+ prediction between groups (a key group every 2): the default"},
+    {"key": "no_step_search", "set": {**_DEFAULT_RATE, "step_search": "off"},
+     "widths": _LEVER_WIDTHS, "label": "default without the per-tensor step search"},
+    {"key": "deadzone", "set": {**_DEFAULT_RATE, "deadzone": 0.15},
+     "widths": _LEVER_WIDTHS, "label": "default + rounding dead zone 0.15 (RDO-style rounding)"},
+    {"key": "head_deltas", "set": {**_DEFAULT_RATE, "head_deltas": "on"},
+     "widths": _LEVER_WIDTHS, "label": "default + heads coded frame to frame"},
+    {"key": "encoder6", "set": {**_DEFAULT_RATE, "encoder_bits": 6, "bias_bits": 8},
+     "widths": _LEVER_WIDTHS, "label": "default, encoder and biases starting from coarser steps"},
+    {"key": "softround", "set": {**_DEFAULT_RATE, "soft_quant": "softround"},
+     "widths": _LEVER_WIDTHS, "label": "default with soft rounding + noise (C3) in the soft stage"},
+    {"key": "quality75", "set": {**_DEFAULT_RATE, "rate_lambda": 0.332},
+     "widths": _LEVER_WIDTHS, "label": "default at --quality 75 (1 dB per doubling)"},
+    {"key": "quality25", "set": {**_DEFAULT_RATE, "rate_lambda": 1.328},
+     "widths": _LEVER_WIDTHS, "label": "default at --quality 25 (4 dB per doubling)"},
+]
+_RATE_TARGETS = [0.03, 0.06]
+
 _QUICK_POINT = dict(anchors=2, anchor_steps=100, steps=150, group_size=4, sample_fraction=1 / 8,
                     min_samples=512)
 
@@ -61,6 +96,11 @@ SCALES: dict[str, dict] = {
         "precision": {"clip": "bikes", "size": [160, 68], "frames": 8, "preset": "tiny",
                       "set": {**_QUICK_POINT, "anchor_steps": 20, "steps": 20},
                       "widths": [32], "seeds": [0]},
+        "ablation": {"clips": [{"clip": "bikes", "size": [160, 68], "frames": 8}],
+                     "widths": [32, 48], "crfs": [30, 40, 51], "today": "today",
+                     "base": {"preset": "tiny", "set": _QUICK_POINT},
+                     "rows": [_ABLATION_ROWS[0], _ABLATION_ROWS[4]], "default": "predict",
+                     "rate_targets": [0.5], "jobs": 2, "threads_per_job": 1},
     },
     "cpu": {
         "device": "cpu",
@@ -104,6 +144,14 @@ SCALES: dict[str, dict] = {
         "precision": {"clip": "bikes", "size": [640, 272], "frames": 20, "preset": "tiny",
                       "set": {**_CPU_POINT, "anchor_steps": 300, "steps": 600},
                       "widths": [96, 256], "seeds": [0, 1]},
+        # the RD section's clips, frames, widths and steps; one thread per encode, two at once
+        "ablation": {"clips": [{"clip": "bikes", "size": [640, 272], "frames": 40},
+                               {"clip": "bigbuckbunny", "size": [640, 360], "frames": 40},
+                               {"clip": "vtest", "size": [384, 288], "frames": 40}],
+                     "widths": [48, 64, 96, 128, 192], "crfs": _CRFS, "today": "today",
+                     "base": {"preset": "tiny", "set": _CPU_POINT},
+                     "rows": _ABLATION_ROWS, "default": "predict", "rate_targets": _RATE_TARGETS,
+                     "jobs": 2, "threads_per_job": 1},
     },
     "gpu": {
         "device": "cuda",
@@ -140,4 +188,6 @@ SCALES: dict[str, dict] = {
                       "widths": [512], "seeds": [0, 1]},
     },
 }
-SECTIONS = ("peak", "rd", "encode", "decode", "quant", "precision")
+SECTIONS = ("peak", "rd", "encode", "decode", "quant", "precision", "ablation")
+# what a plain run does; the ablation (hours on a CPU) runs when asked for: --only ablation
+DEFAULT_SECTIONS = SECTIONS[:-1]

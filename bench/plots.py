@@ -145,6 +145,33 @@ def encode_scaling_plot(enc: dict, out_dir: Path) -> Path | None:
     return _save(fig, out_dir / "encode_scaling.png")
 
 
+def ablation_plot(ab: dict, out_dir: Path) -> Path:
+    """RD curves of every ablation row and x265, one panel per clip."""
+    clips = ab["clips"]
+    fig, axes = plt.subplots(1, len(clips), figsize=(5.2 * len(clips), 4.4), squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    for ax, c in zip(axes[0], clips):
+        x = sorted(c["x265"], key=lambda r: r["bpp"])
+        ax.plot([r["bpp"] for r in x], [r["psnr"] for r in x], "o:", ms=3, color=COLORS["x265"],
+                label="x265 medium, yuv444p")
+        for i, row in enumerate(ab["rows"]):
+            pts = sorted(row["points"][c["clip"]], key=lambda r: r["bpp"])
+            color = "black" if row["key"] == ab["today"] else cmap(i / max(1, len(ab["rows"]) - 1))
+            ax.plot([p["bpp"] for p in pts], [p["psnr"] for p in pts], "s-", ms=4, color=color,
+                    label=f"{row['key']} ({ab['bd'][row['key']][c['clip']]['vs_today']:+.0f}%)"
+                    if ab["bd"][row["key"]][c["clip"]]["vs_today"] is not None else row["key"])
+        ax.set_xscale("log")
+        ax.set_xlabel("bits per pixel (whole file)")
+        ax.set_ylabel("RGB PSNR (dB)")
+        ax.set_title(f"{c['clip']} {c['size'][0]}x{c['size'][1]}, {c['frames']} frames\n"
+                     "(BD-rate vs today in the legend)", fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle("Ablation of the rate levers: widths " + ", ".join(map(str, ab["widths"]))
+                 + "\n" + _subtitle(ab), fontsize=9)
+    return _save(fig, out_dir / "ablation.png")
+
+
 def make_all(results: dict, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     made = []
@@ -156,4 +183,6 @@ def make_all(results: dict, out_dir: Path) -> list[Path]:
         p = encode_scaling_plot(results["encode"], out_dir)
         if p:
             made.append(p)
+    if results.get("ablation") and results["ablation"].get("rows"):
+        made.append(ablation_plot(results["ablation"], out_dir))
     return made

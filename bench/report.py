@@ -16,10 +16,12 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np  # noqa: E402
+
 from bench.common import ROOT, read_json  # noqa: E402
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
-SECTION_FILES = ("run", "peak", "rd", "encode", "decode", "quant", "precision")
+SECTION_FILES = ("run", "peak", "rd", "encode", "decode", "quant", "precision", "ablation")
 
 
 def load(results_dir: Path) -> dict:
@@ -284,17 +286,75 @@ def markdown(res: dict, results_dir: Path | None = None, link_base: Path = ROOT)
                          f"{r['psnr_bf16_mean']:.2f} dB | {diffs} dB |")
         lines.append("")
 
+    ab = res.get("ablation")
+    if ab and ab.get("rows"):
+        lines += ablation_markdown(ab)
+
     if results_dir is not None:
-        pngs = [p for p in ("rd.png", "speed_quality.png", "decode_fps.png", "encode_scaling.png")
+        pngs = [p for p in ("rd.png", "speed_quality.png", "decode_fps.png", "encode_scaling.png",
+                            "ablation.png")
                 if (Path(results_dir) / p).is_file()]
         if pngs:
             href = [(link / p).as_posix() for p in pngs]
             lines.append("Plots: " + ", ".join(f"[{p}]({h})" for p, h in zip(pngs, href)) + ".")
             lines.append("")
             lines += [f"![{p[:-4]}]({h})" for p, h in zip(pngs, href)
-                      if p in ("rd.png", "decode_fps.png")]
+                      if p in ("rd.png", "decode_fps.png", "ablation.png")]
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def ablation_markdown(ab: dict) -> list[str]:
+    """The ablation table: BD-rate of each row against today and against x265, per clip."""
+    from bench.ablation import encode_time_ratio
+    clips = ab["clips"]
+    names = [c["clip"] for c in clips]
+    base = ab.get("base", {})
+    st = base.get("set", {})
+    lines = ["### Ablation: the rate levers", ""]
+    clip_list = ", ".join(f"{c['clip']} {c['size'][0]}x{c['size'][1]}" for c in clips)
+    lines.append(
+        f"Each row on the RD section's clips ({clip_list}, "
+        f"{clips[0]['frames']} frames), widths {', '.join(map(str, ab['widths']))}, preset "
+        f"`{base.get('preset')}` with {st.get('anchor_steps')} + {st.get('steps')} steps; "
+        f"{ab.get('jobs')} encodes at a time, {ab.get('threads_per_job')} thread each. BD-rate "
+        "(piecewise cubic, RGB PSNR as above; negative = fewer bits for the same PSNR) against "
+        "*today* (the encoder before these levers, run from its commit on this machine), against "
+        "the *default* (what the presets now do; for the one-lever rows: that lever alone) and "
+        "against x265 medium (yuv444p). Encode time: all encodes of the row, relative to today's. "
+        "Decode: sequential fps at the native size, mean over the row's encodes; seek: a fresh "
+        "reader's time to the clip's last frame.")
+    lines.append("")
+    head = "| row | " + " | ".join(f"{n} vs today" for n in names) + " | mean vs today | " + \
+        "mean vs default | " + " | ".join(f"{n} vs x265" for n in names) + \
+        " | encode time | decode fps | seek |"
+    lines.append(head)
+    lines.append("|" + "---|" * (2 * len(names) + 6))
+    for row in ab["rows"]:
+        bd = ab["bd"][row["key"]]
+        fps = np.mean([bd[n]["decode_fps"] for n in names])
+        seek = np.mean([bd[n]["last_frame_seconds"] for n in names])
+        only = f" (d {', '.join(map(str, row['widths']))} only)" if row.get("widths") else ""
+        lines.append(
+            f"| {row['label']}{only} | " + " | ".join(_pct(bd[n]["vs_today"]) for n in names) +
+            f" | **{_pct(bd['mean']['vs_today'])}** | {_pct(bd['mean'].get('vs_default'))} | " +
+            " | ".join(_pct(bd[n]["vs_x265"]) for n in names) +
+            f" | {encode_time_ratio(ab, row['key']):.2f}x | {fps:.1f} | {seek:.2f} s |")
+    lines.append("")
+    rc = ab.get("rate_control")
+    if rc:
+        lines.append("Rate control (`--bpp`, one encode each, the width chosen by rate control; "
+                     "the same clips, frames and steps):")
+        lines.append("")
+        lines.append("| clip | target bpp | file bpp | error | width | final lambda | RGB PSNR | "
+                     "encode |")
+        lines.append("|---|---|---|---|---|---|---|---|")
+        for r in rc:
+            lines.append(f"| {r['clip']} | {r['target_bpp']:g} | {r['bpp']:.4f} | "
+                         f"{r['error_percent']:+.1f}% | {r.get('hidden')} | {r.get('rate_lambda')} | "
+                         f"{r['psnr']:.2f} dB | {_dur(r['encode_seconds'])} |")
+        lines.append("")
+    return lines
 
 
 def write_readme_block(readme: Path, body: str) -> None:

@@ -24,7 +24,7 @@ if __package__ in (None, ""):          # run as a script: make `bench` importabl
 
 from bench.common import (RESULTS, WORK, busy_cpus, fetch_clips, load_average, log,  # noqa: E402
                           machine, read_json, versions, write_json)
-from bench.config import SCALES, SECTIONS  # noqa: E402
+from bench.config import DEFAULT_SECTIONS, SCALES, SECTIONS  # noqa: E402
 
 
 def results_dir(scale: str, quick: bool) -> Path:
@@ -45,6 +45,8 @@ def needed_clips(cfg: dict, sections) -> set[str]:
     for name in ("quant", "precision"):
         if name in sections:
             names.add(cfg[name]["clip"])
+    if "ablation" in sections:
+        names |= {c["clip"] for c in cfg["ablation"]["clips"]}
     return names
 
 
@@ -90,7 +92,7 @@ def main(argv=None) -> int:
         raise SystemExit("bench: --scale gpu / --device cuda asked for, but torch sees no CUDA")
     out_dir = args.out or results_dir(scale, args.quick)
     label = "quick" if args.quick else scale
-    sections = [s.strip() for s in args.only.split(",") if s.strip()] or list(SECTIONS)
+    sections = [s.strip() for s in args.only.split(",") if s.strip()] or list(DEFAULT_SECTIONS)
     bad = [s for s in sections if s not in SECTIONS]
     if bad:
         raise SystemExit(f"bench: unknown section(s) {bad}; choose from {', '.join(SECTIONS)}")
@@ -124,13 +126,14 @@ def main(argv=None) -> int:
             run_info["sections"]["peak"] = {"seconds": round(time.perf_counter() - t0, 1),
                                             "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
         peak_data = peak or (read_json(out_dir / "peak.json") or {}).get("result") or {}
-        from bench import rd, speed
+        from bench import ablation, rd, speed
         jobs = {
             "rd": lambda: rd.run(cfg["rd"], device),
             "encode": lambda: speed.run_encode(cfg["encode"], device, peak_data),
             "decode": lambda: speed.run_decode(cfg["decode"], device, threads, peak_data),
             "quant": lambda: run_quant(cfg["quant"], device),
             "precision": lambda: speed.run_precision(cfg["precision"], device),
+            "ablation": lambda: ablation.run(cfg["ablation"], device, out_dir),
         }
         for name in SECTIONS:
             if name in sections and name in jobs:

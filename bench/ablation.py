@@ -1,0 +1,251 @@
+"""Ablation of the rate levers: each row is one configuration of the encoder, run on the RD
+section's clips, frames, widths and steps, and compared by BD-rate against "today" (the
+encoder as it was before the levers, run from its git commit by the same machine in the same
+session) and against x265 medium.
+
+Every encode runs in its own process (`python -m bench.ablation job ...`), single-threaded by
+default, several at once: the rows are independent, and on a small CPU one thread per encode
+is the fastest way through them. A row that names a `commit` runs that commit's siedd
+(extracted with `git archive` into the work folder) - that is how "today" is measured rather
+than remembered. Results are cached per job in ablation.partial.json: a killed run resumes.
+For each encode: bytes, bpp, RGB PSNR (mean of per-frame PSNR, as the RD section), encode
+seconds, sections, and sequential decode fps at the native size (ONNX Runtime, the job's
+threads) plus the time a fresh reader takes to show the clip's last frame (its seek cost).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from . import baselines
+from .bdrate import bd_rate
+from .common import ROOT, WORK, clip_path, log, read_json, rnd, write_json
+
+JOB_SCRIPT = r"""
+import json, sys, time
+import torch
+args = json.loads(sys.argv[1])
+torch.set_num_threads(args["threads"])
+from siedd_codec.encoder import encode
+from siedd_codec.presets import get_preset
+from siedd_codec import container
+from siedd_codec.reader import SieddReader
+preset = get_preset(args["preset"], **args["set"])
+extra = {"target_bpp": args["target_bpp"], "choose_width": True} if args.get("target_bpp") else {}
+s = encode(args["clip"], args["out"], preset, frames=args["frames"], size=tuple(args["size"]),
+           device=args["device"], seed=args["seed"], quiet=True, **extra)
+s["sections"] = container.read(args["out"]).section_sizes
+with SieddReader(args["out"], device=args["device"], threads=args["threads"]) as r:
+    t0 = time.perf_counter()
+    for frame in r:
+        pass
+    s["decode_fps"] = len(r) / (time.perf_counter() - t0)
+with SieddReader(args["out"], device=args["device"], threads=args["threads"]) as r:
+    t0 = time.perf_counter()
+    r[len(r) - 1]
+    s["last_frame_seconds"] = time.perf_counter() - t0
+print("SIEDD_JOB_RESULT " + json.dumps(s))
+"""
+
+
+def _tree_for(commit: str) -> Path:
+    """A package folder with `siedd_codec` and `siedd_export` of `commit` (git archive)."""
+    folder = WORK / f"tree_{commit}"
+    pkgs = folder / "pkgs"
+    if (pkgs / "siedd_codec").exists():
+        return pkgs
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "archive", commit, "siedd_codec", "export"], cwd=ROOT,
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    pkgs.mkdir(exist_ok=True)
+    (pkgs / "siedd_codec").symlink_to(folder / "siedd_codec")
+    (pkgs / "siedd_export").symlink_to(folder / "export")
+    return pkgs
+
+
+def _job_key(row: dict, spec: dict, width: int, base: dict) -> str:
+    blob = json.dumps([row.get("commit"), row.get("set"), spec, width, base], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _own_tree() -> Path:
+    """`siedd_codec` and `siedd_export` of this checkout (whatever the venv has installed)."""
+    pkgs = WORK / "tree_self" / "pkgs"
+    pkgs.mkdir(parents=True, exist_ok=True)
+    for name, target in (("siedd_codec", ROOT / "siedd_codec"), ("siedd_export", ROOT / "export")):
+        link = pkgs / name
+        if not (link.is_symlink() and link.resolve() == target.resolve()):
+            link.unlink(missing_ok=True)
+            link.symlink_to(target)
+    return pkgs
+
+
+def _run_job(job: dict) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(_tree_for(job["commit"]) if job.get("commit") else _own_tree())
+    env.update(OMP_NUM_THREADS=str(job["threads"]), MKL_NUM_THREADS=str(job["threads"]))
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", JOB_SCRIPT, json.dumps(job["args"])],
+                          capture_output=True, text=True, env=env, cwd=str(WORK))
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("SIEDD_JOB_RESULT ")), None)
+    if proc.returncode or line is None:
+        raise RuntimeError(f"ablation job {job['row']} {job['args']['clip']} d={job['width']} "
+                           f"failed:\n{proc.stderr[-2000:]}")
+    s = json.loads(line.split(" ", 1)[1])
+    return {"width": job["width"], "bytes": s["bytes"], "bpp": rnd(s["bpp"], 5),
+            "psnr": rnd(s["psnr"], 3), "encode_seconds": rnd(s["seconds"], 1),
+            "phase1_seconds": rnd(s["phase1_seconds"], 1),
+            "phase2_seconds": rnd(s["phase2_seconds"], 1), "sections": s["sections"],
+            "decode_fps": rnd(s["decode_fps"], 2),
+            "last_frame_seconds": rnd(s["last_frame_seconds"], 3),
+            "rate_lambda": s.get("rate_lambda"), "hidden": s.get("hidden"),
+            "target_bytes": s.get("target_bytes"), "wall_seconds": rnd(time.perf_counter() - t0, 1)}
+
+
+def _x265_curve(spec: dict, crfs) -> list[dict]:
+    from siedd_codec.video_io import read_video
+    video = read_video(clip_path(spec["clip"]), frames=spec["frames"], size=tuple(spec["size"]))
+    rows = []
+    for crf in crfs:
+        r = baselines.encode_decode(video.frames, "x265", crf, fps=float(video.fps))
+        rows.append({"crf": crf, "bpp": rnd(r["bpp"], 5), "psnr": rnd(r["psnr"], 3)})
+    return rows
+
+
+def run(cfg: dict, device: str, out_dir: Path) -> dict:
+    """cfg: {clips: [{clip, size, frames}], widths, base: {preset, set}, rows: [...], crfs,
+    jobs, threads_per_job, today}."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    partial_path = Path(out_dir) / "ablation.partial.json"
+    cache = (read_json(partial_path) or {}).get("jobs", {})
+    base = cfg["base"]
+    jobs = []
+    for row in cfg["rows"]:
+        for spec in cfg["clips"]:
+            for width in row.get("widths", cfg["widths"]):
+                key = _job_key(row, spec, width, base)
+                if key in cache:
+                    continue
+                args = {"clip": str(clip_path(spec["clip"])), "size": spec["size"],
+                        "frames": spec["frames"], "preset": base["preset"],
+                        "set": {**base["set"], **row.get("set", {}), "hidden": width},
+                        "device": device, "seed": cfg.get("seed", 0),
+                        "threads": cfg["threads_per_job"],
+                        "out": str(WORK / f"ablation_{key}.siedd")}
+                jobs.append({"key": key, "row": row["key"], "clip": spec["clip"], "width": width,
+                             "commit": row.get("commit"), "threads": cfg["threads_per_job"],
+                             "args": args})
+    for spec in cfg["clips"]:
+        for target in cfg.get("rate_targets", []):
+            row = {"key": "ratecontrol", "set": {"target_bpp": target}}
+            key = _job_key(row, spec, 0, base)
+            if key in cache:
+                continue
+            args = {"clip": str(clip_path(spec["clip"])), "size": spec["size"],
+                    "frames": spec["frames"], "preset": base["preset"], "set": dict(base["set"]),
+                    "target_bpp": target, "device": device, "seed": cfg.get("seed", 0),
+                    "threads": cfg["threads_per_job"], "out": str(WORK / f"ablation_{key}.siedd")}
+            jobs.append({"key": key, "row": "ratecontrol", "clip": spec["clip"], "width": 0,
+                         "commit": None, "threads": cfg["threads_per_job"], "args": args})
+    # widest first: the longest jobs should not be the last ones
+    jobs.sort(key=lambda j: -j["width"])
+    log(f"ablation: {len(jobs)} encodes to run ({len(cache)} cached), {cfg['jobs']} at a time")
+    if any(j["commit"] for j in jobs):
+        for commit in {j["commit"] for j in jobs if j["commit"]}:
+            _tree_for(commit)
+    done = 0
+    with ThreadPoolExecutor(cfg["jobs"]) as pool:
+        for job, result in zip(jobs, pool.map(_run_job, jobs)):
+            cache[job["key"]] = {"row": job["row"], "clip": job["clip"], **result}
+            done += 1
+            log(f"  [{done}/{len(jobs)}] {job['row']} {job['clip']} d={job['width']}: "
+                f"{result['bpp']:.4f} bpp {result['psnr']:.2f} dB {result['encode_seconds']:.0f} s")
+            write_json(partial_path, {"jobs": cache})
+    clips = []
+    for spec in cfg["clips"]:
+        log(f"ablation: x265 curve for {spec['clip']}")
+        clips.append({**spec, "x265": _x265_curve(spec, cfg["crfs"])})
+    rows = []
+    for row in cfg["rows"]:
+        points = {}
+        for spec in cfg["clips"]:
+            pts = [cache[_job_key(row, spec, w, base)] for w in row.get("widths", cfg["widths"])]
+            points[spec["clip"]] = [{k: v for k, v in p.items() if k not in ("row", "clip")}
+                                    for p in pts]
+        rows.append({**row, "points": points})
+    rate_control = []
+    for spec in cfg["clips"]:
+        for target in cfg.get("rate_targets", []):
+            p = cache[_job_key({"key": "ratecontrol", "set": {"target_bpp": target}}, spec, 0, base)]
+            rate_control.append({"clip": spec["clip"], "target_bpp": target,
+                                 **{k: v for k, v in p.items() if k not in ("row", "clip")},
+                                 "error_percent": rnd(100 * (p["bpp"] / target - 1), 2)})
+    result = {"widths": cfg["widths"], "base": base, "crfs": cfg["crfs"], "clips": clips,
+              "today": cfg["today"], "default": cfg.get("default"), "rows": rows,
+              "rate_control": rate_control,
+              "jobs": cfg["jobs"], "threads_per_job": cfg["threads_per_job"]}
+    result["bd"] = bd_table(result)
+    return result
+
+
+def _curve(points):
+    return [p["bpp"] for p in points], [p["psnr"] for p in points]
+
+
+def bd_table(result: dict) -> dict:
+    """BD-rate (pchip) of every row against today's row, the default row and x265, per clip
+    and mean. A row run at fewer widths (a small lever) is compared with the others' points at
+    its widths."""
+    today = next(r for r in result["rows"] if r["key"] == result["today"])
+    default = next((r for r in result["rows"] if r["key"] == result.get("default")), None)
+    out = {}
+    for row in result["rows"]:
+        entry = {}
+        for c in result["clips"]:
+            name = c["clip"]
+            x265 = ([p["bpp"] for p in c["x265"]], [p["psnr"] for p in c["x265"]])
+            widths = {p["width"] for p in row["points"][name]}
+            ref = [p for p in today["points"][name] if p["width"] in widths]
+            vs_today = bd_rate(*_curve(ref), *_curve(row["points"][name]))
+            vs_default = None
+            if default is not None:
+                ref = [p for p in default["points"][name] if p["width"] in widths]
+                vs_default = bd_rate(*_curve(ref), *_curve(row["points"][name]))["bd_rate"]
+            vs_x265 = bd_rate(*x265, *_curve(row["points"][name]))
+            pts = row["points"][name]
+            entry[name] = {"vs_today": rnd(vs_today["bd_rate"], 2),
+                           "vs_today_range": vs_today["psnr_range"],
+                           "vs_default": rnd(vs_default, 2),
+                           "vs_x265": rnd(vs_x265["bd_rate"], 2),
+                           "encode_seconds": rnd(sum(p["encode_seconds"] for p in pts), 1),
+                           "decode_fps": rnd(float(np.mean([p["decode_fps"] for p in pts])), 2),
+                           "last_frame_seconds": rnd(float(np.mean(
+                               [p["last_frame_seconds"] for p in pts])), 3)}
+        def mean(key):
+            vals = [e[key] for e in entry.values() if e.get(key) is not None]
+            return rnd(np.mean(vals), 2) if vals else None
+        entry["mean"] = {"vs_today": mean("vs_today"), "vs_default": mean("vs_default"),
+                         "vs_x265": mean("vs_x265")}
+        out[row["key"]] = entry
+    return out
+
+
+def encode_time_ratio(result: dict, row_key: str) -> float:
+    """The row's total encode seconds over today's at the same clips and widths."""
+    today = next(r for r in result["rows"] if r["key"] == result["today"])
+    row = next(r for r in result["rows"] if r["key"] == row_key)
+    mine = theirs = 0.0
+    for name, pts in row["points"].items():
+        widths = {p["width"] for p in pts}
+        mine += sum(p["encode_seconds"] for p in pts)
+        theirs += sum(p["encode_seconds"] for p in today["points"][name] if p["width"] in widths)
+    return mine / theirs
