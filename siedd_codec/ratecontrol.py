@@ -34,12 +34,20 @@ import torch
 LAMBDA_AT_50 = 2.0 / (10 * math.log10(2))      # 2 dB per doubling of the rate
 QUALITY_RANGE = (0.0, 100.0)
 DEFAULT_QUALITY = 50.0
-ENCODER_WEIGHT = 1.5            # an encoder weight is worth this many group weights of budget
-BITS_PER_WEIGHT = 3.0           # where rate control puts the width when choosing it
+# measured at Q=50 on the ablation's clips (d=48..128): the encoder keeps ~7 bits per weight,
+# the groups 3.3-4.3; rate control's plan follows that (at 1.5 and 3.0 it starved the encoder:
+# -2 dB against the fixed-lambda curve at the same rate, bikes 0.03 bpp)
+ENCODER_WEIGHT = 2.0            # an encoder weight is worth this many group weights of budget
+BITS_PER_WEIGHT = 3.5           # where rate control puts the width when choosing it
 GROUP_BITS_PRIOR = 4.0          # phase 1's guess of the groups' bits per weight (for R)
 WIDTHS = (32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 DUAL_RATE = 0.02                # per step: lambda *= exp(DUAL_RATE x (bits / budget - 1))
 LAMBDA_BOUNDS = (1e-3, 100.0)
+# rate control steers lambda at most this factor either side of the quality's lambda: the rate
+# answers lambda slowly (the encoder's most of all), and unbounded dual ascent ran lambda up to
+# its ceiling in phase 1 and wiped the shared encoder out (13.8 dB on bikes at 0.03 bpp); what
+# the bounded lambda leaves over, the step trim before the hard stage takes up
+STEER_RANGE = 16.0
 AVERAGE = 0.9                   # running averages of MSE and bits: this much of the old value
 
 
@@ -54,6 +62,11 @@ def lambda_to_quality(lam: float) -> float:
     return 50.0 - 25.0 * math.log2(lam / LAMBDA_AT_50)
 
 
+def steering_bounds(lam: float) -> tuple[float, float]:
+    """The range rate control may steer lambda through, around the quality's lambda."""
+    return max(LAMBDA_BOUNDS[0], lam / STEER_RANGE), min(LAMBDA_BOUNDS[1], lam * STEER_RANGE)
+
+
 def encoder_share(encoder_weights: int, group_weights: int, groups: int) -> float:
     """The share of the weight budget the shared encoder gets."""
     e = ENCODER_WEIGHT * encoder_weights
@@ -66,11 +79,14 @@ class Lagrangian:
 
     other_bits: per model, the bits besides its own that its frames pay for (a group: its share
     of the encoder; the encoder: the groups, estimated). shared: one model (the encoder) whose
-    loss is spread over several (the anchors): its MSE is their mean."""
+    loss is spread over several (the anchors): its MSE is their mean. bounds: where steering
+    keeps lambda (steering_bounds)."""
 
     def __init__(self, lam: float, other_bits: torch.Tensor, budget_bits: torch.Tensor | None = None,
-                 start_step: int = 0, shared: bool = False):
+                 start_step: int = 0, shared: bool = False,
+                 bounds: tuple[float, float] = LAMBDA_BOUNDS):
         self.lam = torch.full_like(other_bits, float(lam))
+        self.bounds = bounds
         self.other = other_bits
         self.budget = budget_bits
         self.start_step = start_step
@@ -99,7 +115,7 @@ class Lagrangian:
             return
         # dual ascent: lambda up when the codes would take more than the budget
         excess = stored_bits / self.budget - 1.0
-        self.lam.mul_(torch.exp(DUAL_RATE * excess.clamp(-1.0, 1.0))).clamp_(*LAMBDA_BOUNDS)
+        self.lam.mul_(torch.exp(DUAL_RATE * excess.clamp(-1.0, 1.0))).clamp_(*self.bounds)
 
     def values(self) -> list[float]:
         return [float(v) for v in self.lam.reshape(-1)]

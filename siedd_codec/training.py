@@ -36,7 +36,7 @@ from .presets import Preset
 from .model_spec import encoder_weight_count, group_weight_count
 from .qat import STEP_GAIN, StoredTensors
 from .ratecontrol import (DEFAULT_QUALITY, GROUP_BITS_PRIOR, Lagrangian, encoder_share,
-                          quality_to_lambda)
+                          quality_to_lambda, steering_bounds)
 from .tensor_codec import dequantize
 from .weights import HEAD_DELTAS, PREDICTED_GROUP, encode_encoder, encode_group, reconstruct
 
@@ -225,6 +225,7 @@ class Trainer:
         self.budget_bits = budget_bits
         self.rate_on = preset.rate_lambda > 0 or budget_bits is not None
         self.lam = preset.rate_lambda or quality_to_lambda(DEFAULT_QUALITY)
+        self.lam_bounds = steering_bounds(self.lam)
         self.device = resolve_device(device)
         self.seed = seed
         self.quiet = quiet
@@ -456,7 +457,8 @@ class Trainer:
             budget = torch.tensor(share * self.budget_bits, device=self.device)
             group_bits = (1 - share) * self.budget_bits
         lagrangian = Lagrangian(self.lam, torch.tensor(float(group_bits), device=self.device),
-                                budget, self.preset.warmup_steps, shared=True)
+                                budget, self.preset.warmup_steps, shared=True,
+                                bounds=self.lam_bounds)
 
         def forward(pix, w):
             features = encoder_forward(self.coords[pix], w)
@@ -465,7 +467,9 @@ class Trainer:
         # each anchor's loss carries the rate term: summed, A x (mean distortion + rate)
         self._train(raw, stored, self.preset.anchor_steps, forward, frame_ids, lagrangian,
                     f"phase 1: encoder + {len(anchors)} anchors")
-        self.lam = lagrangian.values()[0]
+        # the groups start from the quality's lambda, not from where steering left the encoder's:
+        # the encoder's rate answers lambda far more slowly than a group's (carried over, it
+        # started the groups 16x too high and cost them 10 dB)
         self.estimated_bits = float(self._estimate(stored))
         anchors_w = {f"a{i}.{k}": v for i in range(len(anchors)) for k, v in bank.export(i).items()}
         self.float_encoder = {k: v.detach().cpu().numpy().copy() for k, v in enc_params.items()}
@@ -572,7 +576,8 @@ class Trainer:
                                device=self.device)
             # each kind of group (key, predicted) starts from where the last one of its kind ended
             lam = self.group_lam.get(predicted, self.lam)
-            lagrangian = Lagrangian(lam, other, budget, self.preset.warmup_steps)
+            lagrangian = Lagrangian(lam, other, budget, self.preset.warmup_steps,
+                                    bounds=self.lam_bounds)
             label = f"group {batch[0] + 1}" + (f"-{batch[-1] + 1}" if len(batch) > 1 else "") + \
                 f"/{len(groups)}"
             # a predicted group fine-tunes the group before it: a smaller lr keeps the residual

@@ -181,3 +181,22 @@ def test_head_deltas_training_equals_decoding():
     assert (weights["heads.w"] - params["heads.w"]).abs().max() <= step / 2 * 1.0001
     weights["heads.w"].sum().backward()
     assert torch.allclose(params["heads.w"].grad, torch.ones_like(params["heads.w"]))
+
+
+def test_rate_control_steers_lambda_within_its_bounds():
+    """Dual ascent raises lambda while the codes are over budget and lowers it while under, but
+    only within steering_bounds of the quality's lambda: a rate that answers slowly must not run
+    lambda to where training throws the weights away."""
+    from siedd_codec.ratecontrol import Lagrangian, quality_to_lambda, steering_bounds
+    lam0 = quality_to_lambda(50)
+    lo, hi = steering_bounds(lam0)
+    assert lo < lam0 < hi
+    for stored_bits, bound in ((3e5, hi), (1e4, lo)):
+        lag = Lagrangian(lam0, torch.tensor([1e5]), torch.tensor([1e5]), bounds=(lo, hi))
+        first = None
+        for step in range(2000):
+            lag.observe(step, torch.tensor([0.01]), torch.tensor([stored_bits]),
+                        torch.tensor([stored_bits]))
+            first = lag.values()[0] if first is None else first
+        assert (first > lam0) == (stored_bits > 1e5)
+        assert lag.values()[0] == pytest.approx(bound)
