@@ -62,25 +62,24 @@ def _nonneg(text: str) -> int:
     return value
 
 
-def _quality(text: str) -> float:
-    from .ratecontrol import QUALITY_RANGE
+def _number(text: str, what: str, ok, bounds: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"bad quality {text!r}: expected a number") from None
-    if not QUALITY_RANGE[0] <= value <= QUALITY_RANGE[1]:
-        raise argparse.ArgumentTypeError(f"quality must be in {QUALITY_RANGE[0]:g}..{QUALITY_RANGE[1]:g}")
+        raise argparse.ArgumentTypeError(f"bad {what} {text!r}: expected a number") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"{what} must be in {bounds}, got {text}")
     return value
+
+
+def _quality(text: str) -> float:
+    from .ratecontrol import QUALITY_RANGE
+    lo, hi = QUALITY_RANGE
+    return _number(text, "quality", lambda v: lo <= v <= hi, f"{lo:g}..{hi:g}")
 
 
 def _bpp(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bad bpp {text!r}: expected a number, e.g. 0.05") from None
-    if not 0 < value <= 64:
-        raise argparse.ArgumentTypeError(f"bpp must be in (0, 64], got {text}")
-    return value
+    return _number(text, "bpp", lambda v: 0 < v <= 64, "(0, 64]")
 
 
 def _byte_count(text: str) -> int:
@@ -122,8 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--anchor-steps", type=_positive, help="phase-1 steps")
     rate = enc.add_mutually_exclusive_group()
     rate.add_argument("--quality", type=_quality, metavar="Q",
-                      help="0..100, higher is better and bigger (lambda = 0.3 x 10^(-Q/25)); "
-                           "default: the preset's")
+                      help="0..100, higher is better and bigger; Q=50 stops spending bits at 2 dB "
+                           "per doubling of the rate, +25 halves that; default: the preset's")
     rate.add_argument("--bpp", type=_bpp, metavar="B",
                       help="target bits per pixel of the whole file (rate control, one encode; "
                            "picks the width too unless --set hidden=D)")

@@ -182,7 +182,12 @@ def decode_symbols(src: ByteReader, count: int) -> np.ndarray:
         param = int.from_bytes(bytes(src.take(2)), "little")
         if not 1 <= param <= 65535:
             raise SieddFormatError(f"{src.what}: bad Laplace parameter {param}")
-    n_words = read_varint(src)
+    return _read_stream(src, read_varint(src), kind, lo, alphabet, param, count)
+
+
+def _read_stream(src: ByteReader, n_words: int, kind: int, lo: int, alphabet: int, param,
+                 count: int) -> np.ndarray:
+    """The ANS words after a coded array's header, decoded to `count` symbols."""
     if n_words * 4 > src.remaining:
         raise SieddFormatError(f"{src.what}: ANS stream of {n_words} words runs past the data")
     words = src.array("u4", n_words)
@@ -203,13 +208,4 @@ def decode_symbols_v1(src: ByteReader, count: int) -> np.ndarray:
     if kind not in (HISTOGRAM, UNIFORM) or not 1 <= alphabet <= MAX_ALPHABET:
         raise SieddFormatError(f"{src.what}: bad entropy model ({kind}, {alphabet} symbols)")
     counts = _read_counts(src, alphabet, count) if kind == HISTOGRAM else None
-    n_words = src.u32()
-    if n_words * 4 > src.remaining:
-        raise SieddFormatError(f"{src.what}: ANS stream of {n_words} words runs past the data")
-    words = src.array("u4", n_words)
-    if alphabet == 1:
-        return np.full(count, lo, dtype=np.int32)
-    if n_words == 0:
-        raise SieddFormatError(f"{src.what}: empty ANS stream")
-    symbols = _decode_stream(src, words, _model(kind, lo, alphabet, counts), count)
-    return symbols.astype(np.int32) + np.int32(lo)
+    return _read_stream(src, src.u32(), kind, lo, alphabet, counts, count)

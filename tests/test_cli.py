@@ -52,6 +52,22 @@ def test_encode_human_summary_and_progress(siedd_cli, carphone, tmp_path):
     assert quiet.stderr == ""
 
 
+def test_encode_quality_and_size_from_the_cli(siedd_cli, carphone, tmp_path):
+    """--quality Q sets lambda by the documented scale; --bytes N lands within 10% of N in one
+    encode (a fixed width, d=32, whose natural size here at Q=50 is ~7.6 kB)."""
+    from siedd_codec.ratecontrol import quality_to_lambda
+    common = ["--frames", 12, "--size", "88x72", "--group-size", 6, "--anchor-steps", 150,
+              "--steps", 300, "--set", "anchors=2", "--set", "hidden=32", "--device", "cpu",
+              "--json"]
+    q = json.loads(run(siedd_cli, "encode", carphone, "-o", tmp_path / "q.siedd",
+                       "--quality", 80, *common).stdout)
+    assert q["rate_lambda"] == pytest.approx(quality_to_lambda(80), rel=1e-3)
+    out = tmp_path / "b.siedd"
+    s = json.loads(run(siedd_cli, "encode", carphone, "-o", out, "--bytes", "5.5k", *common).stdout)
+    assert s["target_bytes"] == 5500 and s["bytes"] == out.stat().st_size
+    assert abs(s["bytes"] / 5500 - 1) < 0.10, s["bytes"]
+
+
 @pytest.mark.parametrize("name,codec", [("out.mp4", "h264"), ("out.mkv", "h264"),
                                         ("out.nut", "ffv1")])
 def test_decode_to_video(siedd_cli, tiny_siedd, tmp_path, name, codec):
