@@ -22,17 +22,19 @@ from bench.common import ROOT, read_json  # noqa: E402
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 SECTION_FILES = ("run", "peak", "rd", "encode", "decode", "quant", "precision", "ablation")
+# results written once by hand-run experiments (their JSON says how), shown beside the suite's
+NOTE_FILES = ("decode_ab", "rate_dev", "item0")
 
 
 def load(results_dir: Path) -> dict:
     """{section: data} for every SECTION.json found; sections hold their 'result' plus meta."""
     out = {}
-    for name in SECTION_FILES:
+    for name in SECTION_FILES + NOTE_FILES:
         data = read_json(Path(results_dir) / f"{name}.json")
         if data is None:
             continue
-        if name == "run":
-            out["run"] = data
+        if name == "run" or name in NOTE_FILES:
+            out[name] = data
         else:
             out[name] = {**data.get("result", {}), **{k: v for k, v in data.items() if k != "result"}}
     return out
@@ -67,6 +69,8 @@ def _machine_line(meta: dict) -> str:
     gpu = m.get("gpu")
     gpu_txt = f"{gpu['name']} ({gpu['memory_gib']} GiB)" if gpu else "no GPU"
     flags = [f for f in m.get("cpu_flags", []) if f in ("avx512f", "avx512_bf16", "amx_bf16")]
+    if not flags and "avx2" in m.get("cpu_flags", []):
+        flags = ["avx2, no avx512"]         # float32 training: no bf16 hardware
     return (f"{m.get('cpu', '?')}, {m.get('usable_cpus', '?')} cores"
             f"{' (' + ', '.join(flags) + ')' if flags else ''}, "
             f"{m.get('ram_gib', '?')} GiB RAM, {gpu_txt}; torch {v.get('torch', '?')}, "
@@ -289,6 +293,12 @@ def markdown(res: dict, results_dir: Path | None = None, link_base: Path = ROOT)
     ab = res.get("ablation")
     if ab and ab.get("rows"):
         lines += ablation_markdown(ab)
+    if res.get("decode_ab"):
+        lines += decode_ab_markdown(res["decode_ab"])
+    if res.get("rate_dev"):
+        lines += rate_dev_markdown(res["rate_dev"])
+    if res.get("item0"):
+        lines += item0_markdown(res["item0"])
 
     if results_dir is not None:
         pngs = [p for p in ("rd.png", "speed_quality.png", "decode_fps.png", "encode_scaling.png",
@@ -323,7 +333,12 @@ def ablation_markdown(ab: dict) -> list[str]:
         "the *default* (what the presets now do; for the one-lever rows: that lever alone) and "
         "against x265 medium (yuv444p). Encode time: all encodes of the row, relative to today's. "
         "Decode: sequential fps at the native size, mean over the row's encodes; seek: a fresh "
-        "reader's time to the clip's last frame.")
+        "reader's time to the clip's last frame (the rows' decode beside a second encode, today's "
+        "alone: the clean comparison is the decode table after this one).")
+    lines.append("")
+    lines.append(f"Run {ab.get('date')}, machine: {_machine_line(ab)}. "
+                 "The sections above this one are from the suite's last full run (its date and "
+                 "machine at the top).")
     lines.append("")
     head = "| row | " + " | ".join(f"{n} vs today" for n in names) + " | mean vs today | " + \
         "mean vs default | " + " | ".join(f"{n} vs x265" for n in names) + \
@@ -354,6 +369,63 @@ def ablation_markdown(ab: dict) -> list[str]:
                          f"{r['error_percent']:+.1f}% | {r.get('hidden')} | {r.get('rate_lambda')} | "
                          f"{r['psnr']:.2f} dB | {_dur(r['encode_seconds'])} |")
         lines.append("")
+    return lines
+
+
+def decode_ab_markdown(ab: dict) -> list[str]:
+    lines = ["#### Decode speed with prediction between groups", ""]
+    lines.append(f"{ab['how'][0].upper()}{ab['how'][1:]} Machine: {_machine_line(ab)}, {ab.get('date')}.")
+    lines.append("")
+    lines.append("| clip | d | today: fps | seek | rate (every group a key): fps | seek | "
+                 "predict (the default): fps | seek |")
+    lines.append("|---|---|---|---|---|---|---|---|")
+    for r in ab["rows"]:
+        cells = [f"{r[k]['fps']:.1f} | {r[k]['seek']:.2f} s" for k in ("today", "rate", "predict")]
+        lines.append(f"| {r['clip']} {r['size'][0]}x{r['size'][1]}, {r['frames']} frames | "
+                     f"{r['width']} | " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
+
+
+def rate_dev_markdown(dev: dict) -> list[str]:
+    lines = ["#### Development runs of the rate levers", ""]
+    lines.append(f"{dev['how']} Machine: {_machine_line(dev)}, {dev.get('date')}.")
+    lines.append("")
+    clips = sorted({c for r in dev["rows"] for c in r["clips"]})
+    lines.append("| variant | " + " | ".join(f"{c} vs today" for c in clips) + " |")
+    lines.append("|---|" + "---|" * len(clips))
+    for r in dev["rows"]:
+        lines.append(f"| {r['label']} | " + " | ".join(
+            _pct(r["clips"].get(c, {}).get("bd_rate_vs_today_percent")) for c in clips) + " |")
+    lines.append("")
+    if dev.get("qat_stage"):
+        lines.append("| quantisation in training: variant | bytes | RGB PSNR |")
+        lines.append("|---|---|---|")
+        for q in dev["qat_stage"]:
+            lines.append(f"| {q['what']} | {q['bytes']} | {q['psnr']:.2f} dB |")
+        lines.append("")
+    return lines
+
+
+def item0_markdown(it: dict) -> list[str]:
+    st = it["setting"]
+    lines = ["#### Training as well as the reference at an equal model", ""]
+    lines.append(f"{st['clip']} {st['size'][0]}x{st['size'][1]}, {st['frames']} frames, d={st['hidden']}, "
+                 f"{st['anchors']} anchors, {st['anchor_steps']} + {st['steps']} steps, "
+                 f"{st['samples_per_step']} pixels per step, {st['precision']}; {it['how']} "
+                 f"Machine: {_machine_line(it)}, {it.get('date')}.")
+    lines.append("")
+    lines.append("| candidate | lr 1e-3: bytes | PSNR | lr 1e-4: bytes | PSNR |")
+    lines.append("|---|---|---|---|---|")
+    for cand in dict.fromkeys(r["candidate"] for r in it["rows"]):
+        by = {r["lr"]: r for r in it["rows"] if r["candidate"] == cand}
+        cells = []
+        for lr in (1e-3, 1e-4):
+            r = by.get(lr)
+            cells += [str(r["bytes"]), f"{r['psnr']:.3f} dB"] if r else ["-", "-"]
+        what = next(r["what"] for r in it["rows"] if r["candidate"] == cand)
+        lines.append(f"| {what} | " + " | ".join(cells) + " |")
+    lines.append("")
     return lines
 
 
