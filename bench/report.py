@@ -372,10 +372,14 @@ def ablation_markdown(ab: dict) -> list[str]:
     return lines
 
 
+def _note_intro(title: str, text: str, note: dict) -> list[str]:
+    """A hand-run result's heading and paragraph: what was run, how, on which machine, when."""
+    return [f"#### {title}", "", f"{text} Machine: {_machine_line(note)}, {note.get('date')}.", ""]
+
+
 def decode_ab_markdown(ab: dict) -> list[str]:
-    lines = ["#### Decode speed with prediction between groups", ""]
-    lines.append(f"{ab['how'][0].upper()}{ab['how'][1:]} Machine: {_machine_line(ab)}, {ab.get('date')}.")
-    lines.append("")
+    how = ab["how"][0].upper() + ab["how"][1:]
+    lines = _note_intro("Decode speed with prediction between groups", how, ab)
     lines.append("| clip | d | today: fps | seek | rate (every group a key): fps | seek | "
                  "predict (the default): fps | seek |")
     lines.append("|---|---|---|---|---|---|---|---|")
@@ -388,9 +392,7 @@ def decode_ab_markdown(ab: dict) -> list[str]:
 
 
 def rate_dev_markdown(dev: dict) -> list[str]:
-    lines = ["#### Development runs of the rate levers", ""]
-    lines.append(f"{dev['how']} Machine: {_machine_line(dev)}, {dev.get('date')}.")
-    lines.append("")
+    lines = _note_intro("Development runs of the rate levers", dev["how"], dev)
     clips = sorted({c for r in dev["rows"] for c in r["clips"]})
     lines.append("| variant | " + " | ".join(f"{c} vs today" for c in clips) + " |")
     lines.append("|---|" + "---|" * len(clips))
@@ -409,12 +411,11 @@ def rate_dev_markdown(dev: dict) -> list[str]:
 
 def item0_markdown(it: dict) -> list[str]:
     st = it["setting"]
-    lines = ["#### Training as well as the reference at an equal model", ""]
-    lines.append(f"{st['clip']} {st['size'][0]}x{st['size'][1]}, {st['frames']} frames, d={st['hidden']}, "
-                 f"{st['anchors']} anchors, {st['anchor_steps']} + {st['steps']} steps, "
-                 f"{st['samples_per_step']} pixels per step, {st['precision']}; {it['how']} "
-                 f"Machine: {_machine_line(it)}, {it.get('date')}.")
-    lines.append("")
+    lines = _note_intro(
+        "Training as well as the reference at an equal model",
+        f"{st['clip']} {st['size'][0]}x{st['size'][1]}, {st['frames']} frames, d={st['hidden']}, "
+        f"{st['anchors']} anchors, {st['anchor_steps']} + {st['steps']} steps, "
+        f"{st['samples_per_step']} pixels per step, {st['precision']}; {it['how']}", it)
     lines.append("| candidate | lr 1e-3: bytes | PSNR | lr 1e-4: bytes | PSNR |")
     lines.append("|---|---|---|---|---|")
     for cand in dict.fromkeys(r["candidate"] for r in it["rows"]):
