@@ -77,9 +77,10 @@ def sei_bytes(data: bytes, codec: str) -> int:
 
 
 def encode_decode(frames: np.ndarray, codec: str, crf: float, fps: float = 25.0,
-                  preset: str = "medium", threads: int = 0) -> dict:
+                  preset: str = "medium", threads: int = 0, keep_frames: bool = False) -> dict:
     """Encode (N, H, W, 3) uint8 RGB frames with x264/x265 at `crf`, decode, measure.
-    -> {codec, crf, preset, bytes, bpp, psnr, encode_seconds, decode_seconds}."""
+    -> {codec, crf, preset, bytes, bpp, psnr, encode_seconds, decode_seconds}, and the decoded
+    RGB frames under "frames" with keep_frames."""
     if codec not in CODECS:
         raise ValueError(f"unknown codec {codec!r}; choose from {', '.join(CODECS)}")
     enc_name, dec_name = CODECS[codec]
@@ -119,9 +120,12 @@ def encode_decode(frames: np.ndarray, codec: str, crf: float, fps: float = 25.0,
     if len(decoded) != n:
         raise RuntimeError(f"{codec} crf {crf}: {len(decoded)} frames decoded of {n}")
     rgb = [yuv_to_rgb(f) for f in decoded]
-    return {"codec": codec, "crf": crf, "preset": preset, "bytes": int(nbytes),
-            "bytes_with_sei": int(with_sei), "bpp": bpp(nbytes, n, w, h), "psnr": mean_psnr(rgb, frames),
-            "encode_seconds": round(t_enc, 4), "decode_seconds": round(t_dec, 4)}
+    out = {"codec": codec, "crf": crf, "preset": preset, "bytes": int(nbytes),
+           "bytes_with_sei": int(with_sei), "bpp": bpp(nbytes, n, w, h), "psnr": mean_psnr(rgb, frames),
+           "encode_seconds": round(t_enc, 4), "decode_seconds": round(t_dec, 4)}
+    if keep_frames:
+        out["frames"] = rgb
+    return out
 
 
 def crf_sweep(frames: np.ndarray, codec: str, crfs, fps: float = 25.0,

@@ -54,6 +54,17 @@ _ABLATION_ROWS = [
 ]
 _RATE_TARGETS = [0.03, 0.06]
 
+# The families section (bench/families.py): the ablation's clips (its x265 and SIEDD default
+# points are reused) plus a 1080p clip, bigbuckbunny upscaled from 1280x720 by swscale (no real
+# 1080p source is reachable offline), 20 frames, where both families and x265 run here.
+_GRID_QUALITIES = (25, 50, 75)
+
+
+def _grid_points(qualities=_GRID_QUALITIES, **extra):
+    from siedd_codec.grid.preset import quality_to_lambda
+    return [{"label": f"q{q}", "preset": "grid-tiny",
+             "set": {"rate_lambda": round(quality_to_lambda(q), 6), **extra}} for q in qualities]
+
 _QUICK_POINT = dict(anchors=2, anchor_steps=100, steps=150, group_size=4, sample_fraction=1 / 8,
                     min_samples=512)
 
@@ -149,6 +160,29 @@ SCALES: dict[str, dict] = {
                      "base": {"preset": "tiny", "set": _CPU_POINT},
                      "rows": _ABLATION_ROWS, "default": "predict", "rate_targets": _RATE_TARGETS,
                      "jobs": 2, "threads_per_job": 1},
+        "families": {
+            "clips": [{"clip": "bikes", "size": [640, 272], "frames": 40},
+                      {"clip": "bigbuckbunny", "size": [640, 360], "frames": 40},
+                      {"clip": "vtest", "size": [384, 288], "frames": 40},
+                      {"clip": "bigbuckbunny", "size": [1920, 1080], "frames": 20,
+                       "note": "upscaled from 1280x720"}],
+            "crfs": _CRFS, "grid": _grid_points(),
+            # one-lever A/B of the grid family on one clip, against grid-tiny's default
+            "variants": [{"key": "fine_timed", "clips": ["bigbuckbunny"], "size": [640, 360],
+                          "set": {"levels": "1:1,2:1,4:1,8:1,16:1,32:1,64:1,1:5,2:5,4:0,8:0,"
+                                            "16:0,32:0,64:0"},
+                          "label": "+ timed full- and half-resolution levels (5 planes per "
+                                   "group, linear in time)"}],
+            "siedd": [{"label": f"d{d}", "preset": "tiny", "set": {**_CPU_POINT, "hidden": d}}
+                      for d in (48, 96)],
+            "jobs": 2, "threads_per_job": 1,
+            # the SIEDD tiny preset as it is (600 + 2,000 steps, d=96): the encode-time yardstick
+            "tiny_reference": {"clip": "bigbuckbunny", "size": [640, 360]},
+            "decode": {"clip": "bigbuckbunny", "size": [640, 360], "siedd": "d64", "grid": "q50",
+                       "sizes": [[640, 360], [1280, 720]]},
+            "picture": {"clip": "bigbuckbunny", "size": [640, 360], "frame": 20, "grid": "q50",
+                        "crop": [160, 60, 320, 240]},
+        },
     },
     "gpu": {
         "device": "cuda",
@@ -185,6 +219,6 @@ SCALES: dict[str, dict] = {
                       "widths": [512], "seeds": [0, 1]},
     },
 }
-SECTIONS = ("peak", "rd", "encode", "decode", "quant", "precision", "ablation")
+SECTIONS = ("peak", "rd", "encode", "decode", "quant", "precision", "ablation", "families")
 # what a plain run does; the ablation (hours on a CPU) runs when asked for: --only ablation
-DEFAULT_SECTIONS = SECTIONS[:-1]
+DEFAULT_SECTIONS = SECTIONS[:-2]

@@ -172,6 +172,29 @@ def ablation_plot(ab: dict, out_dir: Path) -> Path:
     return _save(fig, out_dir / "ablation.png")
 
 
+def families_plot(fam: dict, out_dir: Path) -> Path:
+    """RD curves of x265, SIEDD and grid, one panel per clip."""
+    clips = fam["clips"]
+    fig, axes = plt.subplots(1, len(clips), figsize=(4.6 * len(clips), 4.2), squeeze=False)
+    for ax, c in zip(axes[0], clips):
+        for key, label, style, color in (("x265", "x265 medium, yuv444p", "o:", COLORS["x265"]),
+                                         ("siedd", "siedd SIEDD", "s-", "tab:blue"),
+                                         ("grid", "siedd grid", "D-", "tab:red")):
+            pts = sorted(c[key], key=lambda r: r["bpp"])
+            ax.plot([p["bpp"] for p in pts], [p["psnr"] for p in pts], style, ms=4, color=color,
+                    label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("bits per pixel (whole file)")
+        ax.set_ylabel("RGB PSNR (dB)")
+        note = f" ({c['note']})" if c.get("note") else ""
+        ax.set_title(f"{c['clip']} {c['size'][0]}x{c['size'][1]}{note}, {c['frames']} frames",
+                     fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle("Model families against x265\n" + _subtitle(fam), fontsize=9)
+    return _save(fig, out_dir / "families.png")
+
+
 def make_all(results: dict, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     made = []
@@ -185,4 +208,6 @@ def make_all(results: dict, out_dir: Path) -> list[Path]:
             made.append(p)
     if results.get("ablation") and results["ablation"].get("rows"):
         made.append(ablation_plot(results["ablation"], out_dir))
+    if results.get("families") and results["families"].get("clips"):
+        made.append(families_plot(results["families"], out_dir))
     return made

@@ -21,7 +21,8 @@ import numpy as np  # noqa: E402
 from bench.common import ROOT, read_json  # noqa: E402
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
-SECTION_FILES = ("run", "peak", "rd", "encode", "decode", "quant", "precision", "ablation")
+SECTION_FILES = ("run", "peak", "rd", "encode", "decode", "quant", "precision", "ablation",
+                 "families")
 # results written once by hand-run experiments (their JSON says how), shown beside the suite's
 NOTE_FILES = ("decode_ab", "rate_dev", "item0")
 
@@ -290,6 +291,9 @@ def markdown(res: dict, results_dir: Path | None = None, link_base: Path = ROOT)
                          f"{r['psnr_bf16_mean']:.2f} dB | {diffs} dB |")
         lines.append("")
 
+    fam = res.get("families")
+    if fam and fam.get("clips"):
+        lines += families_markdown(fam)
     ab = res.get("ablation")
     if ab and ab.get("rows"):
         lines += ablation_markdown(ab)
@@ -302,7 +306,7 @@ def markdown(res: dict, results_dir: Path | None = None, link_base: Path = ROOT)
 
     if results_dir is not None:
         pngs = [p for p in ("rd.png", "speed_quality.png", "decode_fps.png", "encode_scaling.png",
-                            "ablation.png")
+                            "ablation.png", "families.png")
                 if (Path(results_dir) / p).is_file()]
         if pngs:
             href = [(link / p).as_posix() for p in pngs]
@@ -312,6 +316,75 @@ def markdown(res: dict, results_dir: Path | None = None, link_base: Path = ROOT)
                       if p in ("rd.png", "decode_fps.png", "ablation.png")]
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def families_markdown(fam: dict) -> list[str]:
+    """The two model families against x265: BD-rates per clip, encode and decode cost, the
+    picture."""
+    lines = ["### Model families: SIEDD and latent grids", ""]
+    lines.append(
+        "Both families and x265 medium (yuv444p, CRF 21-51) on the same frames, RGB PSNR as "
+        "above. SIEDD: the default presets' coding at widths 48-128 (preset `tiny` with the RD "
+        "section's 4 anchors and 500 + 1,000 steps). Grid: `grid-tiny` at --quality 25, 50, 75. "
+        "One process per encode, one thread each, two at once. Where the ablation run has the "
+        "clip (same frames, size, steps and machine), its x265 and SIEDD points are reused; the "
+        "1080p clip runs everything here (SIEDD at d=48 and 96). BD-rate: piecewise cubic, "
+        "negative = fewer bits for the same PSNR; '-' where the curves do not overlap in PSNR.")
+    lines.append("")
+    lines.append(f"Run {fam.get('date')}, machine: {_machine_line(fam)}.")
+    lines.append("")
+    lines.append("| clip | size, frames | grid vs x265 | SIEDD vs x265 | grid vs SIEDD | grid points "
+                 "(bpp, dB) | grid encode s/frame | SIEDD encode s/frame |")
+    lines.append("|---|---|---|---|---|---|---|---|")
+    for c in fam["clips"]:
+        size = f"{c['size'][0]}x{c['size'][1]}" + (f" ({c['note']})" if c.get("note") else "")
+        pts = ", ".join(f"{p['bpp']:.4f}/{p['psnr']:.2f}" for p in sorted(c["grid"],
+                                                                        key=lambda p: p["bpp"]))
+        g_spf = np.mean([p["encode_seconds"] / c["frames"] for p in c["grid"]])
+        s_spf = np.mean([p["encode_seconds"] / c["frames"] for p in c["siedd"]])
+        bd = c["bd"]
+        lines.append(f"| {c['clip']} | {size}, {c['frames']} | {_pct(bd['grid_vs_x265'])} | "
+                     f"{_pct(bd['siedd_vs_x265'])} | {_pct(bd['grid_vs_siedd'])} | {pts} | "
+                     f"{g_spf:.1f} | {s_spf:.1f} |")
+    lines.append("")
+    for c in fam["clips"]:
+        t = c.get("tiny_preset")
+        if t:
+            lines.append(f"Encode-time yardstick: the SIEDD `tiny` preset as it is (600 + 2,000 "
+                         f"steps, d=96) on {c['clip']} {c['size'][0]}x{c['size'][1]}, "
+                         f"{c['frames']} frames, the same way: {t['seconds_per_frame']:.1f} s "
+                         f"per frame ({t['bpp']:.4f} bpp, {t['psnr']:.2f} dB).")
+            lines.append("")
+        for key, v in (c.get("variants") or {}).items():
+            lines.append(f"Grid A/B on {c['clip']} {c['size'][0]}x{c['size'][1]}: {v['label']} "
+                         f"(`{key}`): BD-rate {_pct(v['vs_grid'])} against grid-tiny, "
+                         f"{_pct(v['vs_x265'])} against x265; points (bpp/dB) " + ", ".join(
+                             f"{p['bpp']:.4f}/{p['psnr']:.2f}" for p in
+                             sorted(v["points"], key=lambda p: p["bpp"])) + ".")
+            lines.append("")
+    dec = fam.get("decode") or []
+    if dec:
+        lines.append("Decode (a fresh SieddReader through all frames of one bigbuckbunny file "
+                     "per family, after one warm-up frame; ONNX Runtime on this CPU, both cores):")
+        lines.append("")
+        lines.append("| family | point | output size | fps | MAC/pixel per frame | amortised |")
+        lines.append("|---|---|---|---|---|---|")
+        for r in dec:
+            lines.append(f"| {r['family']} | {r['label']} | {r['size'][0]}x{r['size'][1]} | "
+                         f"{r['fps']:.1f} | {r['macs_per_pixel']:.0f} | "
+                         f"{r['macs_per_pixel_amortized']:.0f} |")
+        lines.append("")
+    pic = fam.get("picture")
+    if pic:
+        lines.append(f"![source, SIEDD, grid, x265](bench/results/{pic['file']})")
+        lines.append("")
+        lines.append(f"{pic['clip']} frame {pic['frame']}, crop {pic['crop'][2]}x{pic['crop'][3]}: "
+                     f"source; SIEDD d={pic['siedd']['label']} ({pic['siedd']['bpp']:.4f} bpp); grid "
+                     f"{pic['grid']['label']} ({pic['grid']['bpp']:.4f} bpp); x265 crf "
+                     f"{pic['x265']['crf']} ({pic['x265']['bpp']:.4f} bpp) - the SIEDD point and "
+                     "the CRF nearest the grid file's bpp.")
+        lines.append("")
+    return lines
 
 
 def ablation_markdown(ab: dict) -> list[str]:

@@ -276,10 +276,10 @@ def decode_sizes(cfg: dict, path, summary: dict, device: str, threads: int,
         # ONNX Runtime frame at a time: no feature cache, one head per call.
         k = cfg["frame_at_a_time_frames"] if factor <= 1 else max(1, cfg["frame_at_a_time_frames"] // 2)
         with _reader(path, device, threads, size=(w, h), feature_cache_bytes=0) as r:
-            r.render_group(0, 16, 16, heads=slice(0, 1))
+            r.render_group(0, 16, 16, frames=slice(0, 1))
             t0 = time.perf_counter()
             for i in range(k):
-                r.render_group(0, w, h, heads=slice(i, i + 1))
+                r.render_group(0, w, h, frames=slice(i, i + 1))
             row["ort_frame_fps"] = rnd(k / (time.perf_counter() - t0), 3)
         # PyTorch, same weights, same algorithm
         tdec.clear_cache()

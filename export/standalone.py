@@ -7,7 +7,6 @@ from pathlib import Path
 
 import onnx
 
-from siedd_codec import container
 from siedd_codec.fsutil import atomic_write_bytes
 from siedd_codec.model_spec import coordinate_grid
 from siedd_codec.weights import decode_encoder, iter_groups
@@ -25,8 +24,8 @@ RECIPE = """\
 """
 
 
-def export_onnx(path: str, directory: str) -> list[str]:
-    sf = container.read(path)
+def export_onnx(sf, path: str, directory: str) -> list[str]:
+    """sf: the container.SieddFile read from `path` (a SIEDD-family file)."""
     out = Path(directory)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"{directory}: exists and is not a folder")

@@ -164,17 +164,18 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_encode(args) -> int:
     from .encoder import encode
     from .presets import get_preset, parse_override
-    overrides = dict(parse_override(item) for item in args.set)
+    overrides = dict(parse_override(item, args.preset) for item in args.set)
     overrides.update({k: v for k, v in (("group_size", args.group_size), ("steps", args.steps),
                                          ("anchor_steps", args.anchor_steps)) if v is not None})
     if args.quality is not None:
-        from .ratecontrol import quality_to_lambda
-        overrides["rate_lambda"] = quality_to_lambda(args.quality)
+        from .families import family_of_preset
+        overrides["rate_lambda"] = family_of_preset(get_preset(args.preset)).quality_to_lambda(
+            args.quality)
     preset = get_preset(args.preset, **overrides)
     summary = encode(args.input, args.output, preset, start=args.start, frames=args.frames,
                      size=args.size, device=args.device, seed=args.seed, resume=args.resume,
                      quiet=args.quiet or args.json, target_bpp=args.bpp, target_bytes=args.bytes,
-                     choose_width="hidden" not in overrides)
+                     choose_width=preset.family == "siedd" and "hidden" not in overrides)
     if args.json:
         print(json.dumps(summary, sort_keys=True))
     else:
@@ -218,33 +219,26 @@ def cmd_decode(args) -> int:
 
 def describe(path: str) -> dict:
     from . import container
+    from .families import family_of_meta
     from .metrics import bpp
-    from .model_spec import macs_per_pixel
     sf = container.read(path)
-    d = sf.hidden
-    macs = macs_per_pixel(d)
-    groups = sf.groups
-    mean_group = sf.frame_count / len(groups)
-    whole = macs["encoder"] + macs["group_shared"] + macs["head"]
-    amortized = macs["group_shared"] / mean_group + macs["head"]
+    family = family_of_meta(sf.meta)
     fps = sf.fps
-    return {
+    info = {
         "file": path, "format_version": f"{sf.version[0]}.{sf.version[1]}",
         "width": sf.width, "height": sf.height, "frame_count": sf.frame_count,
         "fps": float(fps), "fps_rational": f"{fps.numerator}/{fps.denominator}",
-        "duration": float(sf.frame_count / fps),
-        "preset": sf.meta["model"]["preset"], "hidden": d,
-        "encoder_layers": sf.meta["model"]["encoder_layers"],
-        "decoder_layers": sf.meta["model"]["decoder_layers"],
-        "group_size": sf.meta["model"]["group_size"], "groups": len(groups),
+        "duration": float(sf.frame_count / fps), "family": family.NAME,
+        "preset": sf.meta["model"].get("preset"),
+        "group_size": sf.meta["model"]["group_size"], "groups": len(sf.groups),
         "complete_groups": len(sf.group_weights), "truncated": sf.truncated,
         "quant": sf.meta.get("quant", {}), "color": sf.meta["video"].get("color", {}),
         "file_bytes": sf.file_bytes,
         "bpp": bpp(sf.file_bytes, sf.frame_count, sf.width, sf.height),
-        "sections": sf.section_sizes,
-        "macs_per_pixel": whole, "macs_per_pixel_amortized": amortized,
-        "encoder": sf.meta.get("encoder", {}),
+        "sections": sf.section_sizes, "encoder": sf.meta.get("encoder", {}),
     }
+    info.update(family.describe(sf))
+    return info
 
 
 def cmd_info(args) -> int:
@@ -254,26 +248,26 @@ def cmd_info(args) -> int:
         return 0
     print(f"{info['file']}: siedd {info['format_version']}, {info['width']}x{info['height']}, "
           f"{info['frame_count']} frames @ {info['fps_rational']} fps ({info['duration']:.2f} s)")
-    quant = info["quant"]
-    coding = (f"bits {quant}" if info["format_version"].startswith("1.") else
-              f"lambda {quant.get('rate_lambda')}, a key group every {quant.get('key_interval')}")
-    print(f"  model: preset {info['preset']}, hidden {info['hidden']}, group size "
-          f"{info['group_size']} ({info['groups']} groups), {coding}")
+    print(f"  model: {info['family']}, preset {info['preset']}, {info['model_summary']}, group "
+          f"size {info['group_size']} ({info['groups']} groups)")
     print(f"  size: {info['file_bytes']} bytes, {info['bpp']:.4f} bpp; sections "
           + ", ".join(f"{k} {v}" for k, v in info["sections"].items()))
     print(f"  decode cost: {info['macs_per_pixel']:.0f} MAC/pixel per frame, "
-          f"{info['macs_per_pixel_amortized']:.0f} amortised over groups with the encoder cached")
+          f"{info['macs_per_pixel_amortized']:.0f} amortised over the groups' shared work")
     if info["truncated"]:
         print(f"  TRUNCATED: {info['complete_groups']} of {info['groups']} groups complete")
     return 0
 
 
 def cmd_export_onnx(args) -> int:
+    from . import container
+    from .families import family_of_meta
+    sf = container.read(args.input)
     try:
-        from siedd_export.standalone import export_onnx
+        import onnx  # noqa: F401
     except ImportError as exc:
         raise SieddError(f"export-onnx needs the onnx package (pip install 'siedd[encode]'): {exc}")
-    files = export_onnx(args.input, args.directory)
+    files = family_of_meta(sf.meta).export_onnx(sf, args.input, args.directory)
     print(f"{args.directory}: wrote {len(files)} files")
     return 0
 

@@ -7,7 +7,6 @@ groups that are complete."""
 from __future__ import annotations
 
 import json
-import math
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ import numpy as np
 from .binio import ByteReader, ByteWriter
 from .errors import SieddFormatError
 from .fsutil import atomic_path
-from .model_spec import DECODER_LAYERS, ENCODER_LAYERS, OMEGA, PE_OCTAVES, QUANT_FIELDS
+from .families import family_of_meta
 from .onnx_check import check_graph
 
 MAGIC = b"SIEDD\r\n\x1a"
@@ -41,7 +40,7 @@ ESSENTIAL = (META, NORM, GENC, GDEC, WENC, GIDX)
 class SieddFile:
     """Everything a .siedd holds, still entropy-coded where it was."""
     meta: dict
-    norm: np.ndarray                     # (frame_count, 2) float32: per-frame mean, std
+    norm: np.ndarray | None              # (frame_count, 2) float32: per-frame mean, std (SIEDD)
     encoder_graph: bytes
     decoder_graph: bytes
     encoder_weights: bytes
@@ -118,7 +117,7 @@ def to_bytes(sf: SieddFile) -> bytes:
     meta_bytes = json.dumps(sf.meta, sort_keys=True, separators=(",", ":")).encode("utf-8")
     sections = [
         (META, deflate(meta_bytes)),
-        (NORM, norm_to_file(sf.norm).tobytes()),
+        (NORM, b"" if sf.norm is None else norm_to_file(sf.norm).tobytes()),
         (GENC, deflate(sf.encoder_graph)),
         (GDEC, deflate(sf.decoder_graph)),
         (WENC, sf.encoder_weights),
@@ -222,15 +221,7 @@ def from_bytes(data: bytes) -> SieddFile:
     packed = major >= 2
     meta_raw = inflate(payloads[0], MAX_META_BYTES, "META") if packed else payloads[0]
     meta = _parse_meta(meta_raw, major)
-    frame_count = meta["video"]["frame_count"]
-    norm_type = np.dtype("<f2" if packed else "<f4")
-    norm_raw = payloads[1]
-    if len(norm_raw) != frame_count * 2 * norm_type.itemsize:
-        raise SieddFormatError(f"damaged .siedd file: NORM holds {len(norm_raw)} bytes, "
-                               f"expected {frame_count * 2 * norm_type.itemsize}")
-    norm = np.frombuffer(norm_raw, dtype=norm_type).astype(np.float32).reshape(frame_count, 2)
-    if not np.all(np.isfinite(norm)) or np.any(norm[:, 1] <= 0):
-        raise SieddFormatError("damaged .siedd file: bad per-frame normalisation")
+    norm = _parse_norm(payloads[1], meta, packed)
     graphs = []
     for kind, payload in ((GENC, payloads[2]), (GDEC, payloads[3])):
         if packed:
@@ -248,6 +239,22 @@ def from_bytes(data: bytes) -> SieddFile:
                      encoder_weights=payloads[4], groups=groups,
                      group_weights=payloads[len(ESSENTIAL):], file_bytes=file_size,
                      section_sizes=sizes, version=(major, minor))
+
+
+def _parse_norm(raw: bytes, meta: dict, packed: bool) -> np.ndarray | None:
+    """The per-frame normalisation (SIEDD); families that use none store an empty NORM."""
+    frame_count = meta["video"]["frame_count"]
+    norm_type = np.dtype("<f2" if packed else "<f4")
+    expected = frame_count * 2 * norm_type.itemsize if family_of_meta(meta).USES_NORM else 0
+    if len(raw) != expected:
+        raise SieddFormatError(f"damaged .siedd file: NORM holds {len(raw)} bytes, "
+                               f"expected {expected}")
+    if not expected:
+        return None
+    norm = np.frombuffer(raw, dtype=norm_type).astype(np.float32).reshape(frame_count, 2)
+    if not np.all(np.isfinite(norm)) or np.any(norm[:, 1] <= 0):
+        raise SieddFormatError("damaged .siedd file: bad per-frame normalisation")
+    return norm
 
 
 def _parse_meta(raw: bytes, major: int) -> dict:
@@ -291,7 +298,7 @@ def _int_in(obj: dict, key: str, lo: int, hi: int, where: str) -> None:
 
 def validate_meta(meta, major: int) -> None:
     _require(isinstance(meta, dict), "META is not an object")
-    for key in ("video", "model") + (("quant",) if major == 1 else ()):
+    for key in ("video", "model"):
         _require(isinstance(meta.get(key), dict), f"META lacks {key!r}")
     video, model = meta["video"], meta["model"]
     _int_in(video, "width", 1, 1 << 15, "video")
@@ -301,12 +308,6 @@ def validate_meta(meta, major: int) -> None:
     _require(isinstance(fps, list) and len(fps) == 2
              and all(isinstance(v, int) and 1 <= v <= 1 << 30 for v in fps), "video.fps invalid")
     _require(isinstance(video.get("color", {}), dict), "video.color invalid")
-    _int_in(model, "hidden", 8, 4096, "model")
     _int_in(model, "group_size", 1, 1000, "model")
-    _require(model.get("pe_octaves") == PE_OCTAVES and model.get("encoder_layers") == ENCODER_LAYERS
-             and model.get("decoder_layers") == DECODER_LAYERS
-             and isinstance(model.get("omega"), (int, float)) and math.isclose(model["omega"], OMEGA),
-             "model is not a SIEDD network this decoder knows")
-    if major == 1:      # format 1 quantised with fixed bit counts; format 2's codes carry theirs
-        for key in QUANT_FIELDS:
-            _int_in(meta["quant"], key, 2, 16, "quant")
+    family = family_of_meta(meta)       # an unknown family is a SieddFormatError
+    family.validate_model(model, meta, major, _require, _int_in)

@@ -1,17 +1,21 @@
-"""Encoder presets. Presets are data: every field can be overridden (CLI: --set FIELD=VALUE,
-or the dedicated flags). s/m/l follow the SIEDD reference (widths 512/768/1024, 20,001 steps per
-phase, 1/1024 of the pixels per step); `tiny` is for CPU tests and the demo."""
+"""Encoder presets, for both model families. Presets are data: every field can be overridden
+(CLI: --set FIELD=VALUE, or the dedicated flags). SIEDD: s/m/l follow the SIEDD reference
+(widths 512/768/1024, 20,001 steps per phase, 1/1024 of the pixels per step); `tiny` is for CPU
+tests and the demo. Latent grids: grid-tiny, grid-s, grid-m (grid/preset.py)."""
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, fields
+from typing import ClassVar
 
 from .errors import SieddInputError
+from .grid.preset import GRID_PRESETS
 from .model_spec import QUANT_FIELDS
 
 
 @dataclass(frozen=True)
 class Preset:
+    family: ClassVar[str] = "siedd"
     name: str
     hidden: int                  # width d of every hidden layer
     group_size: int = 20         # frames per decoder group
@@ -92,6 +96,9 @@ class Preset:
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def summary(self) -> str:
+        return f"d={self.hidden}"
+
 
 PRESETS: dict[str, Preset] = {
     # ~3 minutes for carphone (176x144, 120 frames) on a 2-core CPU.
@@ -101,6 +108,7 @@ PRESETS: dict[str, Preset] = {
     "m": Preset("m", hidden=768),
     "l": Preset("l", hidden=1024),
 }
+PRESETS.update(GRID_PRESETS)
 
 
 def get_preset(name: str, **overrides) -> Preset:
@@ -111,15 +119,16 @@ def get_preset(name: str, **overrides) -> Preset:
     return base.replace(**overrides)
 
 
-def parse_override(text: str) -> tuple[str, object]:
-    """'steps=500' -> ('steps', 500), typed by the field's default."""
+def parse_override(text: str, preset: str = "s") -> tuple[str, object]:
+    """'steps=500' -> ('steps', 500), typed by the field's default in that preset."""
     if "=" not in text:
         raise SieddInputError(f"bad --set {text!r}: expected FIELD=VALUE")
     key, raw = text.split("=", 1)
     key = key.strip().replace("-", "_")
-    defaults = {f.name: getattr(PRESETS["s"], f.name) for f in fields(Preset)}
+    base = PRESETS.get(preset, PRESETS["s"])
+    defaults = {f.name: getattr(base, f.name) for f in fields(base)}
     if key not in defaults or key == "name":
-        raise SieddInputError(f"unknown preset field {key!r}")
+        raise SieddInputError(f"unknown field {key!r} for preset {base.name}")
     kind = type(defaults[key])
     try:
         value = raw.strip() if kind is str else kind(eval_number(raw) if kind is float else int(raw))

@@ -1,10 +1,9 @@
 """SieddReader: frames of a .siedd file at any size, as HxWx3 uint8 numpy arrays.
 
-Decoding runs the file's own ONNX graphs on ONNX Runtime. Work is amortised the way SIEDD
-allows: the shared encoder's output depends only on the pixel grid, so it is computed once per
-output size and cached (up to a memory budget); a group's three shared layers are computed once
-for all of the group's frames, whose heads are then one small matrix product. Pixels go through
-in chunks, so memory stays bounded at any output size. Imports no torch."""
+Decoding runs the file's own ONNX graphs on ONNX Runtime, through the renderer of the file's
+model family (families.py): each amortises what its model shares - per output size and per
+group - and renders in chunks, so memory stays bounded at any output size. The reader adds the
+frame indexing, the cache of decoded groups and time. Imports no torch."""
 from __future__ import annotations
 
 import math
@@ -13,17 +12,13 @@ from collections import OrderedDict
 from fractions import Fraction
 
 import numpy as np
-import onnxruntime as ort
 
 from . import container
 from .errors import SieddError, SieddFormatError
-from .model_spec import coordinate_grid
-from .runtime import make_session, session_device
-from .weights import decode_encoder, decode_group, is_key
+from .families import family_of_meta
 
 MAX_SIDE = 16384
-CHUNK_BYTES = 96 << 20          # activation budget of one chunk (per live d-wide tensor)
-FEATURE_CACHE_BYTES = 1 << 30   # shared encoder output kept per output size
+FEATURE_CACHE_BYTES = 1 << 30   # SIEDD: shared encoder output kept per output size
 GROUP_CACHE = 2                 # decoded groups kept (two: blending across a group border)
 
 
@@ -59,7 +54,7 @@ class SieddReader:
         if not self._file.group_weights:
             raise SieddFormatError(f"{self.path}: truncated before its first complete group")
         self._meta = self._file.meta
-        self._hidden = self._file.hidden
+        self.family = family_of_meta(self._meta).NAME
         self.native_size = (self._file.width, self._file.height)
         self.width, self.height = parse_size(size) or self.native_size
         self.fps: Fraction = self._file.fps
@@ -68,24 +63,16 @@ class SieddReader:
         self.frame_count = sum(count for _, count in self._groups)
         self._group_of_frame = np.repeat(np.arange(len(self._groups)),
                                          [count for _, count in self._groups])
-        encoder_weights = decode_encoder(self._file.encoder_weights, self._hidden,
-                                         self._file.version)
         try:
-            self._encoder = make_session(self._file.encoder_graph, device, threads)
-            self._decoder = make_session(self._file.decoder_graph, device, threads)
+            self._renderer = family_of_meta(self._meta).open_renderer(
+                self._file, device, threads, feature_cache_bytes)
         except SieddError:
             raise
         except Exception as exc:  # onnxruntime's own parse errors
             raise SieddFormatError(f"{self.path}: ONNX graph rejected by ONNX Runtime: "
                                    f"{str(exc).splitlines()[0]}") from None
-        self.device = session_device(self._decoder)
-        self._ort_device = "cuda" if self.device == "cuda" else "cpu"
-        self._encoder_weights = {k: self._on_device(v) for k, v in encoder_weights.items()}
-        self._cached_bytes = 0
-        self._feature_cache: dict[tuple[int, int], list[np.ndarray]] = {}
-        self._feature_cache_bytes = feature_cache_bytes
+        self.device = self._renderer.device
         self._group_cache: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._weights_cache: OrderedDict[int, dict[str, np.ndarray]] = OrderedDict()
         self._closed = False
 
     # -- Python protocol ------------------------------------------------------------------
@@ -123,11 +110,10 @@ class SieddReader:
         self.close()
 
     def close(self) -> None:
-        self._feature_cache.clear()
-        self._cached_bytes = 0
         self._group_cache.clear()
-        self._weights_cache.clear()
-        self._encoder = self._decoder = None
+        if self._renderer is not None:
+            self._renderer.close()
+        self._renderer = None
         self._closed = True
 
     def __repr__(self) -> str:
@@ -177,65 +163,6 @@ class SieddReader:
         if self._closed:
             raise SieddError("reader is closed")
 
-    def _on_device(self, array: np.ndarray) -> ort.OrtValue:
-        """Inputs live where the session runs: on the GPU they are uploaded once, not per run."""
-        return ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array), self._ort_device, 0)
-
-    def _group_weights(self, g: int) -> dict[str, np.ndarray]:
-        """Group g's weights. A predicted group adds to the group before it: seeking decodes
-        the weights (not the pictures) of its chain from the last key group on."""
-        if g in self._weights_cache:
-            self._weights_cache.move_to_end(g)
-            return self._weights_cache[g]
-        start = g
-        while start not in self._weights_cache and \
-                not is_key(self._file.group_weights[start], self._file.version, start):
-            start -= 1
-        for k in range(start, g + 1):
-            if k in self._weights_cache:
-                continue
-            first, count = self._groups[k]
-            previous = self._weights_cache.get(k - 1)
-            weights = decode_group(self._file.group_weights[k], self._hidden, count,
-                                   self._file.version, k, previous)
-            weights["frame_mean"] = np.ascontiguousarray(self._file.norm[first:first + count, 0])
-            weights["frame_std"] = np.ascontiguousarray(self._file.norm[first:first + count, 1])
-            self._weights_cache[k] = weights
-            while len(self._weights_cache) > GROUP_CACHE:
-                self._weights_cache.popitem(last=False)
-        return self._weights_cache[g]
-
-    def _chunk_pixels(self) -> int:
-        return max(1024, CHUNK_BYTES // (4 * self._hidden))
-
-    def _features(self, width: int, height: int):
-        """Yields (start, stop, features as an OrtValue on the session's device) over the grid,
-        from the cache where possible."""
-        key = (width, height)
-        cached = self._feature_cache.setdefault(key, [])
-        n = width * height
-        step = self._chunk_pixels()
-        coords = None
-        for index, start in enumerate(range(0, n, step)):
-            stop = min(n, start + step)
-            if index < len(cached):
-                yield start, stop, cached[index]
-                continue
-            if coords is None:
-                coords = coordinate_grid(width, height)
-            binding = self._encoder.io_binding()
-            binding.bind_ortvalue_input("coords", self._on_device(coords[start:stop]))
-            for name, value in self._encoder_weights.items():
-                binding.bind_ortvalue_input(name, value)
-            binding.bind_output("features", self._ort_device)
-            self._encoder.run_with_iobinding(binding)
-            feats = binding.get_outputs()[0]
-            size = (stop - start) * self._hidden * 4
-            if index == len(cached) and self._cached_bytes + size <= self._feature_cache_bytes:
-                cached.append(feats)
-                self._cached_bytes += size
-            yield start, stop, feats
-
     def decode_group(self, g: int) -> np.ndarray:
         """All frames of group g at the reader's size: (count, H, W, 3) uint8. Cached."""
         self._check_open()
@@ -248,24 +175,9 @@ class SieddReader:
             self._group_cache.popitem(last=False)
         return frames
 
-    def render_group(self, g: int, width: int, height: int, heads: slice | None = None
+    def render_group(self, g: int, width: int, height: int, frames: slice | None = None
                      ) -> np.ndarray:
-        """Render group g (or some of its frames) at any size, bypassing the frame cache."""
+        """Render group g (or the frames of it `frames` picks) at any size, bypassing the
+        frame cache: (count, height, width, 3) uint8."""
         self._check_open()
-        weights = self._group_weights(g)
-        if heads is not None:
-            weights = dict(weights)
-            for key in ("heads.w", "heads.b", "frame_mean", "frame_std"):
-                weights[key] = weights[key][heads]
-        inputs = {name: self._on_device(value) for name, value in weights.items()}
-        count = weights["heads.w"].shape[0]
-        out = np.empty((count, width * height, 3), dtype=np.uint8)
-        for start, stop, feats in self._features(width, height):
-            binding = self._decoder.io_binding()
-            binding.bind_ortvalue_input("features", feats)
-            for name, value in inputs.items():
-                binding.bind_ortvalue_input(name, value)
-            binding.bind_output("frames", "cpu")
-            self._decoder.run_with_iobinding(binding)
-            out[:, start:stop] = binding.copy_outputs_to_cpu()[0]
-        return out.reshape(count, height, width, 3)
+        return self._renderer.render_group(g, width, height, frames)

@@ -56,3 +56,26 @@ def run_env() -> dict:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     return env
+
+
+GRID_FRAMES = 10
+GRID_OVERRIDES = dict(steps=80, group_size=4, samples=4096)
+
+
+@pytest.fixture(scope="session")
+def grid_encode(tmp_path_factory, carphone):
+    """A latent-grid file from the same clip: (path, encode summary, source frames); groups of 4
+    with a short last group."""
+    from siedd_codec.encoder import encode
+    from siedd_codec.presets import get_preset
+    from siedd_codec.video_io import read_video
+    out = tmp_path_factory.mktemp("grid") / "carphone_grid.siedd"
+    summary = encode(str(carphone), str(out), get_preset("grid-tiny", **GRID_OVERRIDES),
+                     frames=GRID_FRAMES, device="cpu", quiet=True)
+    frames = read_video(carphone, frames=GRID_FRAMES).frames
+    return out, summary, frames
+
+
+@pytest.fixture(scope="session")
+def grid_siedd(grid_encode) -> Path:
+    return grid_encode[0]

@@ -334,3 +334,23 @@ def test_vf_errors(ffmpeg, tiny_siedd, bad_files, tmp_path, case, options, messa
     else:
         assert_clean_failure(result, message)
     assert not out.exists() or out.stat().st_size == 0
+
+
+# -- the latent-grid family through both forms ---------------------------------------------------
+
+def test_grid_file_through_both_filter_forms(ffmpeg, grid_siedd):
+    width, height = 45, 31
+    with reader_at(grid_siedd, width, height) as reader:
+        frames = raw_frames(render(ffmpeg, f"siedd={grid_siedd}:w={width}:h={height}"),
+                            width, height)
+        assert len(frames) == reader.frame_count
+        for i, frame in enumerate(frames):
+            assert_close(frame, reader[i], f"source form, frame {i}")
+        out = run(ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=64x48:r=10:d=0.5",
+                  "-vf", f"siedd={grid_siedd}:w={width}:h={height}:start=0.1",
+                  "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24",
+                  "pipe:1").stdout
+        frames = raw_frames(out, width, height)
+        assert len(frames) == 5
+        for k, frame in enumerate(frames):
+            assert_close(frame, reader.frame_at(k / 10 + 0.1), f"-vf form, input frame {k}")

@@ -1,0 +1,147 @@
+"""The latent-grid family behind the family interface (siedd_codec/families.py).
+
+File layout (docs/FORMAT.md, "Model family grid"): META model = {"family": "grid", "preset",
+"group_size", "levels": [[scale, knots], ...], "synthesis": [widths]}; NORM empty; GENC the shared
+graph, GDEC the frame graph (grid/graphs.py); WENC empty; each WGRP the group's tensor set
+(tensor_codec format 2, spec.group_shapes order): latents with step 1, synthesis with its steps.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from . import spec
+from .preset import quality_to_lambda  # noqa: F401  (the family's --quality scale)
+
+NAME = "grid"
+USES_NORM = False
+MAX_GROUP_LATENTS = 1 << 28
+
+
+def validate_model(model: dict, meta: dict, major: int, require, int_in) -> None:
+    require(major >= 2, "grid models need format 2")
+    levels, synthesis = model.get("levels"), model.get("synthesis")
+    require(isinstance(levels, list) and all(
+        isinstance(v, list) and len(v) == 2
+        and all(isinstance(x, int) and not isinstance(x, bool) for x in v) for v in levels),
+        "model.levels invalid")
+    require(isinstance(synthesis, list), "model.synthesis invalid")
+    try:
+        spec.check_levels([tuple(v) for v in levels])
+        spec.check_synthesis(synthesis)
+    except ValueError as exc:
+        require(False, f"model: {exc}")
+    require(any(k == 1 for _, k in levels) and any(k != 1 for _, k in levels),
+            "model.levels needs shared and per-frame levels")
+    video = meta["video"]
+    count = spec.latent_count([tuple(v) for v in levels], video["width"], video["height"],
+                              model["group_size"])
+    require(count <= MAX_GROUP_LATENTS, "model's grids are too large")
+
+
+def open_renderer(sf, device: str = "auto", threads: int = 0, feature_cache_bytes: int = 0):
+    from .render import GridRenderer
+    return GridRenderer(sf, device, threads)
+
+
+def plan(video, preset, target_bytes, choose_width, info):
+    """-> (preset, the bits the coded groups may take, or None)."""
+    if target_bytes is None:
+        return preset, None
+    from .. import container
+    from ..errors import SieddInputError
+    from .train import plan_groups
+    groups = plan_groups(len(video), preset.group_size)
+    skeleton = build_file({"codes": [{}] * len(groups), "groups": groups}, video, preset, info,
+                          coded=False)
+    fixed = len(container.to_bytes(skeleton))
+    if target_bytes <= fixed * 1.2:
+        raise SieddInputError(f"target of {target_bytes} bytes is too small: the file's "
+                              f"fixed parts alone take {fixed} bytes")
+    return preset, 8.0 * (target_bytes - fixed)
+
+
+def train(video, preset, budget_bits, device, seed, quiet, state, log, info):
+    from ..training import resolve_device
+    from .train import GridTrainer, plan_groups
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        tqdm = None
+    dev = resolve_device(device)
+    bar = None
+    if tqdm is not None and not quiet:
+        bar = tqdm(total=preset.steps * len(plan_groups(len(video), preset.group_size)),
+                   desc="grid groups", unit="step", dynamic_ncols=True, mininterval=0.5)
+    t0 = time.perf_counter()
+    trainer = GridTrainer(video.frames, preset, dev, seed=seed, state=state, log=log, bar=bar,
+                          budget_bits=budget_bits)
+    try:
+        groups, codes, stats = trainer.run()
+    finally:
+        if bar is not None:
+            bar.close()
+    import torch
+    stats.update({"device": dev.type, "precision": "fp32", "phase1_seconds": 0.0,
+                  "phase2_seconds": time.perf_counter() - t0, "groups": len(groups),
+                  "threads": torch.get_num_threads()})
+    info.update({"preset": preset.as_dict(), "device": dev.type, "precision": "fp32"})
+    if budget_bits is not None:
+        info["final_lambda"] = float(f"{stats['final_lambda']:.4g}")
+    return {"codes": codes, "groups": groups}, stats
+
+
+def build_file(trained: dict, video, preset, info: dict, coded: bool = True):
+    from .. import container
+    from ..tensor_codec import compress
+    from .graphs import frame_graph, shared_graph
+    from siedd_export.graphs import serialize
+    levels, synthesis = preset.level_list(), preset.synthesis_widths()
+    meta = {
+        "video": {"width": video.width, "height": video.height, "frame_count": len(video),
+                  "fps": [video.fps.numerator, video.fps.denominator], "color": video.color,
+                  "source": video.source},
+        "model": {"family": NAME, "preset": preset.name, "group_size": preset.group_size,
+                  "levels": [list(v) for v in levels], "synthesis": synthesis},
+        "quant": {"rate_lambda": preset.rate_lambda, "synthesis_bits": preset.synthesis_bits},
+        "encoder": info,
+    }
+    payloads = []
+    for codes, (_, count) in zip(trained["codes"], trained["groups"]):
+        if not coded:
+            payloads.append(b"")
+            continue
+        shapes = spec.group_shapes(levels, synthesis, video.width, video.height, count)
+        ordered = {}
+        for name, shape in shapes.items():
+            c, step = codes[name]
+            if tuple(np.shape(c)) != tuple(shape):
+                raise ValueError(f"{name}: shape {np.shape(c)}, expected {shape}")
+            ordered[name] = (c, step)
+        payloads.append(compress(ordered))
+    return container.SieddFile(
+        meta=meta, norm=None, encoder_graph=serialize(shared_graph(levels, synthesis)),
+        decoder_graph=serialize(frame_graph(levels, synthesis)), encoder_weights=b"",
+        groups=list(trained["groups"]), group_weights=payloads)
+
+
+def describe(sf) -> dict:
+    model = sf.meta["model"]
+    levels = [tuple(v) for v in model["levels"]]
+    mean_group = sf.frame_count / len(sf.groups)
+    whole = spec.macs_per_pixel(levels, model["synthesis"], 1)
+    amortized = spec.macs_per_pixel(levels, model["synthesis"], max(1, round(mean_group)))
+    shared = len(spec.shared_levels(levels))
+    return {"levels": [list(v) for v in levels], "synthesis": list(model["synthesis"]),
+            "macs_per_pixel": sum(whole.values()),
+            "macs_per_pixel_amortized": sum(amortized.values()),
+            "model_summary": f"latent grids: {shared} shared and {len(levels) - shared} "
+                             f"per-frame levels, synthesis {model['synthesis']}, lambda "
+                             f"{sf.meta.get('quant', {}).get('rate_lambda')}"}
+
+
+def export_onnx(sf, path: str, directory: str) -> list[str]:
+    from .export import export_onnx as export
+    return export(sf, path, directory)
+

@@ -1,0 +1,127 @@
+"""ONNX graphs of the latent-grid model, built node by node with onnx.helper (the graphs are part
+of the file format: their bytes must not depend on the torch version). Needs the onnx package:
+only the encoder and export import this module.
+
+Both graphs work on a band of R output rows by W' columns and take their taps (spec.axis_taps)
+as inputs, one set per level scale:  rows0_s{S}, rows1_s{S} (R,) int64, wy_s{S} (R, 1) float32,
+cols0_s{S}, cols1_s{S} (W',) int64, wx_s{S} (W',) float32.
+
+shared graph (GENC): the shared levels (knots 1), lat{i} (1, h_i, w_i), syn.w0s (Cs, n1),
+    syn.b0 (n1,)                                  -> shared_z (1, R, W', n1)
+    computed once per group, band and output size
+frame graph (GDEC): the per-frame levels lat{i} (K, h_i, w_i) (already placed in time),
+    shared_z, syn.w0f (Cf, n1), syn.w{j}, syn.b{j} for j >= 1
+                                                  -> frames (K, R, W', 3) uint8
+"""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from . import spec
+
+FLOAT, INT64 = TensorProto.FLOAT, TensorProto.INT64
+PRODUCER = "siedd"
+
+
+def tap_inputs(scales) -> list:
+    out = []
+    for s in sorted(set(scales)):
+        out += [helper.make_tensor_value_info(f"rows0_s{s}", INT64, ["R"]),
+                helper.make_tensor_value_info(f"rows1_s{s}", INT64, ["R"]),
+                helper.make_tensor_value_info(f"wy_s{s}", FLOAT, ["R", 1]),
+                helper.make_tensor_value_info(f"cols0_s{s}", INT64, ["W"]),
+                helper.make_tensor_value_info(f"cols1_s{s}", INT64, ["W"]),
+                helper.make_tensor_value_info(f"wx_s{s}", FLOAT, ["W"])]
+    return out
+
+
+def _interpolate(nodes: list, lat: str, scale: int, out: str) -> None:
+    """out (K, R, W', 1) = bilinear read of lat (K, h, w): rows first, then columns."""
+    s = f"_s{scale}"
+    p = out + "_"
+    nodes += [
+        helper.make_node("Gather", [lat, "rows0" + s], [p + "a0"], axis=1),
+        helper.make_node("Gather", [lat, "rows1" + s], [p + "a1"], axis=1),
+        helper.make_node("Sub", [p + "a1", p + "a0"], [p + "ad"]),
+        helper.make_node("Mul", [p + "ad", "wy" + s], [p + "am"]),
+        helper.make_node("Add", [p + "a0", p + "am"], [p + "ay"]),
+        helper.make_node("Gather", [p + "ay", "cols0" + s], [p + "c0"], axis=2),
+        helper.make_node("Gather", [p + "ay", "cols1" + s], [p + "c1"], axis=2),
+        helper.make_node("Sub", [p + "c1", p + "c0"], [p + "cd"]),
+        helper.make_node("Mul", [p + "cd", "wx" + s], [p + "cm"]),
+        helper.make_node("Add", [p + "c0", p + "cm"], [p + "v"]),
+        helper.make_node("Unsqueeze", [p + "v", "axis_last"], [out]),
+    ]
+
+
+def _features(nodes: list, levels: list[tuple[int, int]], indices: list[int], out: str) -> None:
+    names = []
+    for i in indices:
+        _interpolate(nodes, f"lat{i}", levels[i][0], f"v{i}")
+        names.append(f"v{i}")
+    if len(names) == 1:
+        nodes.append(helper.make_node("Identity", names, [out]))
+    else:
+        nodes.append(helper.make_node("Concat", names, [out], axis=3))
+
+
+def _model(nodes, inputs, outputs, initializers, name) -> onnx.ModelProto:
+    graph = helper.make_graph(nodes, name, inputs, outputs, initializer=initializers)
+    model = helper.make_model(graph, producer_name=PRODUCER,
+                              opset_imports=[helper.make_opsetid("", spec.OPSET)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def _axis_init():
+    return numpy_helper.from_array(np.array([3], dtype=np.int64), "axis_last")
+
+
+def shared_graph(levels, synthesis) -> onnx.ModelProto:
+    n1 = synthesis[0]
+    shared = spec.shared_levels(levels)
+    nodes: list = []
+    _features(nodes, levels, shared, "shared_v")
+    nodes += [helper.make_node("MatMul", ["shared_v", "syn.w0s"], ["shared_m"]),
+              helper.make_node("Add", ["shared_m", "syn.b0"], ["shared_z"])]
+    inputs = [helper.make_tensor_value_info(f"lat{i}", FLOAT, [1, "h%d" % i, "w%d" % i])
+              for i in shared]
+    inputs += tap_inputs(levels[i][0] for i in shared)
+    inputs += [helper.make_tensor_value_info("syn.w0s", FLOAT, [len(shared), n1]),
+               helper.make_tensor_value_info("syn.b0", FLOAT, [n1])]
+    outputs = [helper.make_tensor_value_info("shared_z", FLOAT, [1, "R", "W", n1])]
+    return _model(nodes, inputs, outputs, [_axis_init()], "siedd_grid_shared")
+
+
+def frame_graph(levels, synthesis) -> onnx.ModelProto:
+    widths = [len(levels), *synthesis, 3]
+    frame = spec.frame_levels(levels)
+    nodes: list = []
+    _features(nodes, levels, frame, "frame_v")
+    nodes += [helper.make_node("MatMul", ["frame_v", "syn.w0f"], ["frame_m"]),
+              helper.make_node("Add", ["frame_m", "shared_z"], ["z0"])]
+    x = "z0"
+    for j in range(1, len(widths) - 1):
+        nodes += [helper.make_node("Relu", [x], [f"h{j}"]),
+                  helper.make_node("MatMul", [f"h{j}", f"syn.w{j}"], [f"m{j}"]),
+                  helper.make_node("Add", [f"m{j}", f"syn.b{j}"], [f"z{j}"])]
+        x = f"z{j}"
+    nodes += [helper.make_node("Mul", [x, "c255"], ["rgb255"]),
+              helper.make_node("Clip", ["rgb255", "c0", "c255"], ["rgb_clipped"]),
+              helper.make_node("Round", ["rgb_clipped"], ["rgb_rounded"]),
+              helper.make_node("Cast", ["rgb_rounded"], ["frames"], to=TensorProto.UINT8)]
+    inputs = [helper.make_tensor_value_info(f"lat{i}", FLOAT, ["K", "h%d" % i, "w%d" % i])
+              for i in frame]
+    inputs += tap_inputs(levels[i][0] for i in frame)
+    inputs += [helper.make_tensor_value_info("shared_z", FLOAT, [1, "R", "W", widths[1]]),
+               helper.make_tensor_value_info("syn.w0f", FLOAT, [len(frame), widths[1]])]
+    for j in range(1, len(widths) - 1):
+        inputs += [helper.make_tensor_value_info(f"syn.w{j}", FLOAT, [widths[j], widths[j + 1]]),
+                   helper.make_tensor_value_info(f"syn.b{j}", FLOAT, [widths[j + 1]])]
+    outputs = [helper.make_tensor_value_info("frames", TensorProto.UINT8, ["K", "R", "W", 3])]
+    init = [_axis_init(), numpy_helper.from_array(np.array(0.0, dtype=np.float32), "c0"),
+            numpy_helper.from_array(np.array(255.0, dtype=np.float32), "c255")]
+    return _model(nodes, inputs, outputs, init, "siedd_grid_frames")

@@ -1,0 +1,134 @@
+"""The latent-grid model in torch, for training: one group's grids and synthesis, evaluated at
+sampled pixels exactly as the ONNX graphs evaluate them (same taps, same order of operations:
+rows first, then columns; time placed before the spatial read)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..qat import laplace_bits, quant_round
+from . import spec
+
+
+def _straight_through(x: torch.Tensor) -> torch.Tensor:
+    return quant_round(x.detach()) + (x - x.detach())
+
+
+class GridGroup(nn.Module):
+    def __init__(self, levels, synthesis, width: int, height: int, frames: int,
+                 mean_rgb: np.ndarray, scale_init: float):
+        super().__init__()
+        self.levels, self.synthesis = list(levels), list(synthesis)
+        self.width, self.height, self.frames = width, height, frames
+        shapes = spec.group_shapes(levels, synthesis, width, height, frames)
+        self.latents = nn.ParameterList(
+            nn.Parameter(torch.zeros(shapes[f"lat{i}"])) for i in range(len(levels)))
+        self.log_scales = nn.Parameter(torch.full((len(levels),), math.log(scale_init)))
+        widths = [len(levels), *synthesis, 3]
+        gen = torch.Generator().manual_seed(1)
+        ws, bs = [], []
+        for j in range(len(widths) - 1):
+            bound = 1.0 / math.sqrt(widths[j])
+            ws.append(nn.Parameter((torch.rand(widths[j], widths[j + 1], generator=gen) * 2 - 1)
+                                   * bound))
+            bs.append(nn.Parameter(torch.zeros(widths[j + 1])))
+        with torch.no_grad():
+            bs[-1].copy_(torch.as_tensor(mean_rgb, dtype=torch.float32))
+        self.weights, self.biases = nn.ParameterList(ws), nn.ParameterList(bs)
+        self.syn_steps: list[float] | None = None      # set for the hard stage
+        for scale in sorted({s for s, _ in levels}):
+            h, w = spec.grid_dims(width, height, scale)
+            for axis, (n_out, n_grid) in (("y", (height, h)), ("x", (width, w))):
+                i0, i1, wt = spec.axis_taps(n_out, n_grid)
+                self.register_buffer(f"{axis}0_s{scale}", torch.from_numpy(i0), persistent=False)
+                self.register_buffer(f"{axis}1_s{scale}", torch.from_numpy(i1), persistent=False)
+                self.register_buffer(f"w{axis}_s{scale}", torch.from_numpy(wt), persistent=False)
+        self.plans = []
+        for _, knots in levels:
+            plan = spec.time_weights(knots, frames)
+            self.plans.append(tuple(torch.tensor(v) for v in zip(*plan)))
+
+    # -- quantisation ------------------------------------------------------------------------
+    def quantized_latents(self, stage: str, gen: torch.Generator | None = None):
+        out = []
+        for lat in self.latents:
+            if stage == "noise":
+                out.append(lat + (torch.rand(lat.shape, generator=gen, device=lat.device) - 0.5))
+            else:
+                out.append(_straight_through(lat))
+        return out
+
+    def freeze_synthesis_steps(self, bits: int) -> None:
+        """Fix each synthesis tensor's step (max |w| over 2^(bits-1) - 1) for the hard stage."""
+        top = 2 ** (bits - 1) - 1
+        # float32 steps: code x step then computes exactly what the decoder computes
+        self.syn_steps = [float(np.float32(max(float(p.detach().abs().max()), 1e-8) / top))
+                          for p in [*self.weights, *self.biases]]
+
+    def synthesis_tensors(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        params = [*self.weights, *self.biases]
+        if self.syn_steps is not None:
+            params = [_straight_through(p / s) * s for p, s in zip(params, self.syn_steps)]
+        n = len(self.weights)
+        return params[:n], params[n:]
+
+    def bits(self, latents) -> torch.Tensor:
+        scales = self.log_scales.exp()
+        return sum(laplace_bits(lat, scales[i]).sum() for i, lat in enumerate(latents))
+
+    # -- evaluation --------------------------------------------------------------------------
+    def _read(self, plane: torch.Tensor, t: torch.Tensor, y: torch.Tensor, x: torch.Tensor,
+              scale: int) -> torch.Tensor:
+        """Bilinear read of planes (P, h, w) at plane t, output pixel (y, x)."""
+        _, h, w = plane.shape
+        y0, y1 = getattr(self, f"y0_s{scale}")[y], getattr(self, f"y1_s{scale}")[y]
+        x0, x1 = getattr(self, f"x0_s{scale}")[x], getattr(self, f"x1_s{scale}")[x]
+        wy, wx = getattr(self, f"wy_s{scale}")[y], getattr(self, f"wx_s{scale}")[x]
+        base = t * (h * w)
+        r0, r1 = base + y0 * w, base + y1 * w
+        # one gather of the four corners (one scatter in the backward pass)
+        c = plane.reshape(-1)[torch.stack((r0 + x0, r1 + x0, r0 + x1, r1 + x1))]
+        a0 = c[0] + wy * (c[1] - c[0])
+        a1 = c[2] + wy * (c[3] - c[2])
+        return a0 + wx * (a1 - a0)
+
+    def features(self, latents, t: torch.Tensor, y: torch.Tensor, x: torch.Tensor
+                 ) -> torch.Tensor:
+        cols = []
+        for i, (scale, _) in enumerate(self.levels):
+            lat = latents[i]
+            if lat.shape[0] == 1:                       # shared by the group
+                cols.append(self._read(lat, torch.zeros_like(t), y, x, scale))
+            elif lat.shape[0] == self.frames:           # one plane per frame
+                cols.append(self._read(lat, t, y, x, scale))
+            else:   # timed: the blend of the planes around the frame (the renderer blends
+                a, b, wt = (v.to(t.device)[t] for v in self.plans[i])   # planes, then reads)
+                va = self._read(lat, a, y, x, scale)
+                vb = self._read(lat, b, y, x, scale)
+                cols.append(va + wt * (vb - va))
+        return torch.stack(cols, dim=1)
+
+    def forward(self, latents, t, y, x) -> torch.Tensor:
+        weights, biases = self.synthesis_tensors()
+        z = self.features(latents, t, y, x)
+        for j, (w, b) in enumerate(zip(weights, biases)):
+            if j:
+                z = torch.relu(z)
+            z = z @ w + b
+        return z
+
+    def codes(self) -> dict[str, tuple[np.ndarray, float]]:
+        """What the file stores: latents as integers (step 1), synthesis at its frozen steps."""
+        if self.syn_steps is None:
+            raise RuntimeError("codes() before the hard stage fixed the synthesis steps")
+        out = {}
+        for i, lat in enumerate(self.latents):
+            out[f"lat{i}"] = (quant_round(lat.detach()).cpu().numpy().astype(np.int32), 1.0)
+        for j, (w, b) in enumerate(zip(self.weights, self.biases)):
+            sw, sb = self.syn_steps[j], self.syn_steps[len(self.weights) + j]
+            out[f"syn.w{j}"] = (quant_round(w.detach() / sw).cpu().numpy().astype(np.int32), sw)
+            out[f"syn.b{j}"] = (quant_round(b.detach() / sb).cpu().numpy().astype(np.int32), sb)
+        return out

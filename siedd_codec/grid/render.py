@@ -1,0 +1,116 @@
+"""Rendering a latent-grid file: ONNX Runtime runs the file's two graphs on bands of output rows.
+Per output size the bilinear taps are computed once; per group and band the shared levels go
+through the shared graph once for all of the group's frames. Imports no torch."""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+from ..errors import SieddFormatError
+from ..runtime import make_session, session_device
+from ..tensor_codec import decompress
+from . import spec
+
+BAND_BYTES = 64 << 20       # float32 activations of one band (all its frames)
+GROUP_CACHE = 2
+
+
+class GridRenderer:
+    """render_group(g, width, height, frames) -> (K, H, W, 3) uint8 for one model file."""
+
+    def __init__(self, sf, device: str = "auto", threads: int = 0):
+        self._file = sf
+        model = sf.meta["model"]
+        self.levels = [tuple(level) for level in model["levels"]]
+        self.synthesis = list(model["synthesis"])
+        self.shared = spec.shared_levels(self.levels)
+        self.frame = spec.frame_levels(self.levels)
+        self._shared_session = make_session(sf.encoder_graph, device, threads)
+        self._frame_session = make_session(sf.decoder_graph, device, threads)
+        self.device = session_device(self._frame_session)
+        self._taps: dict[tuple[int, int], dict] = {}
+        self._weights: OrderedDict[int, dict[str, np.ndarray]] = OrderedDict()
+
+    def close(self) -> None:
+        self._weights.clear()
+        self._taps.clear()
+        self._shared_session = self._frame_session = None
+
+    def group_weights(self, g: int) -> dict[str, np.ndarray]:
+        if g in self._weights:
+            self._weights.move_to_end(g)
+            return self._weights[g]
+        _, count = self._file.groups[g]
+        shapes = spec.group_shapes(self.levels, self.synthesis, self._file.width,
+                                   self._file.height, count)
+        weights = decompress(self._file.group_weights[g], shapes, f"group {g} weights")
+        self._weights[g] = weights
+        while len(self._weights) > GROUP_CACHE:
+            self._weights.popitem(last=False)
+        return weights
+
+    def _axis(self, width: int, height: int) -> dict:
+        key = (width, height)
+        if key not in self._taps:
+            taps = {}
+            for scale in sorted({s for s, _ in self.levels}):
+                h, w = spec.grid_dims(self._file.width, self._file.height, scale)
+                taps[scale] = (spec.axis_taps(height, h), spec.axis_taps(width, w))
+            self._taps[key] = taps
+        return self._taps[key]
+
+    @staticmethod
+    def _band_taps(taps: dict, scales, r0: int, r1: int) -> dict[str, np.ndarray]:
+        out = {}
+        for s in sorted(set(scales)):
+            (y0, y1, wy), (x0, x1, wx) = taps[s]
+            out.update({f"rows0_s{s}": y0[r0:r1], f"rows1_s{s}": y1[r0:r1],
+                        f"wy_s{s}": wy[r0:r1, None], f"cols0_s{s}": x0, f"cols1_s{s}": x1,
+                        f"wx_s{s}": wx})
+        return out
+
+    def frame_latents(self, weights: dict, count: int, frames: slice) -> dict[str, np.ndarray]:
+        """Each per-frame level's plane at each of the asked frames, placed in time."""
+        out = {}
+        picked = range(count)[frames]
+        for i in self.frame:
+            lat = weights[f"lat{i}"]
+            plan = spec.time_weights(self.levels[i][1], count)
+            planes = []
+            for f in picked:
+                a, b, t = plan[f]
+                planes.append(lat[a] if t == 0.0 else lat[a] + np.float32(t) * (lat[b] - lat[a]))
+            out[f"lat{i}"] = np.ascontiguousarray(np.stack(planes), dtype=np.float32)
+        return out
+
+    def render_group(self, g: int, width: int, height: int, frames: slice | None = None
+                     ) -> np.ndarray:
+        weights = self.group_weights(g)
+        _, count = self._file.groups[g]
+        frames = frames if frames is not None else slice(None)
+        latents = self.frame_latents(weights, count, frames)
+        k = len(range(count)[frames])
+        w0 = weights["syn.w0"]
+        shared_in = {f"lat{i}": weights[f"lat{i}"] for i in self.shared}
+        shared_in.update({"syn.w0s": w0[self.shared], "syn.b0": weights["syn.b0"]})
+        frame_in = dict(latents)
+        frame_in["syn.w0f"] = w0[self.frame]
+        for j in range(1, len(self.synthesis) + 1):
+            frame_in[f"syn.w{j}"] = weights[f"syn.w{j}"]
+            frame_in[f"syn.b{j}"] = weights[f"syn.b{j}"]
+        taps = self._axis(width, height)
+        per_row = 4 * width * (k + 1) * (len(self.levels) + max(self.synthesis) + 3)
+        band = max(1, min(height, BAND_BYTES // per_row))
+        out = np.empty((k, height, width, 3), dtype=np.uint8)
+        for r0 in range(0, height, band):
+            r1 = min(height, r0 + band)
+            shared_taps = self._band_taps(taps, [self.levels[i][0] for i in self.shared], r0, r1)
+            frame_taps = self._band_taps(taps, [self.levels[i][0] for i in self.frame], r0, r1)
+            (shared_z,) = self._shared_session.run(None, {**shared_in, **shared_taps})
+            (pixels,) = self._frame_session.run(None, {**frame_in, **frame_taps,
+                                                       "shared_z": shared_z})
+            if pixels.shape != (k, r1 - r0, width, 3):
+                raise SieddFormatError(f"group {g}: the frame graph gave {pixels.shape}")
+            out[:, r0:r1] = pixels
+        return out

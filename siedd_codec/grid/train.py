@@ -1,0 +1,133 @@
+"""Training the latent-grid model, group by group, on CPU or CUDA.
+
+Each group of frames gets its own grids and synthesis (grid/model.py), trained on pixels sampled
+uniformly over the group's frames. The loss is
+    MSE (RGB in [0, 1]) + lambda x bits / pixels
+bits the latents' cost under a learned zero-mean Laplace per level (qat.laplace_bits, the model
+the entropy coder uses). Latents train against additive uniform noise (the soft stage), then for
+the last `hard_fraction` of the steps against straight-through rounding, with the synthesis
+rounded to its stored steps too: the codes written are those the last step evaluated.
+
+Rate control (a bits budget): each group gets what is left of the budget in proportion to its
+frames; within the group lambda is steered multiplicatively towards the group's share, from the
+bits of the latents as they would be rounded now."""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+
+from ..tensor_codec import compress
+from .model import GridGroup
+
+STEER_EVERY = 10
+STEER_RATE = 0.5            # lambda *= exp(rate x (bits / budget - 1)) every STEER_EVERY steps
+STEER_RANGE = 256.0         # lambda stays within this factor of the quality's
+SCALE_LR = 1e-2
+
+
+def plan_groups(frame_count: int, group_size: int) -> list[tuple[int, int]]:
+    return [(first, min(group_size, frame_count - first))
+            for first in range(0, frame_count, group_size)]
+
+
+class GridTrainer:
+    def __init__(self, frames: np.ndarray, preset, device: torch.device, seed: int = 0,
+                 state=None, log=None, bar=None, budget_bits: float | None = None):
+        self.frames = frames
+        self.preset = preset
+        self.device = device
+        self.seed = seed
+        self.state = state
+        self.log = log or (lambda msg: None)
+        self.bar = bar
+        self.budget_bits = budget_bits
+        self.n, self.h, self.w = frames.shape[:3]
+
+    def run(self):
+        p = self.preset
+        groups = plan_groups(self.n, p.group_size)
+        codes: list = [None] * len(groups)
+        lams: list[float] = []
+        spent = 0.0
+        restored = 0
+        for g, (first, count) in enumerate(groups):
+            saved = self.state.load_codes(f"grid_group_{g:05d}") if self.state else None
+            if saved is not None:
+                codes[g], extra = saved
+                lams.append(float(extra["lam"]))
+                restored += 1
+                if self.bar is not None:
+                    self.bar.update(p.steps)
+            else:
+                budget = None
+                if self.budget_bits is not None:
+                    left_frames = self.n - first
+                    budget = max(1.0, (self.budget_bits - spent) * count / left_frames)
+                codes[g], lam = self.train_group(g, first, count, budget)
+                lams.append(lam)
+                if self.state is not None:
+                    self.state.save_codes(f"grid_group_{g:05d}", codes[g],
+                                          lam=np.float64(lam))
+            spent += 8 * len(compress(codes[g]))
+        if restored:
+            self.log(f"resuming: {restored} of {len(groups)} groups restored")
+        return groups, codes, {"final_lambda": float(np.median(lams)),
+                               "groups_restored": restored}
+
+    def train_group(self, g: int, first: int, count: int, budget: float | None):
+        p = self.preset
+        dev = self.device
+        torch.manual_seed(self.seed * 7919 + g)
+        gen = torch.Generator().manual_seed(self.seed * 7919 + g)
+        noise_gen = torch.Generator(device=dev).manual_seed(self.seed * 7919 + g + 1)
+        pixels = self.h * self.w
+        target = torch.from_numpy(self.frames[first:first + count].reshape(-1, 3)).to(dev)
+        mean_rgb = self.frames[first:first + count].reshape(-1, 3).mean(axis=0) / 255.0
+        model = GridGroup(p.level_list(), p.synthesis_widths(), self.w, self.h, count,
+                          mean_rgb, p.scale_init).to(dev)
+        lam0 = p.rate_lambda
+        lam = lam0
+        latents = list(model.latents)
+        synth = [*model.weights, *model.biases]
+        opt = torch.optim.Adam([
+            {"params": latents, "lr": p.lr},
+            {"params": [model.log_scales], "lr": SCALE_LR},
+            {"params": synth, "lr": p.synthesis_lr}])
+        base_lrs = [group["lr"] for group in opt.param_groups]
+        total = count * pixels
+        samples = min(total, p.samples)
+        hard_from = p.steps - round(p.hard_fraction * p.steps)
+        for step in range(p.steps):
+            stage = "noise" if step < hard_from else "hard"
+            if step == hard_from:
+                model.freeze_synthesis_steps(p.synthesis_bits)
+            decay = 0.5 * (1 + math.cos(math.pi * step / p.steps))
+            for group, base in zip(opt.param_groups, base_lrs):
+                group["lr"] = base * decay
+            idx = torch.randint(0, total, (samples,), generator=gen).to(dev)
+            t = torch.div(idx, pixels, rounding_mode="floor")
+            rem = idx - t * pixels
+            y = torch.div(rem, self.w, rounding_mode="floor")
+            x = rem - y * self.w
+            q = model.quantized_latents(stage, noise_gen)
+            out = model(q, t, y, x)
+            want = target[idx].float() / 255.0
+            mse = torch.mean((out - want) ** 2)
+            bits = model.bits(q)
+            loss = mse + lam * bits / total if lam > 0 else mse
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if budget is not None and stage == "noise" and step % STEER_EVERY == 0:
+                with torch.no_grad():
+                    now = float(model.bits(model.quantized_latents("hard")))
+                lam *= math.exp(STEER_RATE * (now / budget - 1.0))
+                lam = min(max(lam, lam0 / STEER_RANGE), lam0 * STEER_RANGE)
+            if self.bar is not None:
+                self.bar.update(1)
+        if p.steps and model.syn_steps is None:
+            model.freeze_synthesis_steps(p.synthesis_bits)
+        return model.codes(), lam

@@ -1,0 +1,226 @@
+"""The latent-grid model family: its files through the container, SieddReader (against an
+independent numpy evaluation and against the torch model that trained it), export, and its
+presets and rate control through the encoder."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from siedd_codec import container
+from siedd_codec.encoder import encode
+from siedd_codec.errors import SieddFormatError, SieddInputError
+from siedd_codec.grid import spec
+from siedd_codec.grid.model import GridGroup
+from siedd_codec.grid.preset import quality_to_lambda
+from siedd_codec.grid.render import GridRenderer
+from siedd_codec.presets import get_preset
+from siedd_codec.reader import SieddReader
+from conftest import GRID_FRAMES, run_env
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 10 * math.log10(255 ** 2 / mse)
+
+
+def numpy_render(weights: dict, levels, synthesis, native: tuple[int, int], frames: int,
+                 size: tuple[int, int]) -> np.ndarray:
+    """The model as spec.py describes it, evaluated in float64 without ONNX."""
+    width, height = size
+    feats = []
+    for i, (scale, knots) in enumerate(levels):
+        lat = weights[f"lat{i}"].astype(np.float64)
+        h, w = spec.grid_dims(*native, scale)
+        y0, y1, wy = spec.axis_taps(height, h)
+        x0, x1, wx = spec.axis_taps(width, w)
+        planes = []
+        for a, b, t in spec.time_weights(knots, frames):
+            plane = lat[0] if lat.shape[0] == 1 else lat[a] + t * (lat[b] - lat[a])
+            rows = plane[y0] + wy[:, None] * (plane[y1] - plane[y0])
+            planes.append(rows[:, x0] + wx * (rows[:, x1] - rows[:, x0]))
+        feats.append(np.stack(planes))
+    z = np.stack(feats, axis=-1)
+    for j in range(len(synthesis) + 1):
+        if j:
+            z = np.maximum(z, 0)
+        z = z @ weights[f"syn.w{j}"].astype(np.float64) + weights[f"syn.b{j}"]
+    return np.rint(np.clip(z * 255, 0, 255)).astype(np.uint8)
+
+
+def test_grid_file_plays_like_any_siedd_file(grid_encode):
+    path, summary, source = grid_encode
+    assert summary["family"] == "grid" and summary["groups"] == 3
+    with SieddReader(path) as reader:
+        assert reader.family == "grid" and len(reader) == GRID_FRAMES
+        frames = reader[:]
+        assert frames.shape == (GRID_FRAMES, 144, 176, 3)
+        assert np.array_equal(np.stack(list(reader)), frames)
+        assert np.array_equal(reader[-1], frames[-1])
+        # the encode's PSNR is the reader's, and well above a flat picture of the mean colour
+        assert summary["psnr"] == pytest.approx(
+            np.mean([psnr(f, s) for f, s in zip(frames, source)]), abs=1e-6)
+        flat = np.broadcast_to(source.reshape(-1, 3).mean(axis=0).round(), source.shape)
+        assert summary["psnr"] > psnr(flat.astype(np.uint8), source) + 4
+        mid = reader.frame_at(2.5 / float(reader.fps))
+        blend = np.rint((frames[2].astype(np.float32) + frames[3]) / 2)
+        assert np.abs(mid.astype(np.int16) - blend.astype(np.int16)).max() <= 1
+
+
+@pytest.mark.parametrize("size", [(176, 144), (97, 61), (400, 7), (1, 1)])
+def test_any_size_equals_an_independent_evaluation(grid_siedd, size):
+    sf = container.read(grid_siedd)
+    model = sf.meta["model"]
+    levels = [tuple(v) for v in model["levels"]]
+    renderer = GridRenderer(sf, device="cpu")
+    for g, (_, count) in enumerate(sf.groups):
+        got = renderer.render_group(g, *size)
+        want = numpy_render(renderer.group_weights(g), levels, model["synthesis"],
+                            (sf.width, sf.height), count, size)
+        diff = np.abs(got.astype(np.int16) - want)
+        assert diff.max() <= 1 and (diff > 0).mean() < 1e-3, (g, size)
+    frames = renderer.render_group(1, 33, 20, frames=slice(1, 3))
+    assert np.array_equal(frames, renderer.render_group(1, 33, 20)[1:3])
+
+
+def test_bands_of_rows_give_the_same_picture(grid_siedd, monkeypatch):
+    sf = container.read(grid_siedd)
+    whole = GridRenderer(sf, device="cpu").render_group(0, 300, 250)
+    monkeypatch.setattr("siedd_codec.grid.render.BAND_BYTES", 1)      # one row per band
+    assert np.array_equal(GridRenderer(sf, device="cpu").render_group(0, 300, 250), whole)
+
+
+def test_onnx_runtime_equals_the_torch_model(grid_siedd):
+    """The graphs compute what training computed: the torch model, given the stored values,
+    renders the same pictures (to the 8-bit rounding)."""
+    sf = container.read(grid_siedd)
+    model_meta = sf.meta["model"]
+    levels = [tuple(v) for v in model_meta["levels"]]
+    renderer = GridRenderer(sf, device="cpu")
+    g = 2                                           # the short group: 2 frames
+    _, count = sf.groups[g]
+    weights = renderer.group_weights(g)
+    model = GridGroup(levels, model_meta["synthesis"], sf.width, sf.height, count,
+                      np.zeros(3), 0.1)
+    with torch.no_grad():
+        for i, lat in enumerate(model.latents):
+            lat.copy_(torch.from_numpy(weights[f"lat{i}"]))
+        for j, (w, b) in enumerate(zip(model.weights, model.biases)):
+            w.copy_(torch.from_numpy(weights[f"syn.w{j}"]))
+            b.copy_(torch.from_numpy(weights[f"syn.b{j}"]))
+        yy, xx = np.meshgrid(np.arange(sf.height), np.arange(sf.width), indexing="ij")
+        y = torch.from_numpy(yy.ravel()).repeat(count)
+        x = torch.from_numpy(xx.ravel()).repeat(count)
+        t = torch.arange(count).repeat_interleave(sf.width * sf.height)
+        out = model(model.quantized_latents("hard"), t, y, x)
+    want = np.rint(np.clip(out.numpy() * 255, 0, 255)).astype(np.int16)
+    got = renderer.render_group(g, sf.width, sf.height).reshape(-1, 3)
+    diff = np.abs(got.astype(np.int16) - want)
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+
+
+def test_grid_meta_is_validated(grid_siedd, tmp_path):
+    sf = container.read(grid_siedd)
+    cases = {
+        "levels": [[3, 1], [4, 0]],                 # scale not a power of two
+        "synthesis": [0],
+        "family": "octree",
+    }
+    for key, value in cases.items():
+        meta = json.loads(json.dumps(sf.meta))
+        meta["model"][key] = value
+        bad = container.SieddFile(meta=meta, norm=None, encoder_graph=sf.encoder_graph,
+                                  decoder_graph=sf.decoder_graph, encoder_weights=b"",
+                                  groups=sf.groups, group_weights=sf.group_weights)
+        with pytest.raises(SieddFormatError):
+            container.write(tmp_path / f"{key}.siedd", bad)
+    meta = json.loads(json.dumps(sf.meta))
+    meta["model"]["levels"] = [[1, 0]] * 20 + [[1, 1]]     # grids larger than any decoder allows
+    meta["video"]["width"] = meta["video"]["height"] = 1 << 15
+    with pytest.raises(SieddFormatError, match="too large"):
+        container.validate_meta(meta, 2)
+
+
+def test_export_onnx_for_grid_files(siedd_cli, grid_siedd, tmp_path):
+    out = tmp_path / "onnx"
+    subprocess.run(siedd_cli + ["export-onnx", str(grid_siedd), str(out)], check=True,
+                   capture_output=True, env=run_env())
+    recipe = json.loads((out / "siedd_onnx.json").read_text())
+    assert recipe["family"] == "grid" and len(recipe["groups"]) == 3
+    width, height = 50, 40
+    inputs = {}
+    for scale, dims in recipe["scales"].items():
+        y0, y1, wy = spec.axis_taps(height, dims["h"])
+        x0, x1, wx = spec.axis_taps(width, dims["w"])
+        inputs[scale] = {f"rows0_s{scale}": y0, f"rows1_s{scale}": y1,
+                         f"wy_s{scale}": wy[:, None], f"cols0_s{scale}": x0,
+                         f"cols1_s{scale}": x1, f"wx_s{scale}": wx}
+    group = recipe["groups"][1]
+
+    def taps(scales):
+        return {k: v for s in set(scales) for k, v in inputs[str(s)].items()}
+    shared = ort.InferenceSession(str(out / group["shared"]), providers=["CPUExecutionProvider"])
+    (z,) = shared.run(None, taps(recipe["shared_level_scales"]))
+    frame = ort.InferenceSession(str(out / group["frames"]), providers=["CPUExecutionProvider"])
+    (frames,) = frame.run(None, {**taps(recipe["frame_level_scales"]), "shared_z": z})
+    with SieddReader(grid_siedd, size=(width, height)) as reader:
+        assert np.array_equal(frames, reader.decode_group(1))
+
+
+def test_grid_presets_and_quality_scale():
+    p = get_preset("grid-tiny")
+    assert p.family == "grid" and get_preset("grid-s").family == "grid"
+    assert quality_to_lambda(50) == p.rate_lambda
+    assert quality_to_lambda(62.5) == pytest.approx(p.rate_lambda / 2)
+    with pytest.raises(SieddInputError, match="unknown field 'anchor_steps'"):
+        get_preset("grid-tiny", anchor_steps=10)
+    with pytest.raises(SieddInputError, match="scale 3"):
+        get_preset("grid-tiny", levels="3:1,4:0")
+    with pytest.raises(SieddInputError, match="shared"):
+        get_preset("grid-tiny", levels="4:0,8:0")
+
+
+def test_grid_rate_control_lands_near_the_target(carphone, tmp_path):
+    target = 6000
+    summary = encode(str(carphone), str(tmp_path / "rc.siedd"),
+                     get_preset("grid-tiny", steps=150, group_size=4, samples=4096),
+                     frames=8, device="cpu", quiet=True, target_bytes=target, measure=False)
+    assert abs(summary["bytes"] - target) <= 0.1 * target, summary
+
+
+def test_grid_through_the_cli(siedd_cli, grid_siedd, tmp_path):
+    out = tmp_path / "big.mp4"
+    subprocess.run(siedd_cli + ["decode", str(grid_siedd), "-o", str(out), "--size", "352x288",
+                                "--fps", "60", "--quiet"], check=True, env=run_env())
+    import av
+    with av.open(str(out)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == 20 and frames[0].shape == (288, 352, 3)
+    info = json.loads(subprocess.run(siedd_cli + ["info", str(grid_siedd), "--json"], check=True,
+                                     capture_output=True, text=True, env=run_env()).stdout)
+    assert info["family"] == "grid" and info["preset"] == "grid-tiny"
+    assert 0 < info["macs_per_pixel_amortized"] < info["macs_per_pixel"] < 2000
+    assert info["sections"]["NORM"] == 0 and info["sections"]["WENC"] == 0
+
+
+def test_grid_resume_restores_finished_groups(carphone, tmp_path):
+    from siedd_codec.grid.train import GridTrainer
+    from siedd_codec.training import ResumeState
+    from siedd_codec.video_io import read_video
+    frames = read_video(carphone, frames=6, size=(64, 48)).frames
+    preset = get_preset("grid-tiny", steps=20, group_size=3, samples=1024)
+    fingerprint = {"test": 1}
+    first = GridTrainer(frames, preset, torch.device("cpu"),
+                        state=ResumeState(tmp_path / "s", fingerprint, False)).run()
+    again = GridTrainer(frames, preset, torch.device("cpu"),
+                        state=ResumeState(tmp_path / "s", fingerprint, True)).run()
+    assert again[2]["groups_restored"] == 2 and first[2]["groups_restored"] == 0
+    for a, b in zip(first[1], again[1]):
+        assert a.keys() == b.keys()
+        for name in a:
+            assert np.array_equal(a[name][0], b[name][0]) and a[name][1] == b[name][1]
