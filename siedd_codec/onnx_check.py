@@ -9,7 +9,7 @@ from .errors import SieddFormatError
 ALLOWED_OPS = frozenset({
     "Add", "Mul", "Sub", "Div", "MatMul", "Gemm", "Sin", "Cos", "Concat", "Reshape",
     "Transpose", "Clip", "Round", "Cast", "Constant", "Identity", "Unsqueeze", "Squeeze",
-    "Gather", "Relu",           # the latent-grid family's bilinear reads and synthesis
+    "Gather", "Relu", "Shape", "Slice",   # the latent-grid family's reads and synthesis
 })
 
 

@@ -159,7 +159,7 @@ def test_export_onnx_for_grid_files(siedd_cli, grid_siedd, tmp_path):
         x0, x1, wx = spec.axis_taps(width, dims["w"])
         inputs[scale] = {f"rows0_s{scale}": y0, f"rows1_s{scale}": y1,
                          f"wy_s{scale}": wy[:, None], f"cols0_s{scale}": x0,
-                         f"cols1_s{scale}": x1, f"wx_s{scale}": wx}
+                         f"cols1_s{scale}": x1, f"wx_s{scale}": wx[:, None]}
     group = recipe["groups"][1]
 
     def taps(scales):

@@ -18,7 +18,7 @@ Output picture H x W, rendered in bands of rows [r0, r1) (one band may be the wh
    rows: pos = i * float32((h-1)/(H-1)) for output row i (0 when H or h is 1), float32;
    rows0_sS = min(floor(pos), h-1), rows1_sS = min(rows0_sS + 1, h-1) (int64, the band's rows),
    wy_sS = pos - rows0_sS shaped (rows, 1); the same over W and w gives cols0_sS, cols1_sS and
-   wx_sS (all W columns).
+   wx_sS shaped (W, 1) (all W columns).
 2. shared_z = shared_XXXXX.onnx(taps of the shared levels' scales)["shared_z"]
 3. frames = frames_XXXXX.onnx(taps of the per-frame levels' scales, shared_z)["frames"]
    -> (K, rows, W, 3) uint8 RGB, K the group's frame count.

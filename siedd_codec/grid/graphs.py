@@ -4,10 +4,13 @@ only the encoder and export import this module.
 
 Both graphs work on a band of R output rows by W' columns and take their taps (spec.axis_taps)
 as inputs, one set per level scale:  rows0_s{S}, rows1_s{S} (R,) int64, wy_s{S} (R, 1) float32,
-cols0_s{S}, cols1_s{S} (W',) int64, wx_s{S} (W',) float32.
+cols0_s{S}, cols1_s{S} (W',) int64, wx_s{S} (W', 1) float32.
+
+The band is built column-major inside the graphs (shared_z is (1, W', R, n1)); the frame graph
+transposes its uint8 output back to rows.
 
 shared graph (GENC): the shared levels (knots 1), lat{i} (1, h_i, w_i), syn.w0s (Cs, n1),
-    syn.b0 (n1,)                                  -> shared_z (1, R, W', n1)
+    syn.b0 (n1,)                                  -> shared_z (1, W', R, n1)
     computed once per group, band and output size
 frame graph (GDEC): the per-frame levels lat{i} (K, h_i, w_i) (already placed in time),
     shared_z, syn.w0f (Cf, n1), syn.w{j}, syn.b{j} for j >= 1
@@ -33,12 +36,13 @@ def tap_inputs(scales) -> list:
                 helper.make_tensor_value_info(f"wy_s{s}", FLOAT, ["R", 1]),
                 helper.make_tensor_value_info(f"cols0_s{s}", INT64, ["W"]),
                 helper.make_tensor_value_info(f"cols1_s{s}", INT64, ["W"]),
-                helper.make_tensor_value_info(f"wx_s{s}", FLOAT, ["W"])]
+                helper.make_tensor_value_info(f"wx_s{s}", FLOAT, ["W", 1])]
     return out
 
 
 def _interpolate(nodes: list, lat: str, scale: int, out: str) -> None:
-    """out (K, R, W', 1) = bilinear read of lat (K, h, w): rows first, then columns."""
+    """out (K, W', R, 1) = bilinear read of lat (K, h, w): rows first, then columns. The band
+    is built column-major (W', R): every gather then copies contiguous rows, not scalars."""
     s = f"_s{scale}"
     p = out + "_"
     nodes += [
@@ -46,12 +50,13 @@ def _interpolate(nodes: list, lat: str, scale: int, out: str) -> None:
         helper.make_node("Gather", [lat, "rows1" + s], [p + "a1"], axis=1),
         helper.make_node("Sub", [p + "a1", p + "a0"], [p + "ad"]),
         helper.make_node("Mul", [p + "ad", "wy" + s], [p + "am"]),
-        helper.make_node("Add", [p + "a0", p + "am"], [p + "ay"]),
-        helper.make_node("Gather", [p + "ay", "cols0" + s], [p + "c0"], axis=2),
-        helper.make_node("Gather", [p + "ay", "cols1" + s], [p + "c1"], axis=2),
+        helper.make_node("Add", [p + "a0", p + "am"], [p + "ay"]),              # (K, R, w)
+        helper.make_node("Transpose", [p + "ay"], [p + "ayt"], perm=[0, 2, 1]),  # (K, w, R)
+        helper.make_node("Gather", [p + "ayt", "cols0" + s], [p + "c0"], axis=1),
+        helper.make_node("Gather", [p + "ayt", "cols1" + s], [p + "c1"], axis=1),
         helper.make_node("Sub", [p + "c1", p + "c0"], [p + "cd"]),
         helper.make_node("Mul", [p + "cd", "wx" + s], [p + "cm"]),
-        helper.make_node("Add", [p + "c0", p + "cm"], [p + "v"]),
+        helper.make_node("Add", [p + "c0", p + "cm"], [p + "v"]),               # (K, W', R)
         helper.make_node("Unsqueeze", [p + "v", "axis_last"], [out]),
     ]
 
@@ -92,7 +97,7 @@ def shared_graph(levels, synthesis) -> onnx.ModelProto:
     inputs += tap_inputs(levels[i][0] for i in shared)
     inputs += [helper.make_tensor_value_info("syn.w0s", FLOAT, [len(shared), n1]),
                helper.make_tensor_value_info("syn.b0", FLOAT, [n1])]
-    outputs = [helper.make_tensor_value_info("shared_z", FLOAT, [1, "R", "W", n1])]
+    outputs = [helper.make_tensor_value_info("shared_z", FLOAT, [1, "W", "R", n1])]
     return _model(nodes, inputs, outputs, [_axis_init()], "siedd_grid_shared")
 
 
@@ -100,28 +105,38 @@ def frame_graph(levels, synthesis) -> onnx.ModelProto:
     widths = [len(levels), *synthesis, 3]
     frame = spec.frame_levels(levels)
     nodes: list = []
-    _features(nodes, levels, frame, "frame_v")
+    _features(nodes, levels, frame, "frame_v")                          # (K, W', R, Cf)
     nodes += [helper.make_node("MatMul", ["frame_v", "syn.w0f"], ["frame_m"]),
-              helper.make_node("Add", ["frame_m", "shared_z"], ["z0"])]
-    x = "z0"
+              helper.make_node("Add", ["frame_m", "shared_z"], ["z0"]),    # (K, W', R, n1)
+              helper.make_node("Shape", ["z0"], ["z0_shape"]),
+              helper.make_node("Reshape", ["z0", "rows_2d"], ["z0_2d"])]  # (K W' R, n1)
+    x = "z0_2d"
     for j in range(1, len(widths) - 1):
         nodes += [helper.make_node("Relu", [x], [f"h{j}"]),
-                  helper.make_node("MatMul", [f"h{j}", f"syn.w{j}"], [f"m{j}"]),
-                  helper.make_node("Add", [f"m{j}", f"syn.b{j}"], [f"z{j}"])]
+                  helper.make_node("Gemm", [f"h{j}", f"syn.w{j}", f"syn.b{j}"], [f"z{j}"])]
         x = f"z{j}"
     nodes += [helper.make_node("Mul", [x, "c255"], ["rgb255"]),
               helper.make_node("Clip", ["rgb255", "c0", "c255"], ["rgb_clipped"]),
               helper.make_node("Round", ["rgb_clipped"], ["rgb_rounded"]),
-              helper.make_node("Cast", ["rgb_rounded"], ["frames"], to=TensorProto.UINT8)]
+              helper.make_node("Cast", ["rgb_rounded"], ["rgb_u8"], to=TensorProto.UINT8),
+              # back to (K, W', R, 3), then row-major: (K, R, W', 3)
+              helper.make_node("Slice", ["z0_shape", "s0", "s3"], ["kwr"]),
+              helper.make_node("Concat", ["kwr", "three"], ["out_shape"], axis=0),
+              helper.make_node("Reshape", ["rgb_u8", "out_shape"], ["frames_t"]),
+              helper.make_node("Transpose", ["frames_t"], ["frames"], perm=[0, 2, 1, 3])]
     inputs = [helper.make_tensor_value_info(f"lat{i}", FLOAT, ["K", "h%d" % i, "w%d" % i])
               for i in frame]
     inputs += tap_inputs(levels[i][0] for i in frame)
-    inputs += [helper.make_tensor_value_info("shared_z", FLOAT, [1, "R", "W", widths[1]]),
+    inputs += [helper.make_tensor_value_info("shared_z", FLOAT, [1, "W", "R", widths[1]]),
                helper.make_tensor_value_info("syn.w0f", FLOAT, [len(frame), widths[1]])]
     for j in range(1, len(widths) - 1):
         inputs += [helper.make_tensor_value_info(f"syn.w{j}", FLOAT, [widths[j], widths[j + 1]]),
                    helper.make_tensor_value_info(f"syn.b{j}", FLOAT, [widths[j + 1]])]
     outputs = [helper.make_tensor_value_info("frames", TensorProto.UINT8, ["K", "R", "W", 3])]
     init = [_axis_init(), numpy_helper.from_array(np.array(0.0, dtype=np.float32), "c0"),
-            numpy_helper.from_array(np.array(255.0, dtype=np.float32), "c255")]
+            numpy_helper.from_array(np.array(255.0, dtype=np.float32), "c255"),
+            numpy_helper.from_array(np.array([-1, widths[1]], dtype=np.int64), "rows_2d"),
+            numpy_helper.from_array(np.array([0], dtype=np.int64), "s0"),
+            numpy_helper.from_array(np.array([3], dtype=np.int64), "s3"),
+            numpy_helper.from_array(np.array([3], dtype=np.int64), "three")]
     return _model(nodes, inputs, outputs, init, "siedd_grid_frames")
