@@ -169,6 +169,7 @@ SCALES: dict[str, dict] = {
             "crfs": _CRFS, "grid": _grid_points(),
             # one-lever A/B of the grid family on one clip, against grid-tiny's default
             "variants": [{"key": "fine_timed", "clips": ["bigbuckbunny"], "size": [640, 360],
+                          "points": ["q50"],
                           "set": {"levels": "1:1,2:1,4:1,8:1,16:1,32:1,64:1,1:5,2:5,4:0,8:0,"
                                             "16:0,32:0,64:0"},
                           "label": "+ timed full- and half-resolution levels (5 planes per "

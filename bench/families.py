@@ -80,7 +80,8 @@ def run(cfg: dict, device: str, out_dir: Path) -> dict:
         for v in cfg.get("variants", []):
             if spec["clip"] in v["clips"] and spec["size"] == v["size"]:
                 points += [(v["key"], {**p, "label": f"{v['key']}_{p['label']}",
-                                       "set": {**p["set"], **v["set"]}}) for p in cfg["grid"]]
+                                       "set": {**p["set"], **v["set"]}}) for p in cfg["grid"]
+                           if p["label"] in v["points"]]
         if siedd is None:
             points += [("siedd", p) for p in cfg["siedd"]]
         reference = cfg.get("tiny_reference")
@@ -99,7 +100,8 @@ def run(cfg: dict, device: str, out_dir: Path) -> dict:
         for v in cfg.get("variants", []):
             rows = [r for fam, r in done if fam == v["key"]]
             if rows:
-                variants[v["key"]] = {"label": v["label"], "points": rows,
+                same = [p for p in grid if f"{v['key']}_{p['label']}" in {r["label"] for r in rows}]
+                variants[v["key"]] = {"label": v["label"], "points": rows, "grid_points": same,
                                       "vs_grid": _bd(grid, rows), "vs_x265": _bd(x265, rows)}
         tiny = next((r for fam, r in done if fam == "tiny"), None)
         clips.append({**spec, "baselines_from": source, "x265": x265, "siedd": siedd,

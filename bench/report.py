@@ -356,11 +356,13 @@ def families_markdown(fam: dict) -> list[str]:
                          f"per frame ({t['bpp']:.4f} bpp, {t['psnr']:.2f} dB).")
             lines.append("")
         for key, v in (c.get("variants") or {}).items():
+            pairs = "; ".join(
+                f"{p['label']}: {p['bpp']:.4f} bpp {p['psnr']:.2f} dB in "
+                f"{p['encode_seconds'] / c['frames']:.1f} s/frame (grid-tiny: {g['bpp']:.4f} bpp "
+                f"{g['psnr']:.2f} dB in {g['encode_seconds'] / c['frames']:.1f} s/frame)"
+                for p, g in zip(v["points"], v.get("grid_points", [])))
             lines.append(f"Grid A/B on {c['clip']} {c['size'][0]}x{c['size'][1]}: {v['label']} "
-                         f"(`{key}`): BD-rate {_pct(v['vs_grid'])} against grid-tiny, "
-                         f"{_pct(v['vs_x265'])} against x265; points (bpp/dB) " + ", ".join(
-                             f"{p['bpp']:.4f}/{p['psnr']:.2f}" for p in
-                             sorted(v["points"], key=lambda p: p["bpp"])) + ".")
+                         f"(`{key}`): {pairs}.")
             lines.append("")
     dec = fam.get("decode") or []
     if dec:

@@ -225,3 +225,33 @@ def test_ablation_bd_table_and_report(tmp_path):
     from bench import plots
     made = plots.make_all(report.load(tmp_path), tmp_path)
     assert (tmp_path / "ablation.png") in made
+
+
+def test_families_bd_table_and_plot(tmp_path):
+    """The families section's BD-rates and README table from a small result: a grid curve that
+    needs half SIEDD's bits and twice x265's reads -50% and +100%."""
+    from bench import families, plots, report
+    x265 = [{"bpp": b, "psnr": 30 + 6 * np.log2(b / 0.01)} for b in (0.01, 0.02, 0.04, 0.08)]
+    grid = [{"label": f"q{i}", "bpp": 2 * p["bpp"], "psnr": p["psnr"], "encode_seconds": 40.0}
+            for i, p in enumerate(x265[1:])]
+    siedd = [{"label": f"d{i}", "bpp": 4 * p["bpp"], "psnr": p["psnr"], "encode_seconds": 80.0}
+             for i, p in enumerate(x265)]
+    assert families._bd(x265, grid) == pytest.approx(100.0, abs=0.1)
+    assert families._bd(siedd, grid) == pytest.approx(-50.0, abs=0.1)
+    clip = {"clip": "bikes", "size": [64, 48], "frames": 20, "x265": x265, "siedd": siedd,
+            "grid": grid, "variants": {}, "tiny_preset": None,
+            "bd": {"grid_vs_x265": families._bd(x265, grid),
+                   "siedd_vs_x265": families._bd(x265, siedd),
+                   "grid_vs_siedd": families._bd(siedd, grid)}}
+    result = {"clips": [clip], "decode": [{"family": "grid", "label": "q1", "size": [640, 360],
+                                           "fps": 40.0, "macs_per_pixel": 500,
+                                           "macs_per_pixel_amortized": 420}]}
+    md = "\n".join(report.families_markdown({**result, "machine": {"cpu": "Test CPU"}}))
+    row = next(line for line in md.splitlines() if line.startswith("| bikes |"))
+    assert "+100%" in row and "-50%" in row and "2.0 | 4.0 |" in row
+    assert "| grid | q1 | 640x360 | 40.0 | 500 | 420 |" in md
+    meta = {"scale": "cpu", "machine": {"cpu": "Test CPU"}, "versions": {}}
+    (tmp_path / "families.json").write_text(json.dumps({**meta, "section": "families",
+                                                        "result": result}))
+    made = plots.make_all(report.load(tmp_path), tmp_path)
+    assert (tmp_path / "families.png") in made

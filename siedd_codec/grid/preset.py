@@ -33,7 +33,7 @@ class GridPreset:
     synthesis: str = "16,16"     # hidden widths of the synthesis network
     steps: int = 1000            # training steps per group
     samples: int = 16384         # pixels sampled per step (over the group's frames)
-    lr: float = 0.05             # the latents' Adam lr (cosine decay to 0)
+    lr: float = 0.2              # the latents' Adam lr (cosine decay to 0)
     synthesis_lr: float = 5e-3
     scale_init: float = 0.14     # the Laplace scales' start (a zero latent then costs ~0 bits)
     rate_lambda: float = LAMBDA_AT_50   # loss = MSE + lambda x bpp; --quality sets it
