@@ -24,7 +24,7 @@ BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 SECTION_FILES = ("run", "peak", "rd", "encode", "decode", "quant", "precision", "ablation",
                  "families")
 # results written once by hand-run experiments (their JSON says how), shown beside the suite's
-NOTE_FILES = ("decode_ab", "rate_dev", "item0")
+NOTE_FILES = ("decode_ab", "rate_dev", "item0", "grid_dev")
 
 
 def load(results_dir: Path) -> dict:
@@ -294,6 +294,8 @@ def markdown(res: dict, results_dir: Path | None = None, link_base: Path = ROOT)
     fam = res.get("families")
     if fam and fam.get("clips"):
         lines += families_markdown(fam)
+    if res.get("grid_dev"):
+        lines += grid_dev_markdown(res["grid_dev"])
     ab = res.get("ablation")
     if ab and ab.get("rows"):
         lines += ablation_markdown(ab)
@@ -386,6 +388,20 @@ def families_markdown(fam: dict) -> list[str]:
                      f"{pic['x265']['crf']} ({pic['x265']['bpp']:.4f} bpp) - the SIEDD point and "
                      "the CRF nearest the grid file's bpp.")
         lines.append("")
+    return lines
+
+
+def grid_dev_markdown(dev: dict) -> list[str]:
+    lines = _note_intro("Development runs of the grid family", f"{dev['what']}: `{dev['how']}`.",
+                        dev)
+    lines.append("| run | what | bpp | RGB PSNR | encode s/frame |")
+    lines.append("|---|---|---|---|---|")
+    for r in dev["rows"]:
+        lines.append(f"| {r['key']} | {r['label']} | {r['bpp']:.4f} | {r['psnr']:.2f} dB | "
+                     f"{r['seconds_per_frame']:.1f} |")
+    lines.append("")
+    lines.append(dev["reading"] + ".")
+    lines.append("")
     return lines
 
 
