@@ -224,3 +224,23 @@ def test_grid_resume_restores_finished_groups(carphone, tmp_path):
         assert a.keys() == b.keys()
         for name in a:
             assert np.array_equal(a[name][0], b[name][0]) and a[name][1] == b[name][1]
+
+
+def test_grid_quality_from_the_cli(siedd_cli, carphone, tmp_path):
+    sizes = {}
+    for q in (20, 80):
+        out = tmp_path / f"q{q}.siedd"
+        result = subprocess.run(siedd_cli + ["encode", str(carphone), "-o", str(out), "--preset",
+                                             "grid-tiny", "--quality", str(q), "--frames", "4",
+                                             "--size", "96x80", "--steps", "120", "--json"],
+                                capture_output=True, text=True, env=run_env())
+        assert result.returncode == 0, result.stderr
+        summary = json.loads(result.stdout)
+        assert summary["rate_lambda"] == pytest.approx(quality_to_lambda(q), rel=1e-3)
+        sizes[q] = summary["bytes"]
+    assert sizes[80] > sizes[20]
+    bad = subprocess.run(siedd_cli + ["encode", str(carphone), "-o", str(tmp_path / "x.siedd"),
+                                      "--preset", "grid-tiny", "--anchor-steps", "5"],
+                         capture_output=True, text=True, env=run_env())
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1
+    assert "unknown field 'anchor_steps'" in bad.stderr
