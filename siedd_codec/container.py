@@ -106,6 +106,13 @@ def inflate(data: bytes, limit: int, what: str) -> bytes:
     return out
 
 
+def video_meta(video) -> dict:
+    """META's "video" object for a video_io.Video."""
+    return {"width": video.width, "height": video.height, "frame_count": len(video),
+            "fps": [video.fps.numerator, video.fps.denominator], "color": video.color,
+            "source": video.source}
+
+
 def norm_to_file(norm: np.ndarray) -> np.ndarray:
     """The per-frame mean and std as the file stores them (float16); training uses these very
     values, so the decoder undoes the normalisation the network learned."""

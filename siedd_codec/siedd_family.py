@@ -93,9 +93,7 @@ def build_file(model, video: Video, preset: Preset, encoder_info: dict,
     from . import container
     d = model.hidden
     meta = {
-        "video": {"width": video.width, "height": video.height, "frame_count": len(video),
-                  "fps": [video.fps.numerator, video.fps.denominator], "color": video.color,
-                  "source": video.source},
+        "video": container.video_meta(video),
         "model": {"family": NAME, "preset": preset.name, "hidden": d, "group_size": preset.group_size,
                   "pe_octaves": PE_OCTAVES, "omega": OMEGA, "encoder_layers": ENCODER_LAYERS,
                   "decoder_layers": DECODER_LAYERS},

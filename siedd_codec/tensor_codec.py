@@ -39,6 +39,17 @@ def compress(tensors: dict[str, tuple[np.ndarray, float]]) -> bytes:
     return out.getvalue()
 
 
+def ordered(codes: dict, shapes: dict) -> dict[str, tuple[np.ndarray, float]]:
+    """codes (name -> (codes, step)) in the order of `shapes`, each checked against its shape."""
+    out = {}
+    for name, shape in shapes.items():
+        c, step = codes[name]
+        if tuple(np.shape(c)) != tuple(shape):
+            raise ValueError(f"{name}: shape {np.shape(c)}, expected {shape}")
+        out[name] = (c, step)
+    return out
+
+
 def _check_shape(what: str, name: str, shape) -> int:
     numel = int(np.prod(shape, dtype=np.int64))
     if numel > MAX_ELEMENTS:

@@ -20,14 +20,14 @@ import numpy as np
 
 from .errors import SieddFormatError
 from .model_spec import FRAME_DELTAS, PREDICTED, encoder_shapes, group_shapes
-from .tensor_codec import compress, decompress, decompress_v1
+from .tensor_codec import compress, decompress, decompress_v1, ordered
 
 KEY, PREDICTED_GROUP, HEAD_DELTAS = 0, 1, 2
 KNOWN_FLAGS = PREDICTED_GROUP | HEAD_DELTAS
 
 
 def encode_encoder(codes: dict[str, tuple[np.ndarray, float]], hidden: int) -> bytes:
-    return compress(_ordered(codes, encoder_shapes(hidden)))
+    return compress(ordered(codes, encoder_shapes(hidden)))
 
 
 def encode_group(codes: dict[str, tuple[np.ndarray, float]], hidden: int, frames: int,
@@ -35,17 +35,7 @@ def encode_group(codes: dict[str, tuple[np.ndarray, float]], hidden: int, frames
     """codes: name -> (integer codes, step); flags say how they are to be read (above)."""
     if flags & ~KNOWN_FLAGS:
         raise ValueError(f"unknown group flags {flags}")
-    return bytes([flags]) + compress(_ordered(codes, group_shapes(hidden, frames)))
-
-
-def _ordered(codes: dict, shapes: dict) -> dict:
-    out = {}
-    for name, shape in shapes.items():
-        c, step = codes[name]
-        if tuple(np.shape(c)) != tuple(shape):
-            raise ValueError(f"{name}: shape {np.shape(c)}, expected {shape}")
-        out[name] = (c, step)
-    return out
+    return bytes([flags]) + compress(ordered(codes, group_shapes(hidden, frames)))
 
 
 def decode_encoder(payload, hidden: int, version: tuple[int, int]) -> dict[str, np.ndarray]:

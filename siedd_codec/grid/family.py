@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 from . import spec
 from .preset import quality_to_lambda  # noqa: F401  (the family's --quality scale)
 
@@ -94,14 +92,12 @@ def train(video, preset, budget_bits, device, seed, quiet, state, log, info):
 
 def build_file(trained: dict, video, preset, info: dict, coded: bool = True):
     from .. import container
-    from ..tensor_codec import compress
+    from ..tensor_codec import compress, ordered
     from .graphs import frame_graph, shared_graph
     from siedd_export.graphs import serialize
     levels, synthesis = preset.level_list(), preset.synthesis_widths()
     meta = {
-        "video": {"width": video.width, "height": video.height, "frame_count": len(video),
-                  "fps": [video.fps.numerator, video.fps.denominator], "color": video.color,
-                  "source": video.source},
+        "video": container.video_meta(video),
         "model": {"family": NAME, "preset": preset.name, "group_size": preset.group_size,
                   "levels": [list(v) for v in levels], "synthesis": synthesis},
         "quant": {"rate_lambda": preset.rate_lambda, "synthesis_bits": preset.synthesis_bits},
@@ -113,13 +109,7 @@ def build_file(trained: dict, video, preset, info: dict, coded: bool = True):
             payloads.append(b"")
             continue
         shapes = spec.group_shapes(levels, synthesis, video.width, video.height, count)
-        ordered = {}
-        for name, shape in shapes.items():
-            c, step = codes[name]
-            if tuple(np.shape(c)) != tuple(shape):
-                raise ValueError(f"{name}: shape {np.shape(c)}, expected {shape}")
-            ordered[name] = (c, step)
-        payloads.append(compress(ordered))
+        payloads.append(compress(ordered(codes, shapes)))
     return container.SieddFile(
         meta=meta, norm=None, encoder_graph=serialize(shared_graph(levels, synthesis)),
         decoder_graph=serialize(frame_graph(levels, synthesis)), encoder_weights=b"",

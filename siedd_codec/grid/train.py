@@ -14,23 +14,18 @@ bits of the latents as they would be rounded now."""
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import torch
 
 from ..tensor_codec import compress
+from ..training import plan_groups
 from .model import GridGroup
 
 STEER_EVERY = 10
 STEER_RATE = 0.5            # lambda *= exp(rate x (bits / budget - 1)) every STEER_EVERY steps
 STEER_RANGE = 256.0         # lambda stays within this factor of the quality's
 SCALE_LR = 1e-2
-
-
-def plan_groups(frame_count: int, group_size: int) -> list[tuple[int, int]]:
-    return [(first, min(group_size, frame_count - first))
-            for first in range(0, frame_count, group_size)]
 
 
 class GridTrainer:
