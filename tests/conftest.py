@@ -28,17 +28,24 @@ def carphone() -> Path:
     return clip("carphone_pristine.mp4")
 
 
-@pytest.fixture(scope="session")
-def tiny_encode(tmp_path_factory, carphone):
-    """(path of the .siedd, encode summary, source frames)."""
+def encode_carphone(tmp_path_factory, carphone, name: str, preset: str, overrides: dict,
+                    frames: int):
+    """Encode the first `frames` of carphone once: (path of the .siedd, encode summary, source
+    frames)."""
     from siedd_codec.encoder import encode
     from siedd_codec.presets import get_preset
     from siedd_codec.video_io import read_video
-    out = tmp_path_factory.mktemp("tiny") / "carphone.siedd"
-    summary = encode(str(carphone), str(out), get_preset("tiny", **TINY_OVERRIDES),
-                     frames=TINY_FRAMES, device="cpu", quiet=True)
-    frames = read_video(carphone, frames=TINY_FRAMES).frames
-    return out, summary, frames
+    out = tmp_path_factory.mktemp(name) / f"{name}.siedd"
+    summary = encode(str(carphone), str(out), get_preset(preset, **overrides), frames=frames,
+                     device="cpu", quiet=True)
+    return out, summary, read_video(carphone, frames=frames).frames
+
+
+@pytest.fixture(scope="session")
+def tiny_encode(tmp_path_factory, carphone):
+    """(path of the .siedd, encode summary, source frames)."""
+    return encode_carphone(tmp_path_factory, carphone, "carphone", "tiny", TINY_OVERRIDES,
+                           TINY_FRAMES)
 
 
 @pytest.fixture(scope="session")
@@ -66,14 +73,8 @@ GRID_OVERRIDES = dict(steps=80, group_size=4, samples=4096)
 def grid_encode(tmp_path_factory, carphone):
     """A latent-grid file from the same clip: (path, encode summary, source frames); groups of 4
     with a short last group."""
-    from siedd_codec.encoder import encode
-    from siedd_codec.presets import get_preset
-    from siedd_codec.video_io import read_video
-    out = tmp_path_factory.mktemp("grid") / "carphone_grid.siedd"
-    summary = encode(str(carphone), str(out), get_preset("grid-tiny", **GRID_OVERRIDES),
-                     frames=GRID_FRAMES, device="cpu", quiet=True)
-    frames = read_video(carphone, frames=GRID_FRAMES).frames
-    return out, summary, frames
+    return encode_carphone(tmp_path_factory, carphone, "carphone_grid", "grid-tiny",
+                           GRID_OVERRIDES, GRID_FRAMES)
 
 
 @pytest.fixture(scope="session")
