@@ -12,6 +12,11 @@ written when its content changes (so `make` in the tree recompiles nothing on a 
 - libavdevice/lavfi.c: a graph string that starts with the filter name `siedd` is read as
   `sieddsrc` (a filter cannot be both 1-in/1-out for -vf and 0-in for `-f lavfi -i`; this lets
   users write `siedd=` in both places).
+- fftools/ffmpeg.c: an error from a filter graph fails the run. FFmpeg 5.1 exits 1 when -vf's
+  graph fails, but an error from a -filter_complex graph ("Error while filtering") or from a
+  lavfi input (`-f lavfi -i`, which ffmpeg reads as a demuxer: a read error, taken for the end
+  of the input unless -xerror) is logged and then ffmpeg exits 0. Both now set the exit status
+  to 1; what was rendered before the error is still written out and the output closed.
 """
 from __future__ import annotations
 
@@ -53,6 +58,27 @@ LAVFI_BLOCK = """\
     }
     /* siedd-end */
 """
+
+
+# fftools/ffmpeg.c: (name, anchor, block inserted after the anchor); each anchor occurs once.
+FFMPEG_C_BLOCKS = [
+    ("lavfi-read-error",
+     "            print_error(is->url, ret);\n"
+     "            if (exit_on_error)\n"
+     "                exit_program(1);\n",
+     "            /* siedd-begin lavfi-read-error: a lavfi input is a filter graph; its error is\n"
+     "               a failure (exit status 1), as an error in -vf's graph is */\n"
+     "            if (!strcmp(is->iformat->name, \"lavfi\"))\n"
+     "                main_return_code = 1;\n"
+     "            /* siedd-end */\n"),
+    ("filtering-error",
+     "        ret = transcode_step();\n"
+     "        if (ret < 0 && ret != AVERROR_EOF) {\n"
+     "            av_log(NULL, AV_LOG_ERROR, \"Error while filtering: %s\\n\", av_err2str(ret));\n",
+     "            /* siedd-begin filtering-error: a failed filter graph fails the run */\n"
+     "            main_return_code = 1;\n"
+     "            /* siedd-end */\n"),
+]
 
 
 def write_if_changed(path: Path, text: str) -> bool:
@@ -109,6 +135,22 @@ def patch_lavfi(src: Path) -> bool:
     return write_if_changed(path, text)
 
 
+def patch_ffmpeg_c(src: Path) -> bool:
+    path = src / "fftools" / "ffmpeg.c"
+    text = path.read_text()
+    for name, anchor, block in FFMPEG_C_BLOCKS:
+        existing = re.search(r"[ \t]*/\* siedd-begin " + re.escape(name) + r"\b.*?/\* siedd-end \*/\n",
+                             text, re.S)
+        if existing:
+            text = text[:existing.start()] + block + text[existing.end():]
+            continue
+        if text.count(anchor) != 1:
+            raise SystemExit(f"{path}: the anchor of '{name}' was not found exactly once "
+                             "(not FFmpeg 5.1?)")
+        text = text.replace(anchor, anchor + block, 1)
+    return write_if_changed(path, text)
+
+
 def link_sources(src: Path) -> list[str]:
     changed = []
     for name in ("vf_siedd.c", "siedd.h"):
@@ -133,7 +175,8 @@ def main(argv: list[str]) -> int:
         return 1
     changed = [name for name, did in (("allfilters.c", patch_allfilters(src)),
                                       ("libavfilter/Makefile", patch_makefile(src)),
-                                      ("lavfi.c", patch_lavfi(src))) if did]
+                                      ("lavfi.c", patch_lavfi(src)),
+                                      ("ffmpeg.c", patch_ffmpeg_c(src))) if did]
     changed += link_sources(src)
     print(f"patch_ffmpeg: {', '.join(changed) if changed else 'already patched'}")
     return 0

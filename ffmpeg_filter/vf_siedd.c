@@ -15,6 +15,11 @@
  * Output pixel formats: rgb24 (the decoder's own), yuv444p and yuv420p (converted by libsiedd
  * with the BT.709 matrix, limited range, and tagged so), whichever the next filter or encoder
  * takes with the fewest conversions.
+ *
+ * Errors are logged once (av_log) and returned as AVERRORs. A frame that cannot be rendered
+ * also becomes the output's status, so a caller that pulls again gets the error, never EAGAIN
+ * (the lavfi device would otherwise wait forever after a failed first frame); the project's
+ * ffmpeg.c patch (patch_ffmpeg.py) turns such an error into exit status 1 in every form.
  */
 
 #include <inttypes.h>
@@ -308,7 +313,10 @@ static int sieddsrc_activate(AVFilterContext *ctx)
         ret = siedd_render(ctx, frame, -1,
                            s->start / 1e6 + (double)s->count * s->rate.den / s->rate.num);
     if (ret < 0) {
+        /* the error becomes the output's status: whoever pulls again (the lavfi device,
+           ffmpeg's -filter_complex, a buffersink) gets this error, not EAGAIN forever */
         av_frame_free(&frame);
+        ff_outlink_set_status(outlink, ret, s->count);
         return ret;
     }
     frame->pts          = s->count++;
@@ -404,6 +412,9 @@ static int siedd_filter_one(AVFilterContext *ctx, AVFrame *in)
     }
     ret = siedd_render(ctx, out, -1, seconds + s->start / 1e6);
     if (ret < 0) {
+        /* as in sieddsrc: the error is the output's status from now on (and, through
+           FF_FILTER_FORWARD_STATUS_BACK, the input's) */
+        ff_outlink_set_status(outlink, ret, in->pts);
         av_frame_free(&in);
         av_frame_free(&out);
         return ret;

@@ -35,9 +35,10 @@ def ffmpeg() -> Path:
     return FFMPEG
 
 
-def run(*args, env=None, cwd=None, check=True, text=False) -> subprocess.CompletedProcess:
+def run(*args, env=None, cwd=None, check=True, text=False, timeout=TIMEOUT
+        ) -> subprocess.CompletedProcess:
     cmd = [str(a) for a in args]
-    result = subprocess.run(cmd, capture_output=True, timeout=TIMEOUT, cwd=cwd, stdin=subprocess.DEVNULL,
+    result = subprocess.run(cmd, capture_output=True, timeout=timeout, cwd=cwd, stdin=subprocess.DEVNULL,
                             env=run_env() if env is None else env)
     stderr = result.stderr.decode("utf-8", "replace")
     result.stderr = stderr
@@ -334,6 +335,93 @@ def test_vf_errors(ffmpeg, tiny_siedd, bad_files, tmp_path, case, options, messa
     else:
         assert_clean_failure(result, message)
     assert not out.exists() or out.stat().st_size == 0
+
+
+# -- damage found only while rendering ---------------------------------------------------------
+
+DAMAGE_SIZE = (64, 48)
+GIVE_UP_S = 60                                   # far above a healthy run's 1-2 s: a hang fails
+
+
+def damaged_decoder_graph(graph: bytes) -> bytes:
+    """The decoder graph with a Gather of an index far out of range on its output: ONNX Runtime
+    accepts it (only allowed operators, valid shapes) and fails when it runs."""
+    import onnx
+    from onnx import TensorProto, helper
+    model = onnx.load_from_string(graph)
+    out = model.graph.output[0].name
+    for node in model.graph.node:
+        node.output[:] = [name + "_raw" if name == out else name for name in node.output]
+    model.graph.node.extend([
+        helper.make_node("Constant", [], ["bad_index"], value=helper.make_tensor(
+            "bad_index_value", TensorProto.INT64, [1], [1 << 40])),
+        helper.make_node("Gather", [out + "_raw", "bad_index"], [out], axis=0),
+    ])
+    return model.SerializeToString()
+
+
+@pytest.fixture(scope="module")
+def render_failures(tiny_siedd, tmp_path_factory):
+    """Files that open (every checksum valid) and fail only when a group is decoded:
+    {case: (path, the failing group's first frame, what the error says)}."""
+    from siedd_codec import container
+    from siedd_codec.errors import SieddError
+    folder = tmp_path_factory.mktemp("render_failures")
+    groups = container.read(tiny_siedd).groups
+    assert len(groups) >= 3, "the damaged middle group needs a group before and after it"
+    middle = len(groups) // 2
+    cases = {}
+    for case, group in (("group 0", 0), ("middle group", middle)):
+        sf = container.read(tiny_siedd)
+        sf.group_weights[group] = sf.group_weights[group][:4]   # cut, then re-checksummed
+        path = folder / f"group{group}.siedd"
+        path.write_bytes(container.to_bytes(sf))
+        cases[case] = (path, groups[group][0], f"group {group} weights")
+    sf = container.read(tiny_siedd)
+    sf.decoder_graph = damaged_decoder_graph(sf.decoder_graph)
+    path = folder / "graph.siedd"
+    path.write_bytes(container.to_bytes(sf))
+    cases["graph fails to run"] = (path, 0, "Gather")
+    for path, first_bad, _ in cases.values():          # they open; the damage shows at decode
+        with SieddReader(path, size=DAMAGE_SIZE, device="cpu") as reader:
+            if first_bad:
+                reader[first_bad - 1]
+            with pytest.raises(Exception) as failure:
+                reader[first_bad]
+            assert isinstance(failure.value, (SieddError, RuntimeError)), failure.value
+    return cases
+
+
+def ffmpeg_form(form: str, path: Path) -> list[str]:
+    """The input arguments of one way to render `path` with the project's ffmpeg."""
+    size = "{}x{}".format(*DAMAGE_SIZE)
+    if form == "-vf":
+        return ["-f", "lavfi", "-i", "testsrc2=s=32x32:r=30:d=1", "-vf", f"siedd={path}:s={size}"]
+    if form == "-f lavfi":
+        return ["-f", "lavfi", "-i", f"siedd={path}:s={size}"]
+    if form == "-f lavfi, re-timed, yuv420p":
+        return ["-f", "lavfi", "-i", f"siedd={path}:s={size}:r=50,format=yuv420p"]
+    assert form == "-filter_complex"
+    return ["-filter_complex", f"sieddsrc={path}:s={size}"]
+
+
+@pytest.mark.parametrize("case", ["group 0", "middle group", "graph fails to run"])
+@pytest.mark.parametrize("form", ["-vf", "-f lavfi", "-f lavfi, re-timed, yuv420p",
+                                  "-filter_complex"])
+def test_render_failure_ends_with_status_1(ffmpeg, render_failures, case, form):
+    """A file that cannot be fully rendered: every form ends promptly (no hang on frame 0), with
+    the filter's one error line and exit status 1, never 0 (even after frames were written)."""
+    path, first_bad, message = render_failures[case]
+    try:
+        result = run(ffmpeg, "-nostdin", "-v", "error", *ffmpeg_form(form, path), "-f", "rawvideo",
+                     "-pix_fmt", "rgb24", "pipe:1", check=False, timeout=GIVE_UP_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{form} on a file whose {case} cannot be rendered: still running after "
+                    f"{GIVE_UP_S} s")
+    assert_clean_failure(result, message)
+    assert result.returncode == 1, (result.returncode, result.stderr)
+    if form in ("-f lavfi", "-filter_complex"):         # the frames before the damage are kept
+        assert len(raw_frames(result.stdout, *DAMAGE_SIZE)) == first_bad
 
 
 # -- the latent-grid family through both forms ---------------------------------------------------
