@@ -208,6 +208,8 @@ class SieddReader:
             raise IndexError(f"group {g} out of range (0..{len(self._groups) - 1})")
         try:
             return self._renderer.render_group(g, width, height, frames)
+        except SieddFormatError as exc:     # damage found in the group's weights
+            raise SieddFormatError(f"{self.path}: damaged .siedd file: {exc}") from None
         except (SieddError, MemoryError):
             raise
         except Exception as exc:    # ONNX Runtime's errors: its own classes, RuntimeError, ...
