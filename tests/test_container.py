@@ -284,3 +284,68 @@ def test_siedd_graphs_pass_the_onnx_checker():
 def test_io_errors_are_format_errors(tmp_path):
     with pytest.raises(SieddFormatError, match="directory"):
         container.read(tmp_path)
+
+
+def _with_meta_bytes(golden_bytes: bytes, raw: bytes) -> bytes:
+    import zlib
+    import fuzzer
+    header, entries = fuzzer.split(golden_bytes)
+    entries[0][4] = zlib.compress(raw, 9)
+    return fuzzer.assemble(header, entries)
+
+
+@pytest.mark.parametrize("raw, message", [
+    (b"[" * 100000 + b"]" * 100000, "nests"),
+    (b'{"video": {"width": ' + b"9" * 5000 + b"}}", "integer of 5000 digits"),
+    (b'{"video": {"width": 1e999}}', "number out of range"),
+    (b'{"video": NaN}', "NaN"),
+    (b"\xff\xfe{}", "not JSON"),
+])
+def test_hostile_meta_json_is_one_clean_error(golden_bytes, raw, message):
+    with pytest.raises(SieddFormatError, match=message):
+        container.from_bytes(_with_meta_bytes(golden_bytes, raw))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m["model"].pop("preset"), "model.preset missing"),
+    (lambda m: m["model"].update(preset=["tiny"]), "model.preset missing"),
+    (lambda m: m.update(quant=[1]), "'quant' is not an object"),
+    (lambda m: m.update(encoder="x"), "'encoder' is not an object"),
+    (lambda m: m["video"].update(source={"a": 1}), "video.source"),
+    (lambda m: m["video"].update(fps=[True, 1]), "video.fps"),
+    (lambda m: m.update(extra=[[[[[[[[[[1]]]]]]]]]]), "nests deeper"),
+])
+def test_meta_schema_is_enforced(golden_bytes, edit, message, capsys, tmp_path):
+    """META's types, ranges and required keys are checked at open, so `info`, the reader and
+    the C library never meet a key they need missing or of the wrong type."""
+    import json
+    from siedd_codec import cli
+    meta = synthetic_file().meta
+    edit(meta)
+    data = _with_meta_bytes(golden_bytes, json.dumps(meta).encode())
+    with pytest.raises(SieddFormatError, match=message):
+        container.from_bytes(data)
+    path = tmp_path / "bad.siedd"
+    path.write_bytes(data)
+    assert cli.main(["info", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("siedd: error: ") and err.count("\n") == 1 and message.split()[0] in err
+
+
+@pytest.mark.parametrize("command", ["info", "decode", "export-onnx"])
+def test_graphs_onnx_runtime_could_not_run_are_one_clean_line(command, capsys, tmp_path):
+    """Graphs ONNX Runtime loads but cannot run (an input or output renamed, a wrong output
+    shape, one flipped bit) used to leave as RuntimeError or ValueError tracebacks; they are
+    refused at open now, through every command."""
+    from siedd_codec import cli
+    from siedd_export.graphs import decoder_graph
+    renamed = decoder_graph(8).replace(b"frames", b"frameX")
+    for n, graph in enumerate((renamed, decoder_graph(8).replace(b"\x08\x03", b"\x08\x04"))):
+        path = tmp_path / f"bad{n}.siedd"
+        path.write_bytes(_with_graphs(decoder=graph))
+        extra = {"info": [], "decode": ["-o", str(tmp_path / "x.y4m")],
+                 "export-onnx": [str(tmp_path / "onnx")]}[command]
+        assert cli.main([command, str(path), *extra]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("siedd: error: ") and err.count("\n") == 1, err
+        assert "GDEC graph is not one siedd builds" in err
