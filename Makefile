@@ -59,7 +59,7 @@ bench: venv clips
 # through the CLI and both FFmpeg forms; counts in bench/results/fuzz.json. Non-zero exit on any
 # case that is not decoded or a clean error.
 FUZZ_CASES ?= 100000
-FUZZ_TOOLS ?= 400
+FUZZ_TOOLS ?= 200
 fuzz: setup
 	$(PY) tests/fuzzer.py --cases $(FUZZ_CASES) --tools $(FUZZ_TOOLS) --json bench/results/fuzz.json
 
