@@ -8,7 +8,7 @@ CACHE := .cache/siedd
 INSTALLED := $(VENV)/.siedd-installed
 CLIPS := $(CACHE)/clips/.fetched
 
-.PHONY: setup venv clips test demo bench clean
+.PHONY: setup venv clips test demo bench fuzz clean
 
 setup: venv clips ffmpeg
 
@@ -54,6 +54,14 @@ demo: setup
 BENCH_ARGS ?=
 bench: venv clips
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# The fault campaign's long run (tests/fuzzer.py): FUZZ_CASES mutants through the reader, a sample
+# through the CLI and both FFmpeg forms; counts in bench/results/fuzz.json. Non-zero exit on any
+# case that is not decoded or a clean error.
+FUZZ_CASES ?= 100000
+FUZZ_TOOLS ?= 200
+fuzz: setup
+	$(PY) tests/fuzzer.py --cases $(FUZZ_CASES) --tools $(FUZZ_TOOLS) --json bench/results/fuzz.json
 
 clean:
 	rm -rf $(VENV) $(CACHE) build out

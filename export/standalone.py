@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import onnx
-
 from siedd_codec.fsutil import atomic_write_bytes
 from siedd_codec.model_spec import coordinate_grid
 from siedd_codec.weights import decode_encoder, iter_groups
@@ -33,10 +31,9 @@ def export_onnx(sf, path: str, directory: str) -> list[str]:
     d = sf.hidden
     written: list[str] = []
     enc_w = decode_encoder(sf.encoder_weights, d, sf.version)
-    enc = bake_weights(onnx.load_model_from_string(sf.encoder_graph), enc_w)
+    enc = bake_weights(sf.encoder_graph, enc_w)
     atomic_write_bytes(out / "encoder.onnx", serialize(enc))
     written.append("encoder.onnx")
-    dec_template = onnx.load_model_from_string(sf.decoder_graph)
     groups = []
     for g, weights in iter_groups(sf):
         first, count = sf.groups[g]
@@ -44,7 +41,7 @@ def export_onnx(sf, path: str, directory: str) -> list[str]:
         weights["frame_mean"] = sf.norm[first:first + count, 0]
         weights["frame_std"] = sf.norm[first:first + count, 1]
         name = f"group_{g:05d}.onnx"
-        atomic_write_bytes(out / name, serialize(bake_weights(dec_template, weights)))
+        atomic_write_bytes(out / name, serialize(bake_weights(sf.decoder_graph, weights)))
         written.append(name)
         groups.append({"file": name, "first_frame": first, "frame_count": count})
     recipe = {

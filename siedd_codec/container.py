@@ -7,6 +7,7 @@ groups that are complete."""
 from __future__ import annotations
 
 import json
+import math
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from .binio import ByteReader, ByteWriter
 from .errors import SieddFormatError
 from .fsutil import atomic_path
 from .families import family_of_meta
-from .onnx_check import check_graph
+from .graph_check import check_graphs
 
 MAGIC = b"SIEDD\r\n\x1a"
 VERSION_MAJOR = 2                  # what this writer writes
@@ -29,6 +30,9 @@ TABLE_ENTRY = struct.Struct("<4sIQQ")              # 24 bytes
 MAX_SECTIONS = 1 << 20
 MAX_META_BYTES = 1 << 20
 MAX_GRAPH_BYTES = 1 << 24
+MAX_META_DEPTH = 8                 # META's JSON: nesting, integer digits, string lengths
+MAX_META_INT_DIGITS = 20
+MAX_META_TEXT = 4096
 
 # Section types in the order they appear; WGRP repeats once per group.
 META, NORM, GENC, GDEC, WENC, GIDX, WGRP = (b"META", b"NORM", b"GENC", b"GDEC", b"WENC",
@@ -235,8 +239,9 @@ def from_bytes(data: bytes) -> SieddFile:
             payload = inflate(payload, MAX_GRAPH_BYTES, f"{kind.decode()} graph")
         if len(payload) > MAX_GRAPH_BYTES:
             raise SieddFormatError(f"damaged .siedd file: {kind.decode()} graph too large")
-        check_graph(payload, f"{kind.decode()} section")
         graphs.append(bytes(payload))
+    family = family_of_meta(meta)
+    graphs = check_graphs(graphs[0], graphs[1], family.graphs(meta), family.NAME)
     groups = _parse_group_index(payloads[5], meta)
     if len(entries) - len(ESSENTIAL) != len(groups):
         raise SieddFormatError("damaged .siedd file: group index and section table disagree")
@@ -264,13 +269,49 @@ def _parse_norm(raw: bytes, meta: dict, packed: bool) -> np.ndarray | None:
     return norm
 
 
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_META_INT_DIGITS:
+        raise SieddFormatError(f"damaged .siedd file: META holds an integer of "
+                               f"{len(text)} digits")
+    return int(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise SieddFormatError("damaged .siedd file: META holds a number out of range")
+    return value
+
+
+def _no_constant(name: str):
+    raise SieddFormatError(f"damaged .siedd file: META holds {name}, which JSON does not allow")
+
+
+def _depth(value) -> int:
+    """Nesting depth of parsed JSON, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_META_DEPTH:
+            break
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def _parse_meta(raw: bytes, major: int) -> dict:
     if len(raw) > MAX_META_BYTES:
         raise SieddFormatError("damaged .siedd file: META section too large")
     try:
-        meta = json.loads(raw.decode("utf-8"))
+        meta = json.loads(raw.decode("utf-8"), parse_int=_bounded_int, parse_float=_finite_float,
+                          parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SieddFormatError(f"damaged .siedd file: META is not JSON ({exc})") from None
+    except RecursionError:
+        raise SieddFormatError("damaged .siedd file: META nests too deeply") from None
+    if _depth(meta) > MAX_META_DEPTH:
+        raise SieddFormatError(f"damaged .siedd file: META nests deeper than {MAX_META_DEPTH}")
     validate_meta(meta, major)
     return meta
 
@@ -303,18 +344,34 @@ def _int_in(obj: dict, key: str, lo: int, hi: int, where: str) -> None:
              f"{where}.{key} missing or out of range")
 
 
+def _text(obj: dict, key: str, where: str, required: bool) -> None:
+    value = obj.get(key)
+    _require((value is None and not required)
+             or (isinstance(value, str) and (value or not required) and len(value) <= MAX_META_TEXT),
+             f"{where}.{key} missing or not a short string" if required else
+             f"{where}.{key} is not a short string")
+
+
 def validate_meta(meta, major: int) -> None:
+    """META's schema (FORMAT.md, "META"): the keys a reader uses, their types and ranges. Keys
+    it does not know are kept and ignored; the nesting and number bounds of _parse_meta hold."""
     _require(isinstance(meta, dict), "META is not an object")
     for key in ("video", "model"):
         _require(isinstance(meta.get(key), dict), f"META lacks {key!r}")
+    for key in ("quant", "encoder"):
+        _require(isinstance(meta.get(key, {}), dict), f"META {key!r} is not an object")
     video, model = meta["video"], meta["model"]
     _int_in(video, "width", 1, 1 << 15, "video")
     _int_in(video, "height", 1, 1 << 15, "video")
     _int_in(video, "frame_count", 1, 1 << 24, "video")
     fps = video.get("fps")
     _require(isinstance(fps, list) and len(fps) == 2
-             and all(isinstance(v, int) and 1 <= v <= 1 << 30 for v in fps), "video.fps invalid")
+             and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1 << 30
+                     for v in fps), "video.fps invalid")
     _require(isinstance(video.get("color", {}), dict), "video.color invalid")
+    _text(video, "source", "video", required=False)
+    _text(model, "family", "model", required=False)
+    _text(model, "preset", "model", required=True)
     _int_in(model, "group_size", 1, 1000, "model")
     family = family_of_meta(meta)       # an unknown family is a SieddFormatError
     family.validate_model(model, meta, major, _require, _int_in)

@@ -5,6 +5,8 @@ A family module provides:
     NAME, USES_NORM
     quality_to_lambda(quality)                         the --quality scale
     validate_model(model, meta, major, require, int_in)   META["model"] checks (container)
+    graphs(meta) -> [(GENC bytes, GDEC bytes)]          the graphs siedd builds for META's
+        model, one pair per graph version the renderer takes; a file's must equal one
     open_renderer(sf, device, threads, feature_cache_bytes)
         -> .device, .render_group(g, width, height, frames: slice | None), .close()
     plan(video, preset, target_bytes, choose_width, info) -> (preset, budget_bits or None)

@@ -20,6 +20,8 @@ from .families import family_of_meta
 MAX_SIDE = 16384
 FEATURE_CACHE_BYTES = 1 << 30   # SIEDD: shared encoder output kept per output size
 GROUP_CACHE = 2                 # decoded groups kept (two: blending across a group border)
+GROUP_BYTES = 256 << 20         # a group's frames decode together up to this size; larger
+                                # ones frame by frame, so memory stays bounded at any size
 
 
 def parse_size(size) -> tuple[int, int] | None:
@@ -73,6 +75,7 @@ class SieddReader:
                                    f"{str(exc).splitlines()[0]}") from None
         self.device = self._renderer.device
         self._group_cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._frame_cache: tuple[tuple[int, int], np.ndarray] | None = None
         self._closed = False
 
     # -- Python protocol ------------------------------------------------------------------
@@ -94,11 +97,17 @@ class SieddReader:
         if not 0 <= i < self.frame_count:
             raise IndexError(f"frame {index} out of range (0..{self.frame_count - 1})")
         g = int(self._group_of_frame[i])
-        first, _ = self._groups[g]
+        first, count = self._groups[g]
+        if not self._whole_groups(count):
+            return self._decode_frame(g, i - first)
         return self.decode_group(g)[i - first].copy()
 
     def __iter__(self):
         for g, (first, count) in enumerate(self._groups):
+            if not self._whole_groups(count):
+                for k in range(count):
+                    yield self._decode_frame(g, k)
+                continue
             frames = self.decode_group(g)
             for k in range(count):
                 yield frames[k].copy()
@@ -111,6 +120,7 @@ class SieddReader:
 
     def close(self) -> None:
         self._group_cache.clear()
+        self._frame_cache = None
         if self._renderer is not None:
             self._renderer.close()
         self._renderer = None
@@ -163,6 +173,19 @@ class SieddReader:
         if self._closed:
             raise SieddError("reader is closed")
 
+    def _whole_groups(self, count: int) -> bool:
+        return count * self.width * self.height * 3 <= GROUP_BYTES
+
+    def _decode_frame(self, g: int, k: int) -> np.ndarray:
+        """Frame k of group g alone (large sizes), the last one kept: blending in frame_at asks
+        for each frame twice."""
+        key = (g, k)
+        if self._frame_cache is not None and self._frame_cache[0] == key:
+            return self._frame_cache[1].copy()
+        frame = self.render_group(g, self.width, self.height, slice(k, k + 1))[0]
+        self._frame_cache = (key, frame)
+        return frame.copy()
+
     def decode_group(self, g: int) -> np.ndarray:
         """All frames of group g at the reader's size: (count, H, W, 3) uint8. Cached."""
         self._check_open()
@@ -178,6 +201,18 @@ class SieddReader:
     def render_group(self, g: int, width: int, height: int, frames: slice | None = None
                      ) -> np.ndarray:
         """Render group g (or the frames of it `frames` picks) at any size, bypassing the
-        frame cache: (count, height, width, 3) uint8."""
+        frame cache: (count, height, width, 3) uint8. A group the file stores but ONNX Runtime
+        cannot run is a SieddFormatError naming the group."""
         self._check_open()
-        return self._renderer.render_group(g, width, height, frames)
+        if not 0 <= g < len(self._groups):
+            raise IndexError(f"group {g} out of range (0..{len(self._groups) - 1})")
+        try:
+            return self._renderer.render_group(g, width, height, frames)
+        except SieddFormatError as exc:     # damage found in the group's weights
+            raise SieddFormatError(f"{self.path}: damaged .siedd file: {exc}") from None
+        except (SieddError, MemoryError):
+            raise
+        except Exception as exc:    # ONNX Runtime's errors: its own classes, RuntimeError, ...
+            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else \
+                type(exc).__name__
+            raise SieddFormatError(f"{self.path}: group {g} cannot be decoded: {reason}") from None

@@ -9,6 +9,7 @@ once for all of the group's frames, whose heads are then one small matrix produc
 through in chunks, so memory stays bounded at any output size."""
 from __future__ import annotations
 
+import functools
 import math
 from collections import OrderedDict
 
@@ -42,6 +43,18 @@ def validate_model(model: dict, meta: dict, major: int, require, int_in) -> None
         require(isinstance(meta.get("quant"), dict), "META lacks 'quant'")
         for key in QUANT_FIELDS:
             int_in(meta["quant"], key, 2, 16, "quant")
+
+
+@functools.lru_cache(maxsize=8)
+def _graphs(hidden: int) -> tuple[bytes, bytes]:
+    from siedd_export.graphs import decoder_graph, encoder_graph
+    return encoder_graph(hidden), decoder_graph(hidden)
+
+
+def graphs(meta: dict) -> list[tuple[bytes, bytes]]:
+    """The (GENC, GDEC) graphs siedd builds for META's model, one pair per graph version this
+    reader renders: one so far, the same in formats 1 and 2 (FORMAT.md, "Graph versions")."""
+    return [_graphs(meta["model"]["hidden"])]
 
 
 def describe(sf) -> dict:
@@ -89,7 +102,6 @@ def build_file(model, video: Video, preset: Preset, encoder_info: dict,
                coded: bool = True) -> container.SieddFile:
     """The file for a trained model; coded=False leaves the weight sections empty (to measure
     the fixed costs before training)."""
-    from siedd_export.graphs import decoder_graph, encoder_graph, serialize
     from . import container
     d = model.hidden
     meta = {
@@ -108,9 +120,9 @@ def build_file(model, video: Video, preset: Preset, encoder_info: dict,
                                                       model.group_flags)]
     else:
         encoder_weights, groups = b"", [b""] * len(model.group_ranges)
+    encoder_graph, decoder_graph = graphs(meta)[0]
     return container.SieddFile(
-        meta=meta, norm=model.norm,
-        encoder_graph=serialize(encoder_graph(d)), decoder_graph=serialize(decoder_graph(d)),
+        meta=meta, norm=model.norm, encoder_graph=encoder_graph, decoder_graph=decoder_graph,
         encoder_weights=encoder_weights, groups=list(model.group_ranges), group_weights=groups)
 
 

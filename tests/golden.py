@@ -23,7 +23,7 @@ def _codes(rng, shapes, spread):
 
 
 def synthetic_file() -> container.SieddFile:
-    from siedd_export.graphs import decoder_graph, encoder_graph, serialize
+    from siedd_export.graphs import decoder_graph, encoder_graph
     rng = np.random.default_rng(1234)
     enc = _codes(rng, encoder_shapes(HIDDEN), 20)
     groups = []
@@ -38,7 +38,37 @@ def synthetic_file() -> container.SieddFile:
                       "decoder_layers": DECODER_LAYERS},
             "quant": {"steps": "per tensor"}, "encoder": {"software": "golden"}}
     return container.SieddFile(meta=meta, norm=norm.astype(np.float32),
-                               encoder_graph=serialize(encoder_graph(HIDDEN)),
-                               decoder_graph=serialize(decoder_graph(HIDDEN)),
+                               encoder_graph=encoder_graph(HIDDEN),
+                               decoder_graph=decoder_graph(HIDDEN),
                                encoder_weights=encode_encoder(enc, HIDDEN),
                                groups=RANGES, group_weights=groups)
+
+
+GRID_LEVELS = [(1, 1), (2, 1), (2, 0), (4, 0)]
+GRID_SYNTHESIS = [8]
+
+
+def synthetic_grid_file() -> container.SieddFile:
+    """A latent-grid file (family "grid") of the same kind: 16x12, 5 frames in groups of 2."""
+    from siedd_codec.grid import family, spec
+    from siedd_codec.tensor_codec import compress
+    rng = np.random.default_rng(4321)
+    meta = {"video": {"width": 16, "height": 12, "frame_count": FRAMES, "fps": [25, 1],
+                      "color": {}, "source": "synthetic"},
+            "model": {"family": "grid", "preset": "test", "group_size": GROUP,
+                      "levels": [list(v) for v in GRID_LEVELS], "synthesis": GRID_SYNTHESIS},
+            "quant": {"rate_lambda": 0.02}, "encoder": {"software": "golden"}}
+    payloads = []
+    for _, count in RANGES:
+        shapes = spec.group_shapes(GRID_LEVELS, GRID_SYNTHESIS, 16, 12, count)
+        codes = {}
+        for name, shape in shapes.items():
+            if name.startswith("lat"):
+                codes[name] = (np.round(rng.laplace(0, 2, shape)).astype(np.int32), 1.0)
+            else:
+                codes[name] = (np.round(rng.laplace(0, 20, shape)).astype(np.int32),
+                               float(np.float32(0.02)))
+        payloads.append(compress(codes))
+    shared, frames = family.graphs(meta)[0]
+    return container.SieddFile(meta=meta, norm=None, encoder_graph=shared, decoder_graph=frames,
+                               encoder_weights=b"", groups=RANGES, group_weights=payloads)

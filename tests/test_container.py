@@ -174,18 +174,178 @@ def test_hostile_counts_are_refused_before_allocation(golden_bytes):
         container.from_bytes(bytes(data))
 
 
-def test_foreign_onnx_operators_are_refused(golden_bytes):
-    """A graph using an operator siedd never writes is refused before ONNX Runtime sees it."""
-    from siedd_codec.onnx_check import check_graph
+def _with_graphs(encoder=None, decoder=None) -> bytes:
+    """The golden file with its graphs replaced (checksums recomputed: the parser is reached)."""
+    sf = synthetic_file()
+    sf.encoder_graph = encoder if encoder is not None else sf.encoder_graph
+    sf.decoder_graph = decoder if decoder is not None else sf.decoder_graph
+    return container.to_bytes(sf)
+
+
+def test_graphs_other_than_siedds_own_are_refused(golden_bytes):
+    """Operators siedd allows can still allocate without bound: a chain of Concats doubles its
+    input 30 times, an N x N MatMul over the pixels asks for N^2 floats. A file's graphs must be
+    the ones siedd builds for its META, or the file is refused before ONNX Runtime sees them."""
+    from onnx import TensorProto, helper
+    from siedd_export.graphs import decoder_graph, encoder_graph
+    f = TensorProto.FLOAT
+    nodes = [helper.make_node("Concat", [f"x{i}", f"x{i}"], [f"x{i + 1}"], axis=0)
+             for i in range(30)]
+    nodes.append(helper.make_node("Identity", ["x30"], ["features"]))
+    concat = helper.make_model(helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x0", f, ["N", 2])],
+        [helper.make_tensor_value_info("features", f, None)])).SerializeToString()
+    matmul = helper.make_model(helper.make_graph(
+        [helper.make_node("Transpose", ["features"], ["t"]),
+         helper.make_node("MatMul", ["features", "t"], ["frames"])], "g",
+        [helper.make_tensor_value_info("features", f, ["N", 8])],
+        [helper.make_tensor_value_info("frames", f, None)])).SerializeToString()
+    renamed = decoder_graph(8).replace(b"frame_std", b"frame_stX")
+    other_width = encoder_graph(16)
+    for encoder, decoder, which in ((concat, None, "GENC"), (None, matmul, "GDEC"),
+                                    (None, renamed, "GDEC"), (other_width, None, "GENC")):
+        with pytest.raises(SieddFormatError, match=f"the {which} graph is not one siedd builds"):
+            container.from_bytes(_with_graphs(encoder, decoder))
+
+
+def test_graph_bit_flips_are_refused_or_harmless(golden_bytes):
+    """Every single-bit flip of the decoder graph (a sample of positions) either is refused, or
+    touches only a field that describes (a name, the producer): ONNX Runtime then gets siedd's
+    own graph."""
+    from siedd_export.graphs import decoder_graph
+    graph = decoder_graph(8)
+    accepted = 0
+    for pos in range(0, len(graph), 7):
+        flipped = bytearray(graph)
+        flipped[pos] ^= 1 << (pos % 8)
+        try:
+            sf = container.from_bytes(_with_graphs(decoder=bytes(flipped)))
+        except SieddFormatError:
+            continue
+        accepted += 1
+        assert sf.decoder_graph == graph     # what ONNX Runtime gets is siedd's own graph
+    assert accepted < len(graph) // 7 // 4
+
+
+def test_descriptive_graph_fields_do_not_matter():
+    """A graph that differs from siedd's only in a doc string or producer is accepted."""
     import onnx
-    from onnx import helper, TensorProto
-    node = helper.make_node("ConstantOfShape", ["s"], ["y"])
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("s", TensorProto.INT64, [1])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
-    with pytest.raises(SieddFormatError, match="ConstantOfShape"):
-        check_graph(helper.make_model(graph).SerializeToString(), "GDEC section")
+    from siedd_export.graphs import decoder_graph
+    model = onnx.load_model_from_string(decoder_graph(8))
+    model.doc_string = "exported elsewhere"
+    model.producer_name = "another tool"
+    model.graph.name = "renamed"
+    sf = container.from_bytes(_with_graphs(decoder=model.SerializeToString()))
+    assert sf.decoder_graph == decoder_graph(8)
+
+
+def test_onnx_proto_writes_what_onnx_helper_writes():
+    """siedd builds graphs without the onnx package (onnx_proto.py); field for field, the bytes
+    are onnx.helper's, so files written with onnx.helper still pass the graph check."""
+    import numpy as np_
+    from onnx import TensorProto, helper, numpy_helper
+    from siedd_codec import onnx_proto as op
+    det = dict(deterministic=True)
+    assert op.node("Gemm", ["a", "b", "c"], ["d"], transB=1, alpha=30.0, beta=-2.5) == \
+        helper.make_node("Gemm", ["a", "b", "c"], ["d"], transB=1, alpha=30.0,
+                         beta=-2.5).SerializeToString(**det)
+    assert op.node("Transpose", ["x"], ["y"], perm=[0, 2, 1]) == \
+        helper.make_node("Transpose", ["x"], ["y"], perm=[0, 2, 1]).SerializeToString(**det)
+    for shape in ([], ["N", 3], [1, "W", "R", 16]):
+        for elem, ours in ((TensorProto.FLOAT, op.FLOAT), (TensorProto.UINT8, op.UINT8)):
+            assert op.value_info("v", ours, shape) == \
+                helper.make_tensor_value_info("v", elem, shape).SerializeToString(**det)
+    for array in (np_.array([-1, 7], np_.int64), np_.array(255.0, np_.float32),
+                  np_.arange(6, dtype=np_.float32).reshape(2, 3)):
+        assert op.tensor("t", array) == \
+            numpy_helper.from_array(array, "t").SerializeToString(**det)
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N"])],
+                              initializer=[numpy_helper.from_array(np_.zeros(2, np_.float32), "z")])
+    model = helper.make_model(graph, producer_name="siedd",
+                              opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    ours = op.model([op.node("Relu", ["x"], ["y"])], "g", [op.value_info("x", op.FLOAT, ["N"])],
+                    [op.value_info("y", op.FLOAT, ["N"])],
+                    [op.tensor("z", np_.zeros(2, np_.float32))], 17)
+    assert ours == model.SerializeToString(**det)
+
+
+def test_siedd_graphs_pass_the_onnx_checker():
+    import onnx
+    from siedd_codec.grid import family
+    from siedd_export.graphs import decoder_graph, encoder_graph
+    from golden import synthetic_grid_file
+    for graph in (encoder_graph(8), decoder_graph(96), *family.graphs(synthetic_grid_file().meta)[0]):
+        onnx.checker.check_model(onnx.load_model_from_string(graph))
 
 
 def test_io_errors_are_format_errors(tmp_path):
     with pytest.raises(SieddFormatError, match="directory"):
         container.read(tmp_path)
+
+
+def _with_meta_bytes(golden_bytes: bytes, raw: bytes) -> bytes:
+    import zlib
+    import fuzzer
+    header, entries = fuzzer.split(golden_bytes)
+    entries[0][4] = zlib.compress(raw, 9)
+    return fuzzer.assemble(header, entries)
+
+
+@pytest.mark.parametrize("raw, message", [
+    (b"[" * 100000 + b"]" * 100000, "nests"),
+    (b'{"video": {"width": ' + b"9" * 5000 + b"}}", "integer of 5000 digits"),
+    (b'{"video": {"width": 1e999}}', "number out of range"),
+    (b'{"video": NaN}', "NaN"),
+    (b"\xff\xfe{}", "not JSON"),
+])
+def test_hostile_meta_json_is_one_clean_error(golden_bytes, raw, message):
+    with pytest.raises(SieddFormatError, match=message):
+        container.from_bytes(_with_meta_bytes(golden_bytes, raw))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m["model"].pop("preset"), "model.preset missing"),
+    (lambda m: m["model"].update(preset=["tiny"]), "model.preset missing"),
+    (lambda m: m.update(quant=[1]), "'quant' is not an object"),
+    (lambda m: m.update(encoder="x"), "'encoder' is not an object"),
+    (lambda m: m["video"].update(source={"a": 1}), "video.source"),
+    (lambda m: m["video"].update(fps=[True, 1]), "video.fps"),
+    (lambda m: m.update(extra=[[[[[[[[[[1]]]]]]]]]]), "nests deeper"),
+])
+def test_meta_schema_is_enforced(golden_bytes, edit, message, capsys, tmp_path):
+    """META's types, ranges and required keys are checked at open, so `info`, the reader and
+    the C library never meet a key they need missing or of the wrong type."""
+    import json
+    from siedd_codec import cli
+    meta = synthetic_file().meta
+    edit(meta)
+    data = _with_meta_bytes(golden_bytes, json.dumps(meta).encode())
+    with pytest.raises(SieddFormatError, match=message):
+        container.from_bytes(data)
+    path = tmp_path / "bad.siedd"
+    path.write_bytes(data)
+    assert cli.main(["info", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("siedd: error: ") and err.count("\n") == 1 and message.split()[0] in err
+
+
+@pytest.mark.parametrize("command", ["info", "decode", "export-onnx"])
+def test_graphs_onnx_runtime_could_not_run_are_one_clean_line(command, capsys, tmp_path):
+    """Graphs ONNX Runtime loads but cannot run (an input or output renamed, a wrong output
+    shape, one flipped bit) used to leave as RuntimeError or ValueError tracebacks; they are
+    refused at open now, through every command."""
+    from siedd_codec import cli
+    from siedd_export.graphs import decoder_graph
+    renamed = decoder_graph(8).replace(b"frames", b"frameX")
+    for n, graph in enumerate((renamed, decoder_graph(8).replace(b"\x08\x03", b"\x08\x04"))):
+        path = tmp_path / f"bad{n}.siedd"
+        path.write_bytes(_with_graphs(decoder=graph))
+        extra = {"info": [], "decode": ["-o", str(tmp_path / "x.y4m")],
+                 "export-onnx": [str(tmp_path / "onnx")]}[command]
+        assert cli.main([command, str(path), *extra]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("siedd: error: ") and err.count("\n") == 1, err
+        assert "GDEC graph is not one siedd builds" in err

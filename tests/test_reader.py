@@ -145,3 +145,33 @@ def test_closed_reader_refuses(tiny_siedd):
     r.close()
     with pytest.raises(SieddError, match="closed"):
         r[0]
+
+
+@pytest.mark.parametrize("family", ["siedd", "grid"])
+def test_large_sizes_decode_frame_by_frame(family, monkeypatch, tmp_path):
+    """Above reader.GROUP_BYTES a group's frames are rendered one at a time, so memory is that
+    of one frame whatever the group size (16384x16384 would otherwise hold all its frames:
+    15 GiB for 20); the pictures are the same."""
+    import tracemalloc
+    from golden import synthetic_file, synthetic_grid_file
+    from siedd_codec import reader as reader_module
+    sf = synthetic_file() if family == "siedd" else synthetic_grid_file()
+    path = tmp_path / "f.siedd"
+    path.write_bytes(container.to_bytes(sf))
+    size = (768, 512)
+    frame_bytes = size[0] * size[1] * 3
+    with SieddReader(path, size=size, device="cpu", threads=1) as whole:
+        expected = whole[:]
+        blend = whole.frame_at(0.5 / float(whole.fps))
+    monkeypatch.setattr(reader_module, "GROUP_BYTES", int(1.5 * frame_bytes))
+    with SieddReader(path, size=size, device="cpu", threads=1) as framewise:
+        framewise[0]                           # sessions and caches warm
+        tracemalloc.start()
+        first = framewise[1]
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < 2.5 * frame_bytes        # the rendered frame and the copy handed out
+        assert np.array_equal(first, expected[1])
+        assert np.array_equal(np.stack(list(framewise)), expected)
+        assert np.array_equal(framewise.frame_at(0.5 / float(framewise.fps)), blend)
+        assert 0 not in framewise._group_cache and 1 not in framewise._group_cache

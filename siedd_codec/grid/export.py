@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import onnx
-
 from ..fsutil import atomic_write_bytes
 from .render import GridRenderer
 from . import spec
@@ -32,8 +30,6 @@ def export_onnx(sf, path: str, directory: str) -> list[str]:
         raise NotADirectoryError(f"{directory}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     renderer = GridRenderer(sf, device="cpu")
-    shared_template = onnx.load_model_from_string(sf.encoder_graph)
-    frame_template = onnx.load_model_from_string(sf.decoder_graph)
     written, groups = [], []
     for g in range(len(sf.group_weights)):
         first, count = sf.groups[g]
@@ -47,8 +43,8 @@ def export_onnx(sf, path: str, directory: str) -> list[str]:
             frames[f"syn.w{j}"] = weights[f"syn.w{j}"]
             frames[f"syn.b{j}"] = weights[f"syn.b{j}"]
         names = (f"shared_{g:05d}.onnx", f"frames_{g:05d}.onnx")
-        atomic_write_bytes(out / names[0], serialize(bake_weights(shared_template, shared)))
-        atomic_write_bytes(out / names[1], serialize(bake_weights(frame_template, frames)))
+        atomic_write_bytes(out / names[0], serialize(bake_weights(sf.encoder_graph, shared)))
+        atomic_write_bytes(out / names[1], serialize(bake_weights(sf.decoder_graph, frames)))
         written += names
         groups.append({"shared": names[0], "frames": names[1], "first_frame": first,
                        "frame_count": count})

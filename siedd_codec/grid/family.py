@@ -7,6 +7,7 @@ graph, GDEC the frame graph (grid/graphs.py); WENC empty; each WGRP the group's 
 """
 from __future__ import annotations
 
+import functools
 import time
 
 from . import spec
@@ -36,6 +37,20 @@ def validate_model(model: dict, meta: dict, major: int, require, int_in) -> None
     count = spec.latent_count([tuple(v) for v in levels], video["width"], video["height"],
                               model["group_size"])
     require(count <= MAX_GROUP_LATENTS, "model's grids are too large")
+
+
+@functools.lru_cache(maxsize=8)
+def _graphs(levels: tuple, synthesis: tuple) -> tuple[bytes, bytes]:
+    from .graphs import frame_graph, shared_graph
+    levels, synthesis = [tuple(v) for v in levels], list(synthesis)
+    return shared_graph(levels, synthesis), frame_graph(levels, synthesis)
+
+
+def graphs(meta: dict) -> list[tuple[bytes, bytes]]:
+    """The (GENC, GDEC) graphs siedd builds for META's model, one pair per graph version this
+    reader renders: one so far (FORMAT.md, "Graph versions")."""
+    model = meta["model"]
+    return [_graphs(tuple(tuple(v) for v in model["levels"]), tuple(model["synthesis"]))]
 
 
 def open_renderer(sf, device: str = "auto", threads: int = 0, feature_cache_bytes: int = 0):
@@ -93,8 +108,6 @@ def train(video, preset, budget_bits, device, seed, quiet, state, log, info):
 def build_file(trained: dict, video, preset, info: dict, coded: bool = True):
     from .. import container
     from ..tensor_codec import compress, ordered
-    from .graphs import frame_graph, shared_graph
-    from siedd_export.graphs import serialize
     levels, synthesis = preset.level_list(), preset.synthesis_widths()
     meta = {
         "video": container.video_meta(video),
@@ -110,9 +123,9 @@ def build_file(trained: dict, video, preset, info: dict, coded: bool = True):
             continue
         shapes = spec.group_shapes(levels, synthesis, video.width, video.height, count)
         payloads.append(compress(ordered(codes, shapes)))
+    shared, frames = graphs(meta)[0]
     return container.SieddFile(
-        meta=meta, norm=None, encoder_graph=serialize(shared_graph(levels, synthesis)),
-        decoder_graph=serialize(frame_graph(levels, synthesis)), encoder_weights=b"",
+        meta=meta, norm=None, encoder_graph=shared, decoder_graph=frames, encoder_weights=b"",
         groups=list(trained["groups"]), group_weights=payloads)
 
 

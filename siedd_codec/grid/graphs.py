@@ -1,6 +1,6 @@
-"""ONNX graphs of the latent-grid model, built node by node with onnx.helper (the graphs are part
-of the file format: their bytes must not depend on the torch version). Needs the onnx package:
-only the encoder and export import this module.
+"""ONNX graphs of the latent-grid model, built node by node as serialised bytes (onnx_proto.py;
+the graphs are part of the file format: their bytes must not depend on the torch version). The encoder writes them;
+the reader builds them again to check a file's (graph_check.py).
 
 Both graphs work on a band of R output rows by W' columns and take their taps (spec.axis_taps)
 as inputs, one set per level scale:  rows0_s{S}, rows1_s{S} (R,) int64, wy_s{S} (R, 1) float32,
@@ -19,24 +19,20 @@ frame graph (GDEC): the per-frame levels lat{i} (K, h_i, w_i) (already placed in
 from __future__ import annotations
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
 
+from ..onnx_proto import FLOAT, INT64, UINT8, model, node, tensor, value_info
 from . import spec
-
-FLOAT, INT64 = TensorProto.FLOAT, TensorProto.INT64
-PRODUCER = "siedd"
 
 
 def tap_inputs(scales) -> list:
     out = []
     for s in sorted(set(scales)):
-        out += [helper.make_tensor_value_info(f"rows0_s{s}", INT64, ["R"]),
-                helper.make_tensor_value_info(f"rows1_s{s}", INT64, ["R"]),
-                helper.make_tensor_value_info(f"wy_s{s}", FLOAT, ["R", 1]),
-                helper.make_tensor_value_info(f"cols0_s{s}", INT64, ["W"]),
-                helper.make_tensor_value_info(f"cols1_s{s}", INT64, ["W"]),
-                helper.make_tensor_value_info(f"wx_s{s}", FLOAT, ["W", 1])]
+        out += [value_info(f"rows0_s{s}", INT64, ["R"]),
+                value_info(f"rows1_s{s}", INT64, ["R"]),
+                value_info(f"wy_s{s}", FLOAT, ["R", 1]),
+                value_info(f"cols0_s{s}", INT64, ["W"]),
+                value_info(f"cols1_s{s}", INT64, ["W"]),
+                value_info(f"wx_s{s}", FLOAT, ["W", 1])]
     return out
 
 
@@ -46,18 +42,18 @@ def _interpolate(nodes: list, lat: str, scale: int, out: str) -> None:
     s = f"_s{scale}"
     p = out + "_"
     nodes += [
-        helper.make_node("Gather", [lat, "rows0" + s], [p + "a0"], axis=1),
-        helper.make_node("Gather", [lat, "rows1" + s], [p + "a1"], axis=1),
-        helper.make_node("Sub", [p + "a1", p + "a0"], [p + "ad"]),
-        helper.make_node("Mul", [p + "ad", "wy" + s], [p + "am"]),
-        helper.make_node("Add", [p + "a0", p + "am"], [p + "ay"]),              # (K, R, w)
-        helper.make_node("Transpose", [p + "ay"], [p + "ayt"], perm=[0, 2, 1]),  # (K, w, R)
-        helper.make_node("Gather", [p + "ayt", "cols0" + s], [p + "c0"], axis=1),
-        helper.make_node("Gather", [p + "ayt", "cols1" + s], [p + "c1"], axis=1),
-        helper.make_node("Sub", [p + "c1", p + "c0"], [p + "cd"]),
-        helper.make_node("Mul", [p + "cd", "wx" + s], [p + "cm"]),
-        helper.make_node("Add", [p + "c0", p + "cm"], [p + "v"]),               # (K, W', R)
-        helper.make_node("Unsqueeze", [p + "v", "axis_last"], [out]),
+        node("Gather", [lat, "rows0" + s], [p + "a0"], axis=1),
+        node("Gather", [lat, "rows1" + s], [p + "a1"], axis=1),
+        node("Sub", [p + "a1", p + "a0"], [p + "ad"]),
+        node("Mul", [p + "ad", "wy" + s], [p + "am"]),
+        node("Add", [p + "a0", p + "am"], [p + "ay"]),              # (K, R, w)
+        node("Transpose", [p + "ay"], [p + "ayt"], perm=[0, 2, 1]),  # (K, w, R)
+        node("Gather", [p + "ayt", "cols0" + s], [p + "c0"], axis=1),
+        node("Gather", [p + "ayt", "cols1" + s], [p + "c1"], axis=1),
+        node("Sub", [p + "c1", p + "c0"], [p + "cd"]),
+        node("Mul", [p + "cd", "wx" + s], [p + "cm"]),
+        node("Add", [p + "c0", p + "cm"], [p + "v"]),               # (K, W', R)
+        node("Unsqueeze", [p + "v", "axis_last"], [out]),
     ]
 
 
@@ -67,76 +63,67 @@ def _features(nodes: list, levels: list[tuple[int, int]], indices: list[int], ou
         _interpolate(nodes, f"lat{i}", levels[i][0], f"v{i}")
         names.append(f"v{i}")
     if len(names) == 1:
-        nodes.append(helper.make_node("Identity", names, [out]))
+        nodes.append(node("Identity", names, [out]))
     else:
-        nodes.append(helper.make_node("Concat", names, [out], axis=3))
-
-
-def _model(nodes, inputs, outputs, initializers, name) -> onnx.ModelProto:
-    graph = helper.make_graph(nodes, name, inputs, outputs, initializer=initializers)
-    model = helper.make_model(graph, producer_name=PRODUCER,
-                              opset_imports=[helper.make_opsetid("", spec.OPSET)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+        nodes.append(node("Concat", names, [out], axis=3))
 
 
 def _axis_init():
-    return numpy_helper.from_array(np.array([3], dtype=np.int64), "axis_last")
+    return tensor("axis_last", np.array([3], dtype=np.int64))
 
 
-def shared_graph(levels, synthesis) -> onnx.ModelProto:
+def shared_graph(levels, synthesis) -> bytes:
     n1 = synthesis[0]
     shared = spec.shared_levels(levels)
     nodes: list = []
     _features(nodes, levels, shared, "shared_v")
-    nodes += [helper.make_node("MatMul", ["shared_v", "syn.w0s"], ["shared_m"]),
-              helper.make_node("Add", ["shared_m", "syn.b0"], ["shared_z"])]
-    inputs = [helper.make_tensor_value_info(f"lat{i}", FLOAT, [1, "h%d" % i, "w%d" % i])
+    nodes += [node("MatMul", ["shared_v", "syn.w0s"], ["shared_m"]),
+              node("Add", ["shared_m", "syn.b0"], ["shared_z"])]
+    inputs = [value_info(f"lat{i}", FLOAT, [1, "h%d" % i, "w%d" % i])
               for i in shared]
     inputs += tap_inputs(levels[i][0] for i in shared)
-    inputs += [helper.make_tensor_value_info("syn.w0s", FLOAT, [len(shared), n1]),
-               helper.make_tensor_value_info("syn.b0", FLOAT, [n1])]
-    outputs = [helper.make_tensor_value_info("shared_z", FLOAT, [1, "W", "R", n1])]
-    return _model(nodes, inputs, outputs, [_axis_init()], "siedd_grid_shared")
+    inputs += [value_info("syn.w0s", FLOAT, [len(shared), n1]),
+               value_info("syn.b0", FLOAT, [n1])]
+    outputs = [value_info("shared_z", FLOAT, [1, "W", "R", n1])]
+    return model(nodes, "siedd_grid_shared", inputs, outputs, [_axis_init()], spec.OPSET)
 
 
-def frame_graph(levels, synthesis) -> onnx.ModelProto:
+def frame_graph(levels, synthesis) -> bytes:
     widths = [len(levels), *synthesis, 3]
     frame = spec.frame_levels(levels)
     nodes: list = []
     _features(nodes, levels, frame, "frame_v")                          # (K, W', R, Cf)
-    nodes += [helper.make_node("MatMul", ["frame_v", "syn.w0f"], ["frame_m"]),
-              helper.make_node("Add", ["frame_m", "shared_z"], ["z0"]),    # (K, W', R, n1)
-              helper.make_node("Shape", ["z0"], ["z0_shape"]),
-              helper.make_node("Reshape", ["z0", "rows_2d"], ["z0_2d"])]  # (K W' R, n1)
+    nodes += [node("MatMul", ["frame_v", "syn.w0f"], ["frame_m"]),
+              node("Add", ["frame_m", "shared_z"], ["z0"]),    # (K, W', R, n1)
+              node("Shape", ["z0"], ["z0_shape"]),
+              node("Reshape", ["z0", "rows_2d"], ["z0_2d"])]  # (K W' R, n1)
     x = "z0_2d"
     for j in range(1, len(widths) - 1):
-        nodes += [helper.make_node("Relu", [x], [f"h{j}"]),
-                  helper.make_node("Gemm", [f"h{j}", f"syn.w{j}", f"syn.b{j}"], [f"z{j}"])]
+        nodes += [node("Relu", [x], [f"h{j}"]),
+                  node("Gemm", [f"h{j}", f"syn.w{j}", f"syn.b{j}"], [f"z{j}"])]
         x = f"z{j}"
-    nodes += [helper.make_node("Mul", [x, "c255"], ["rgb255"]),
-              helper.make_node("Clip", ["rgb255", "c0", "c255"], ["rgb_clipped"]),
-              helper.make_node("Round", ["rgb_clipped"], ["rgb_rounded"]),
-              helper.make_node("Cast", ["rgb_rounded"], ["rgb_u8"], to=TensorProto.UINT8),
+    nodes += [node("Mul", [x, "c255"], ["rgb255"]),
+              node("Clip", ["rgb255", "c0", "c255"], ["rgb_clipped"]),
+              node("Round", ["rgb_clipped"], ["rgb_rounded"]),
+              node("Cast", ["rgb_rounded"], ["rgb_u8"], to=UINT8),
               # back to (K, W', R, 3), then row-major: (K, R, W', 3)
-              helper.make_node("Slice", ["z0_shape", "s0", "s3"], ["kwr"]),
-              helper.make_node("Concat", ["kwr", "three"], ["out_shape"], axis=0),
-              helper.make_node("Reshape", ["rgb_u8", "out_shape"], ["frames_t"]),
-              helper.make_node("Transpose", ["frames_t"], ["frames"], perm=[0, 2, 1, 3])]
-    inputs = [helper.make_tensor_value_info(f"lat{i}", FLOAT, ["K", "h%d" % i, "w%d" % i])
+              node("Slice", ["z0_shape", "s0", "s3"], ["kwr"]),
+              node("Concat", ["kwr", "three"], ["out_shape"], axis=0),
+              node("Reshape", ["rgb_u8", "out_shape"], ["frames_t"]),
+              node("Transpose", ["frames_t"], ["frames"], perm=[0, 2, 1, 3])]
+    inputs = [value_info(f"lat{i}", FLOAT, ["K", "h%d" % i, "w%d" % i])
               for i in frame]
     inputs += tap_inputs(levels[i][0] for i in frame)
-    inputs += [helper.make_tensor_value_info("shared_z", FLOAT, [1, "W", "R", widths[1]]),
-               helper.make_tensor_value_info("syn.w0f", FLOAT, [len(frame), widths[1]])]
+    inputs += [value_info("shared_z", FLOAT, [1, "W", "R", widths[1]]),
+               value_info("syn.w0f", FLOAT, [len(frame), widths[1]])]
     for j in range(1, len(widths) - 1):
-        inputs += [helper.make_tensor_value_info(f"syn.w{j}", FLOAT, [widths[j], widths[j + 1]]),
-                   helper.make_tensor_value_info(f"syn.b{j}", FLOAT, [widths[j + 1]])]
-    outputs = [helper.make_tensor_value_info("frames", TensorProto.UINT8, ["K", "R", "W", 3])]
-    init = [_axis_init(), numpy_helper.from_array(np.array(0.0, dtype=np.float32), "c0"),
-            numpy_helper.from_array(np.array(255.0, dtype=np.float32), "c255"),
-            numpy_helper.from_array(np.array([-1, widths[1]], dtype=np.int64), "rows_2d"),
-            numpy_helper.from_array(np.array([0], dtype=np.int64), "s0"),
-            numpy_helper.from_array(np.array([3], dtype=np.int64), "s3"),
-            numpy_helper.from_array(np.array([3], dtype=np.int64), "three")]
-    return _model(nodes, inputs, outputs, init, "siedd_grid_frames")
+        inputs += [value_info(f"syn.w{j}", FLOAT, [widths[j], widths[j + 1]]),
+                   value_info(f"syn.b{j}", FLOAT, [widths[j + 1]])]
+    outputs = [value_info("frames", UINT8, ["K", "R", "W", 3])]
+    init = [_axis_init(), tensor("c0", np.array(0.0, dtype=np.float32)),
+            tensor("c255", np.array(255.0, dtype=np.float32)),
+            tensor("rows_2d", np.array([-1, widths[1]], dtype=np.int64)),
+            tensor("s0", np.array([0], dtype=np.int64)),
+            tensor("s3", np.array([3], dtype=np.int64)),
+            tensor("three", np.array([3], dtype=np.int64))]
+    return model(nodes, "siedd_grid_frames", inputs, outputs, init, spec.OPSET)
