@@ -362,8 +362,10 @@ def damaged_decoder_graph(graph: bytes) -> bytes:
 
 @pytest.fixture(scope="module")
 def render_failures(tiny_siedd, tmp_path_factory):
-    """Files that open (every checksum valid) and fail only when a group is decoded:
-    {case: (path, the failing group's first frame, what the error says)}."""
+    """Files whose checksums are all valid and that cannot be fully rendered: two open and fail
+    only when a group is decoded; one has a decoder graph ONNX Runtime would accept but cannot
+    run, which siedd refuses at open: {case: (path, the failing group's first frame, what the
+    error says)}."""
     from siedd_codec import container
     from siedd_codec.errors import SieddError
     folder = tmp_path_factory.mktemp("render_failures")
@@ -381,8 +383,12 @@ def render_failures(tiny_siedd, tmp_path_factory):
     sf.decoder_graph = damaged_decoder_graph(sf.decoder_graph)
     path = folder / "graph.siedd"
     path.write_bytes(container.to_bytes(sf))
-    cases["graph fails to run"] = (path, 0, "Gather")
-    for path, first_bad, _ in cases.values():          # they open; the damage shows at decode
+    cases["graph not siedd's"] = (path, 0, "GDEC graph is not one siedd builds")
+    with pytest.raises(SieddError, match="GDEC graph"):  # refused before ONNX Runtime runs it
+        container.read(path)
+    for case, (path, first_bad, _) in cases.items():   # they open; the damage shows at decode
+        if case == "graph not siedd's":
+            continue
         with SieddReader(path, size=DAMAGE_SIZE, device="cpu") as reader:
             if first_bad:
                 reader[first_bad - 1]
@@ -405,7 +411,7 @@ def ffmpeg_form(form: str, path: Path) -> list[str]:
     return ["-filter_complex", f"sieddsrc={path}:s={size}"]
 
 
-@pytest.mark.parametrize("case", ["group 0", "middle group", "graph fails to run"])
+@pytest.mark.parametrize("case", ["group 0", "middle group", "graph not siedd's"])
 @pytest.mark.parametrize("form", ["-vf", "-f lavfi", "-f lavfi, re-timed, yuv420p",
                                   "-filter_complex"])
 def test_render_failure_ends_with_status_1(ffmpeg, render_failures, case, form):
