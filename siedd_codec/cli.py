@@ -132,8 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override any preset field, e.g. --set hidden=128 --set shared_bits=5")
     enc.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     enc.add_argument("--seed", type=int, default=0)
-    enc.add_argument("--resume", action="store_true",
-                     help="continue a killed encode from its last completed group")
+    saved = enc.add_mutually_exclusive_group()
+    saved.add_argument("--resume", action="store_true",
+                       help="continue a killed encode from the work it saved in OUTPUT.partial/ "
+                            "(its last finished group); same input and settings required")
+    saved.add_argument("--restart", action="store_true",
+                       help="discard the work a killed encode saved in OUTPUT.partial/ and start "
+                            "over (without --resume or --restart, saved work there is an error)")
     enc.add_argument("--quiet", action="store_true", help="no progress bars or messages")
     enc.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
@@ -174,7 +179,8 @@ def cmd_encode(args) -> int:
     preset = get_preset(args.preset, **overrides)
     summary = encode(args.input, args.output, preset, start=args.start, frames=args.frames,
                      size=args.size, device=args.device, seed=args.seed, resume=args.resume,
-                     quiet=args.quiet or args.json, target_bpp=args.bpp, target_bytes=args.bytes,
+                     restart=args.restart, quiet=args.quiet or args.json, target_bpp=args.bpp,
+                     target_bytes=args.bytes,
                      choose_width=preset.family == "siedd" and "hidden" not in overrides)
     if args.json:
         print(json.dumps(summary, sort_keys=True))

@@ -12,19 +12,24 @@ from .errors import SieddInputError
 from .families import family_of_preset
 from .fsutil import same_file
 from .metrics import bpp, mean_psnr
+from .resume import ResumeState
 from .video_io import read_video
 
 
 def encode(input_path: str, output: str, preset: Preset, start: int = 0,
            frames: int | None = None, size: tuple[int, int] | None = None,
-           device: str = "auto", seed: int = 0, resume: bool = False, quiet: bool = False,
-           measure: bool = True, target_bpp: float | None = None,
+           device: str = "auto", seed: int = 0, resume: bool = False, restart: bool = False,
+           quiet: bool = False, measure: bool = True, target_bpp: float | None = None,
            target_bytes: int | None = None, choose_width: bool = False) -> dict:
     """Encode a video. Rate control: target_bpp or target_bytes sets the file's size (and,
     with choose_width, lets rate control pick the width); otherwise the preset's rate_lambda
-    (the --quality knob) sets the trade."""
-    from .training import ResumeState   # torch: the encoder's dependency only
+    (the --quality knob) sets the trade. Finished work is saved in OUTPUT.partial/ as training
+    goes; resume continues from it, restart discards it, and with neither, saved work there is
+    an error (resume.ResumeState)."""
+    from .training import plan_groups   # torch: the encoder's dependency only
     family = family_of_preset(preset)
+    if resume and restart:
+        raise SieddInputError("resume and restart exclude each other")
 
     def log(msg: str) -> None:
         if not quiet:
@@ -56,7 +61,10 @@ def encode(input_path: str, output: str, preset: Preset, start: int = 0,
                    "size_bytes": stat.st_size, "start": start, "frames": len(video),
                    "shape": [video.width, video.height], "preset": preset.as_dict(), "seed": seed,
                    "target_bytes": target_bytes}
-    state = ResumeState(out.with_name(out.name + ".partial"), fingerprint, resume)
+    state = ResumeState(out.with_name(out.name + ".partial"), fingerprint, resume=resume,
+                        restart=restart, groups=len(plan_groups(len(video), preset.group_size)))
+    if resume and not state.resuming:
+        log(f"siedd: no saved work in {state.folder}; starting from the beginning")
     model, stats = family.train(video, preset, budget_bits, device, seed, quiet, state, log, info)
     t_train = time.perf_counter() - t0 - t_read
     info["train_seconds"] = round(t_train, 3)

@@ -11,3 +11,8 @@ class SieddFormatError(SieddError, ValueError):
 
 class SieddInputError(SieddError, ValueError):
     """An input video, option or argument is unusable."""
+
+
+class SieddStateError(SieddError):
+    """An encode's saved state (OUT.siedd.partial/) is in the way, foreign or damaged; it is
+    kept, and the message says what to do."""

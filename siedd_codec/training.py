@@ -17,9 +17,8 @@ of the frames they serve, scaled by 1 / (mean std^2) so that lambda trades RGB M
 The codes written to the file are those the last training step evaluated."""
 from __future__ import annotations
 
-import json
+import hashlib
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,10 +32,11 @@ from .model import DecoderBank, SharedEncoder, decoder_forward, encoder_forward
 from .model_spec import FRAME_DELTAS, PREDICTED, coordinate_grid, tensor_bits
 from .optim import DecayingAdam, ScheduleFreeAdamW
 from .presets import Preset
-from .model_spec import encoder_weight_count, group_weight_count
+from .model_spec import encoder_shapes, encoder_weight_count, group_shapes, group_weight_count
 from .qat import STEP_GAIN, StoredTensors
 from .ratecontrol import (DEFAULT_QUALITY, GROUP_BITS_PRIOR, Lagrangian, encoder_share,
                           quality_to_lambda, steering_bounds)
+from .resume import ResumeState
 from .tensor_codec import dequantize
 from .weights import HEAD_DELTAS, PREDICTED_GROUP, encode_encoder, encode_group, reconstruct
 
@@ -68,8 +68,6 @@ class TrainedModel:
     anchors: list[int]
     encoder: dict[str, np.ndarray] = field(default_factory=dict)       # decoded values
     groups: list[dict[str, np.ndarray]] = field(default_factory=list)  # decoded values
-    float_groups: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)  # before rounding
-    float_encoder: dict[str, np.ndarray] = field(default_factory=dict)
     stats: dict = field(default_factory=dict)
 
 
@@ -102,6 +100,13 @@ def plan_anchors(frame_count: int, anchors: int) -> list[int]:
 def nearest_anchor(anchors: list[int], first: int, count: int) -> int:
     centre = first + (count - 1) / 2
     return min(range(len(anchors)), key=lambda i: (abs(anchors[i] - centre), i))
+
+
+def group_seed(seed: int, group: int) -> int:
+    """The seed of a group's random draws (pixel samples, quantisation noise), its own: a group
+    trains the same whichever run trains it, so a resumed encode equals an uninterrupted one."""
+    digest = hashlib.blake2b(f"siedd group {seed} {group}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
 
 
 def frame_norm(frames: np.ndarray) -> np.ndarray:
@@ -159,60 +164,6 @@ class PixelSampler:
         return out
 
 
-class ResumeState:
-    """What survives a killed encode: phase 1 and every finished group, as .npz (no pickle),
-    in OUT.siedd.partial/ beside the output; removed once the file is written."""
-
-    def __init__(self, folder: Path, fingerprint: dict, resume: bool):
-        self.folder = folder
-        self.fingerprint = json.dumps(fingerprint, sort_keys=True)
-        ok = resume and (folder / "state.json").is_file() and \
-            (folder / "state.json").read_text() == self.fingerprint
-        if resume and (folder / "state.json").is_file() and not ok:
-            raise SieddError(f"{folder}: saved state is from a different input or settings; "
-                             "remove it or drop --resume")
-        if not ok:
-            self.clear()
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "state.json").write_text(self.fingerprint)
-
-    def _path(self, name: str) -> Path:
-        return self.folder / f"{name}.npz"
-
-    def load(self, name: str) -> dict[str, np.ndarray] | None:
-        path = self._path(name)
-        if not path.is_file():
-            return None
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-
-    def save(self, name: str, arrays: dict[str, np.ndarray]) -> None:
-        tmp = self.folder / f".{name}.tmp.npz"
-        np.savez(tmp, **arrays)
-        os.replace(tmp, self._path(name))
-
-    def save_codes(self, name: str, codes: Codes, **extra: np.ndarray) -> None:
-        arrays = {k: c for k, (c, _) in codes.items()}
-        arrays.update({f"{k}@step": np.float32(step) for k, (_, step) in codes.items()})
-        self.save(name, {**arrays, **extra})
-
-    def load_codes(self, name: str) -> tuple[Codes, dict[str, np.ndarray]] | None:
-        """-> (codes, the extra arrays saved with them)."""
-        arrays = self.load(name)
-        if arrays is None:
-            return None
-        codes = {k: (v, float(arrays[f"{k}@step"])) for k, v in arrays.items()
-                 if "@" not in k and f"{k}@step" in arrays}
-        extra = {k: v for k, v in arrays.items() if k not in codes and "@step" not in k}
-        return codes, extra
-
-    def clear(self) -> None:
-        if self.folder.is_dir():
-            for p in self.folder.iterdir():
-                p.unlink()
-            self.folder.rmdir()
-
-
 class Trainer:
     def __init__(self, frames: np.ndarray, preset: Preset, device: str = "auto", seed: int = 0,
                  quiet: bool = False, state: ResumeState | None = None, log=None,
@@ -243,8 +194,6 @@ class Trainer:
         self.mean = torch.from_numpy(self.norm[:, 0]).to(dev)
         self.std = torch.from_numpy(self.norm[:, 1]).to(dev)
         self.coords = torch.from_numpy(coordinate_grid(self.w, self.h)).to(dev)
-        self.gen = torch.Generator().manual_seed(seed)
-        self.noise_gen = torch.Generator(device=dev).manual_seed(seed + 2)
         # bf16 autocast: the matmuls run on tensor cores / AMX with float32 accumulation, the
         # sines stay float32 (model.sine). bf16 keeps float32's range, so no loss scaling.
         self.bf16 = resolve_bf16(preset.precision, dev)
@@ -252,6 +201,11 @@ class Trainer:
             torch.backends.cuda.matmul.allow_tf32 = True
 
     # -- helpers -------------------------------------------------------------------------------
+    def _reseed(self, seed: int, noise_seed: int) -> None:
+        """The generators of the next model's training (phase 1, or one batch of groups)."""
+        self.gen = torch.Generator().manual_seed(seed)
+        self.noise_gen = torch.Generator(device=self.device).manual_seed(noise_seed)
+
     def _bar(self, total: int, desc: str, position: int = 0):
         if tqdm is None or self.quiet:
             return None
@@ -439,6 +393,7 @@ class Trainer:
     # -- phases --------------------------------------------------------------------------------
     def phase1(self, anchors: list[int]) -> tuple[Codes, dict]:
         d = self.preset.hidden
+        self._reseed(self.seed, self.seed + 2)
         init_gen = torch.Generator().manual_seed(self.seed + 1)
         encoder = SharedEncoder(d, init_gen).to(self.device)
         bank = DecoderBank(len(anchors), d, 1, init_gen).to(self.device)
@@ -472,7 +427,6 @@ class Trainer:
         # started the groups 16x too high and cost them 10 dB)
         self.estimated_bits = float(self._estimate(stored))
         anchors_w = {f"a{i}.{k}": v for i in range(len(anchors)) for k, v in bank.export(i).items()}
-        self.float_encoder = {k: v.detach().cpu().numpy().copy() for k, v in enc_params.items()}
         return stored.codes(), anchors_w
 
     def frozen_features(self, encoder_w: dict[str, np.ndarray]) -> torch.Tensor:
@@ -513,9 +467,14 @@ class Trainer:
         return batches
 
     def phase2(self, features: torch.Tensor, anchors: list[int], anchor_w: dict,
-               groups: list[tuple[int, int]], done: dict[int, Codes]) -> tuple[list[Codes], list[dict]]:
+               groups: list[tuple[int, int]], saved: dict[int, tuple[Codes, float, float]]
+               ) -> tuple[list[Codes], list[dict]]:
+        """saved: groups a killed run finished, g -> (codes, lambda, estimated bits). Batches are
+        planned over all groups and run in order; a batch whose groups were all saved is replayed
+        (its codes and its rate bookkeeping), any other trained whole, so that a resumed encode
+        trains every group exactly as the uninterrupted one would have."""
         d = self.preset.hidden
-        codes: dict[int, Codes] = dict(done)
+        codes: dict[int, Codes] = {}
         values: dict[int, dict] = {}
 
         def values_of(g: int) -> dict:
@@ -524,17 +483,26 @@ class Trainer:
                 values[g] = decoded(codes[g], group_flags(g, self.preset), base)
             return values[g]
 
-        todo = [g for g in range(len(groups)) if g not in codes]
+        def account(g: int, group_codes: Codes, lam: float, estimate: float) -> None:
+            codes[g] = group_codes
+            self.group_lam[not is_key_group(g, self.preset.key_interval)] = lam
+            if self.budget_bits is not None:
+                self.estimated_bits += estimate
+                self.spent_bits += 8 * len(encode_group(group_codes, d, groups[g][1],
+                                                        group_flags(g, self.preset)))
+
         self.group_lam: dict[bool, float] = {}
-        if self.budget_bits is not None:
-            for g in done:        # restored groups: their estimate unknown, taken as exact
-                bits = 8 * len(encode_group(done[g], d, groups[g][1], group_flags(g, self.preset)))
-                self.spent_bits += bits
-                self.estimated_bits += bits
+        self.groups_restored = 0
         outer = self._bar(len(groups), "phase 2: groups")
-        if outer is not None:
-            outer.update(len(codes))
-        for batch in self.plan_batches(groups, todo):
+        for batch in self.plan_batches(groups, list(range(len(groups)))):
+            if all(g in saved for g in batch):
+                for g in batch:
+                    account(g, *saved[g])
+                self.groups_restored += len(batch)
+                if outer is not None:
+                    outer.update(len(batch))
+                continue
+            self._reseed(group_seed(self.seed, batch[0]), group_seed(self.seed, batch[0]) + 1)
             frames = groups[batch[0]][1]
             bank = DecoderBank(len(batch), d, frames).to(self.device)
             predicted = not is_key_group(batch[0], self.preset.key_interval)
@@ -585,22 +553,42 @@ class Trainer:
             lr = self.preset.lr * (self.preset.predicted_lr if predicted else 1.0)
             self._train({}, stored, self.preset.steps, lambda pix, w: decoder_forward(features[pix], w),
                         frame_ids, lagrangian, label, per_bank=True, lr=lr)
-            self.group_lam[predicted] = float(np.median(lagrangian.values()))
-            if self.budget_bits is not None:
-                self.estimated_bits += float(self._estimate(stored).sum())
+            lam = float(np.median(lagrangian.values()))
+            estimates = self._estimate(stored).tolist() if self.budget_bits is not None \
+                else [0.0] * len(batch)
             for b, g in enumerate(batch):
-                codes[g] = stored.codes(b)
-                self.float_groups[g] = bank.export(b)
-                if self.budget_bits is not None:
-                    self.spent_bits += 8 * len(encode_group(codes[g], d, frames,
-                                                            group_flags(g, self.preset)))
+                account(g, stored.codes(b), lam, estimates[b])
                 if self.state is not None:
-                    self.state.save_codes(f"group_{g:05d}", codes[g])
+                    self.state.save_codes(f"group_{g:05d}", codes[g], lam=np.float64(lam),
+                                          estimate=np.float64(estimates[b]))
             if outer is not None:
                 outer.update(len(batch))
         if outer is not None:
             outer.close()
         return [codes[g] for g in range(len(groups))], [values_of(g) for g in range(len(groups))]
+
+    def restore(self, anchors: list[int], groups: list[tuple[int, int]]):
+        """What a killed run saved, all of it read and checked before any training:
+        -> (phase 1's (codes, anchor weights, estimated bits) or None, {g: (codes, lambda,
+        estimated bits)})."""
+        if self.state is None:
+            return None, {}
+        d = self.preset.hidden
+        anchor_shapes = {f"a{i}.{k}": s for i in range(len(anchors))
+                         for k, s in group_shapes(d, 1).items()}
+        phase1 = self.state.load_codes("phase1", encoder_shapes(d),
+                                       {**anchor_shapes, "estimated_bits": ()})
+        if phase1 is not None:
+            codes, extra = phase1
+            phase1 = codes, {k: extra[k] for k in anchor_shapes}, float(extra["estimated_bits"])
+        saved = {}
+        for g, (_, count) in enumerate(groups):
+            found = self.state.load_codes(f"group_{g:05d}", group_shapes(d, count),
+                                          {"lam": (), "estimate": ()})
+            if found is not None:
+                codes, extra = found
+                saved[g] = codes, float(extra["lam"]), float(extra["estimate"])
+        return phase1, saved
 
     def run(self) -> TrainedModel:
         p = self.preset
@@ -610,38 +598,28 @@ class Trainer:
                  "precision": "bf16" if self.bf16 else "fp32",
                  "anchors": anchors, "threads": torch.get_num_threads()}
         t0 = time.perf_counter()
-        self.float_encoder, self.float_groups = {}, {}
-        saved = self.state.load_codes("phase1") if self.state else None
-        if saved is not None:
-            encoder_codes, anchor_w = saved
-            self.estimated_bits = None
+        phase1, saved = self.restore(anchors, groups)
+        if phase1 is not None:
+            encoder_codes, anchor_w, self.estimated_bits = phase1
             self.log("resuming: phase 1 restored")
         else:
             encoder_codes, anchor_w = self.phase1(anchors)
             if self.state is not None:
-                self.state.save_codes("phase1", encoder_codes, **anchor_w)
+                self.state.save_codes("phase1", encoder_codes, **anchor_w,
+                                      estimated_bits=np.float64(self.estimated_bits))
         stats["phase1_seconds"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         encoder_w = decoded(encoder_codes)
         self.encoder_bits = 8 * len(encode_encoder(encoder_codes, p.hidden))
         self.spent_bits = self.encoder_bits
-        if self.estimated_bits is None:
-            self.estimated_bits = self.encoder_bits
         features = self.frozen_features(encoder_w)
-        done = {}
-        if self.state is not None:
-            for g in range(len(groups)):
-                saved_group = self.state.load_codes(f"group_{g:05d}")
-                if saved_group is not None:
-                    done[g] = saved_group[0]
-            if done:
-                self.log(f"resuming: {len(done)} of {len(groups)} groups restored")
-        group_codes, group_values = self.phase2(features, anchors, anchor_w, groups, done)
+        if saved:
+            self.log(f"resuming: {len(saved)} of {len(groups)} groups restored")
+        group_codes, group_values = self.phase2(features, anchors, anchor_w, groups, saved)
         stats["phase2_seconds"] = time.perf_counter() - t1
-        stats["groups_restored"] = len(done)
+        stats["groups_restored"] = self.groups_restored
         stats["final_lambda"] = float(np.median(list(self.group_lam.values()) or [self.lam]))
         return TrainedModel(hidden=p.hidden, encoder_codes=encoder_codes, group_codes=group_codes,
                             group_flags=[group_flags(g, p) for g in range(len(groups))],
                             group_ranges=groups, norm=self.norm, anchors=anchors,
-                            encoder=encoder_w, groups=group_values, float_encoder=self.float_encoder,
-                            float_groups=self.float_groups, stats=stats)
+                            encoder=encoder_w, groups=group_values, stats=stats)

@@ -80,3 +80,42 @@ def grid_encode(tmp_path_factory, carphone):
 @pytest.fixture(scope="session")
 def grid_siedd(grid_encode) -> Path:
     return grid_encode[0]
+
+
+def encode_cli(carphone, out, args: list[str], stop_after: str | None = None) -> int:
+    """`siedd encode` in this process (so both runs of a comparison use the same threads);
+    stop_after: the saved part ('phase1', 'group_00002', ...) after which the encode stops as a
+    kill would (a KeyboardInterrupt right after that file is saved). -> the exit status."""
+    import torch
+    from siedd_codec import cli
+    from siedd_codec.resume import ResumeState
+    argv = ["encode", str(carphone), "-o", str(out), *args]
+    save = ResumeState.save_codes
+
+    def save_then_stop(self, name, *a, **kw):
+        save(self, name, *a, **kw)
+        if name == stop_after:
+            raise KeyboardInterrupt
+    threads = torch.get_num_threads()
+    # one thread: the same in every run compared, and fast on a busy machine (two OpenMP
+    # threads on two cores others are using ran these encodes 50x slower)
+    torch.set_num_threads(1)
+    try:
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(ResumeState, "save_codes", save_then_stop)
+            return cli.main(argv)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def same_encode(a, b) -> bool:
+    """Two .siedd files are byte-identical but for the training time they record."""
+    from siedd_codec import container
+    files = [container.read(p) for p in (a, b)]
+    for sf in files:
+        sf.meta["encoder"]["train_seconds"] = 0.0
+    return container.to_bytes(files[0]) == container.to_bytes(files[1])
+
+
+def folder_bytes(folder) -> dict:
+    return {p.name: p.read_bytes() for p in sorted(Path(folder).iterdir())}

@@ -1,6 +1,7 @@
 """Encoder: inputs (video files, PNG folders, odd sizes), colour conversion, presets, resume."""
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from siedd_codec.presets import PRESETS, get_preset, parse_override
 from siedd_codec.reader import SieddReader
 from siedd_codec.training import nearest_anchor, plan_anchors, plan_groups, resolve_bf16
 from siedd_codec.video_io import VideoWriter, frame_to_rgb, read_video
-from conftest import clip
+from conftest import clip, encode_cli, folder_bytes, same_encode
 
 FAST = dict(anchor_steps=60, steps=30, anchors=2, group_size=4)
 
@@ -173,40 +174,140 @@ def test_group_and_anchor_planning():
 
 
 def test_resume_after_kill(tmp_path, carphone, siedd_cli):
-    """Kill an encode after its first group is saved; --resume restores it and finishes."""
+    """SIGKILL an encode after its first group is saved; --resume restores it and finishes."""
     out = tmp_path / "resume.siedd"
     partial = tmp_path / "resume.siedd.partial"
-    cmd = siedd_cli + ["encode", str(carphone), "-o", str(out), "--frames", "12",
+    cmd = siedd_cli + ["encode", str(carphone), "-o", str(out), "--frames", "12", "--size", "64x48",
                        "--group-size", "4", "--anchor-steps", "30", "--steps", "400",
-                       "--set", "anchors=2", "--device", "cpu", "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while not (partial / "group_00000.npz").exists():
-        assert proc.poll() is None, proc.stderr.read().decode()
-        assert time.time() < deadline
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+                       "--set", "anchors=2", "--set", "hidden=16", "--device", "cpu", "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}      # see conftest.encode_cli
+
+    def kill_when(path):
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        try:
+            deadline = time.time() + 120
+            while not path.exists():
+                assert proc.poll() is None, proc.stderr.read().decode()
+                assert time.time() < deadline
+                time.sleep(0.05)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+
+    kill_when(partial / "group_00000.npz")
     assert not out.exists() and (partial / "phase1.npz").exists()
     done = len(list(partial.glob("group_*.npz")))
     assert 1 <= done < 3
-    result = subprocess.run(cmd[:-1] + ["--resume", "--json"], capture_output=True, text=True)
+    result = subprocess.run(cmd[:-1] + ["--resume", "--json"], capture_output=True, text=True,
+                            env=env)
     assert result.returncode == 0, result.stderr
     assert out.exists() and not partial.exists()
     import json
     assert json.loads(result.stdout)["groups_restored"] == done
     with SieddReader(out) as r:
         assert len(r) == 12
-    # a resume from a different setting is refused, not silently mixed
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    while not (partial / "phase1.npz").exists():
-        assert proc.poll() is None
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    # a resume from a different setting is refused, not silently mixed, and the work is kept
+    kill_when(partial / "phase1.npz")
+    saved = folder_bytes(partial)
     other = cmd[:-1] + ["--seed", "7", "--resume", "--quiet"]
-    result = subprocess.run(other, capture_output=True, text=True)
+    result = subprocess.run(other, capture_output=True, text=True, env=env)
     assert result.returncode == 1 and "different input or settings" in result.stderr
+    assert folder_bytes(partial) == saved
+
+
+# saved work for the tests below: 3 groups (key 0, key 2, predicted 1, trained in that order),
+# rate control on (--bytes), so that resuming must restore its bookkeeping too
+RESUME_ARGS = ["--frames", "12", "--size", "64x48", "--group-size", "4", "--anchor-steps", "30",
+               "--steps", "30", "--set", "anchors=2", "--set", "hidden=16", "--bytes", "3000",
+               "--device", "cpu", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, carphone):
+    out = tmp_path_factory.mktemp("uninterrupted") / "clip.siedd"
+    assert encode_cli(carphone, out, RESUME_ARGS) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory, carphone):
+    """The state a kill right after group 0 (the first trained) leaves: phase 1 and 1 group."""
+    out = tmp_path_factory.mktemp("killed") / "clip.siedd"
+    assert encode_cli(carphone, out, RESUME_ARGS, stop_after="group_00000") == 130
+    partial = out.with_name("clip.siedd.partial")
+    assert sorted(folder_bytes(partial)) == ["group_00000.npz", "phase1.npz", "state.json"]
+    return partial
+
+
+def _with_state(tmp_path, killed):
+    out = tmp_path / "clip.siedd"
+    shutil.copytree(killed, out.with_name("clip.siedd.partial"))
+    return out, out.with_name("clip.siedd.partial")
+
+
+def test_rerun_without_resume_keeps_saved_work(tmp_path, carphone, killed, capsys):
+    """Saved work is never discarded unless asked: a rerun without --resume, or with other
+    settings, stops with one line saying what is saved and what to do; --restart discards."""
+    out, partial = _with_state(tmp_path, killed)
+    saved = folder_bytes(partial)
+    capsys.readouterr()
+    for extra, words in (([], "holds saved work of this encode (phase 1 and 1 of 3 groups); "
+                               "continue it with --resume, or discard it with --restart"),
+                         (["--seed", "5"], "different input or settings (--seed differs)"),
+                         (["--seed", "5", "--resume"], "different input or settings")):
+        assert encode_cli(carphone, out, RESUME_ARGS + extra) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("siedd: error: ") and err.count("\n") == 1 and words in err, err
+        assert folder_bytes(partial) == saved and not out.exists()
+    assert encode_cli(carphone, out, RESUME_ARGS + ["--restart"]) == 0
+    assert out.exists() and not partial.exists()
+
+
+def test_resumed_encode_is_exact(tmp_path, carphone, killed, uninterrupted):
+    """Resumed after group 0 (phase 1 restored, groups 2 and 1 trained) or after phase 1 (phase
+    1 restored, with its rate estimate), the file is the uninterrupted one's."""
+    out, partial = _with_state(tmp_path, killed)
+    assert encode_cli(carphone, out, RESUME_ARGS + ["--resume"]) == 0
+    assert not partial.exists() and same_encode(out, uninterrupted)
+    out = tmp_path / "phase1.siedd"
+    assert encode_cli(carphone, out, RESUME_ARGS, stop_after="phase1") == 130
+    assert encode_cli(carphone, out, RESUME_ARGS + ["--resume"]) == 0
+    assert same_encode(out, uninterrupted)
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[:200])
+
+
+def _garbage(path):
+    path.write_bytes(np.random.default_rng(0).bytes(3000))
+
+
+def _foreign_arrays(path):
+    np.savez(path, x=np.zeros(3))
+
+
+def _pickled(path):
+    np.savez(path, x=np.array([{"a": 1}], dtype=object))
+
+
+@pytest.mark.parametrize("name, damage", [("phase1.npz", _truncate), ("group_00000.npz", _garbage),
+                                          ("group_00000.npz", _foreign_arrays),
+                                          ("group_00000.npz", _pickled),
+                                          ("state.json", _garbage)])
+def test_damaged_state_is_one_line_and_kept(tmp_path, carphone, killed, capsys, name, damage):
+    """Damaged saved state: one line saying what to do, exit 1, and nothing deleted - with
+    --resume and without."""
+    out, partial = _with_state(tmp_path, killed)
+    damage(partial / name)
+    saved = folder_bytes(partial)
+    capsys.readouterr()
+    for extra in (["--resume"], []):
+        assert encode_cli(carphone, out, RESUME_ARGS + extra) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("siedd: error: ") and err.count("\n") == 1, err
+        assert "--restart" in err and "Traceback" not in err
+        assert folder_bytes(partial) == saved and not out.exists()
 
 
 RATE = dict(anchor_steps=150, steps=300, anchors=2, group_size=6, hidden=32)

@@ -21,7 +21,7 @@ from siedd_codec.grid.preset import quality_to_lambda
 from siedd_codec.grid.render import GridRenderer
 from siedd_codec.presets import get_preset
 from siedd_codec.reader import SieddReader
-from conftest import GRID_FRAMES, run_env
+from conftest import GRID_FRAMES, encode_cli, folder_bytes, run_env, same_encode
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -210,7 +210,7 @@ def test_grid_through_the_cli(siedd_cli, grid_siedd, tmp_path):
 
 def test_grid_resume_restores_finished_groups(carphone, tmp_path):
     from siedd_codec.grid.train import GridTrainer
-    from siedd_codec.training import ResumeState
+    from siedd_codec.resume import ResumeState
     from siedd_codec.video_io import read_video
     frames = read_video(carphone, frames=6, size=(64, 48)).frames
     preset = get_preset("grid-tiny", steps=20, group_size=3, samples=1024)
@@ -224,6 +224,28 @@ def test_grid_resume_restores_finished_groups(carphone, tmp_path):
         assert a.keys() == b.keys()
         for name in a:
             assert np.array_equal(a[name][0], b[name][0]) and a[name][1] == b[name][1]
+
+
+GRID_RESUME_ARGS = ["--preset", "grid-tiny", "--frames", "6", "--size", "64x48", "--group-size",
+                    "2", "--steps", "20", "--set", "samples=1024", "--bytes", "5000",
+                    "--device", "cpu", "--quiet"]
+
+
+def test_grid_resume_is_asked_for_and_exact(carphone, tmp_path, capsys):
+    """Killed after its first group, a grid encode keeps its work until told: a rerun without
+    --resume stops with one line; --resume finishes with the uninterrupted encode's file."""
+    whole, out = tmp_path / "whole.siedd", tmp_path / "killed.siedd"
+    assert encode_cli(carphone, whole, GRID_RESUME_ARGS) == 0
+    assert encode_cli(carphone, out, GRID_RESUME_ARGS, stop_after="grid_group_00000") == 130
+    partial = tmp_path / "killed.siedd.partial"
+    saved = folder_bytes(partial)
+    capsys.readouterr()
+    assert encode_cli(carphone, out, GRID_RESUME_ARGS) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "saved work of this encode (1 of 3 groups)" in err, err
+    assert folder_bytes(partial) == saved
+    assert encode_cli(carphone, out, GRID_RESUME_ARGS + ["--resume"]) == 0
+    assert not partial.exists() and same_encode(out, whole)
 
 
 def test_grid_quality_from_the_cli(siedd_cli, carphone, tmp_path):

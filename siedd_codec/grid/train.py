@@ -20,6 +20,7 @@ import torch
 
 from ..tensor_codec import compress
 from ..training import plan_groups
+from . import spec
 from .model import GridGroup
 
 STEER_EVERY = 10
@@ -47,13 +48,11 @@ class GridTrainer:
         codes: list = [None] * len(groups)
         lams: list[float] = []
         spent = 0.0
-        restored = 0
+        saved = self.restore(groups)
         for g, (first, count) in enumerate(groups):
-            saved = self.state.load_codes(f"grid_group_{g:05d}") if self.state else None
-            if saved is not None:
-                codes[g], extra = saved
+            if g in saved:
+                codes[g], extra = saved[g]
                 lams.append(float(extra["lam"]))
-                restored += 1
                 if self.bar is not None:
                     self.bar.update(p.steps)
             else:
@@ -67,15 +66,29 @@ class GridTrainer:
                     self.state.save_codes(f"grid_group_{g:05d}", codes[g],
                                           lam=np.float64(lam))
             spent += 8 * len(compress(codes[g]))
-        if restored:
-            self.log(f"resuming: {restored} of {len(groups)} groups restored")
         return groups, codes, {"final_lambda": float(np.median(lams)),
-                               "groups_restored": restored}
+                               "groups_restored": len(saved)}
+
+    def restore(self, groups) -> dict:
+        """The groups a killed run finished, all read and checked before any training. Each
+        group draws from its own generators (train_group), so the rest train as they would
+        have in one run."""
+        if self.state is None:
+            return {}
+        p = self.preset
+        saved = {}
+        for g, (_, count) in enumerate(groups):
+            shapes = spec.group_shapes(p.level_list(), p.synthesis_widths(), self.w, self.h, count)
+            found = self.state.load_codes(f"grid_group_{g:05d}", shapes, {"lam": ()})
+            if found is not None:
+                saved[g] = found
+        if saved:
+            self.log(f"resuming: {len(saved)} of {len(groups)} groups restored")
+        return saved
 
     def train_group(self, g: int, first: int, count: int, budget: float | None):
         p = self.preset
         dev = self.device
-        torch.manual_seed(self.seed * 7919 + g)
         gen = torch.Generator().manual_seed(self.seed * 7919 + g)
         noise_gen = torch.Generator(device=dev).manual_seed(self.seed * 7919 + g + 1)
         pixels = self.h * self.w
