@@ -48,7 +48,7 @@ def encode(input_path: str, output: str, preset: Preset, start: int = 0,
     if target_bpp is not None:
         target_bytes = round(target_bpp * len(video) * video.width * video.height / 8)
     info = {"software": f"siedd {__version__}", "preset": preset.as_dict(), "seed": seed,
-            "device": "cuda", "precision": "fp32", "train_seconds": 1000.0, "start_frame": start}
+            "device": "cuda", "precision": "fp32", "start_frame": start}
     if target_bytes is not None:
         info["target_bytes"] = target_bytes
         info["final_lambda"] = 1.0
@@ -67,7 +67,6 @@ def encode(input_path: str, output: str, preset: Preset, start: int = 0,
         log(f"siedd: no saved work in {state.folder}; starting from the beginning")
     model, stats = family.train(video, preset, budget_bits, device, seed, quiet, state, log, info)
     t_train = time.perf_counter() - t0 - t_read
-    info["train_seconds"] = round(t_train, 3)
     sf = family.build_file(model, video, preset, info)
     file_bytes = container.write(out, sf)
     state.clear()
