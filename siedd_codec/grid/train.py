@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..tensor_codec import compress
-from ..training import plan_groups
+from ..training import group_seed, plan_groups
 from . import spec
 from .model import GridGroup
 
@@ -89,8 +89,9 @@ class GridTrainer:
     def train_group(self, g: int, first: int, count: int, budget: float | None):
         p = self.preset
         dev = self.device
-        gen = torch.Generator().manual_seed(self.seed * 7919 + g)
-        noise_gen = torch.Generator(device=dev).manual_seed(self.seed * 7919 + g + 1)
+        seed = group_seed(self.seed, g)         # distinct for every (seed, group)
+        gen = torch.Generator().manual_seed(seed)
+        noise_gen = torch.Generator(device=dev).manual_seed(seed + 1)
         pixels = self.h * self.w
         target = torch.from_numpy(self.frames[first:first + count].reshape(-1, 3)).to(dev)
         mean_rgb = self.frames[first:first + count].reshape(-1, 3).mean(axis=0) / 255.0
