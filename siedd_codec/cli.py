@@ -29,12 +29,14 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _rate(text: str) -> Fraction:
+    from .video_io import RATE_LIMITS
     try:
         value = Fraction(text)
     except (ValueError, ZeroDivisionError):
         raise argparse.ArgumentTypeError(f"bad rate {text!r}: expected e.g. 25, 30000/1001") from None
-    if value <= 0 or value > 1000:
-        raise argparse.ArgumentTypeError(f"bad rate {text!r}: must be in (0, 1000]")
+    lo, hi = RATE_LIMITS[None]
+    if not lo <= value <= hi:
+        raise argparse.ArgumentTypeError(f"bad rate {text!r}: must be in {lo}..{hi}")
     return value
 
 
@@ -186,6 +188,9 @@ def cmd_encode(args) -> int:
     return 0
 
 
+MAX_OUTPUT_FRAMES = 1 << 24     # --fps re-timing: as many frames as a .siedd file may hold
+
+
 def cmd_decode(args) -> int:
     from .fsutil import same_file
     from .reader import SieddReader
@@ -200,20 +205,24 @@ def cmd_decode(args) -> int:
             raise SieddInputError(f"--frames {first}:{stop} is past the end "
                                   f"({reader.frame_count} frames)")
         fps = args.fps or reader.fps
+        if args.fps is not None:
+            # Output frame k shows source time first/fps_src + k/fps, up to the range's end.
+            t0 = first / reader.fps
+            count = max(1, math.floor((stop - first) / reader.fps * fps))
+            if count > MAX_OUTPUT_FRAMES:
+                raise SieddInputError(f"--fps {fps} makes {count} frames of the "
+                                      f"{stop - first} source frames (at most "
+                                      f"{MAX_OUTPUT_FRAMES})")
         with VideoWriter(args.output, reader.width, reader.height, fps, args.codec) as writer:
             if args.fps is None:
                 for i in range(first, stop):
                     writer.write(reader[i])
             else:
-                # Output frame k shows source time first/fps_src + k/fps, up to the range's end.
-                t0 = first / reader.fps
-                span = (stop - first) / reader.fps
-                count = max(1, math.floor(span * fps + 1e-9))
                 for k in range(count):
                     writer.write(reader.frame_at(float(t0 + Fraction(k) / fps)))
         if not args.quiet:
             print(f"{args.output}: {writer.count} frames {reader.width}x{reader.height} "
-                  f"@ {float(fps):.3f} fps", file=sys.stderr)
+                  f"@ {float(writer.fps):.6g} fps", file=sys.stderr)
     return 0
 
 
@@ -262,7 +271,9 @@ def cmd_info(args) -> int:
 def cmd_export_onnx(args) -> int:
     from . import container
     from .families import family_of_meta
+    from .fsutil import require_folder
     sf = container.read(args.input)
+    require_folder(args.directory)      # DIRECTORY itself is made, not the folders above it
     try:
         import onnx  # noqa: F401
     except ImportError as exc:

@@ -163,6 +163,59 @@ def test_error_paths_are_one_line(siedd_cli, tiny_siedd, carphone, tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp litter
 
 
+def retimed(src, dst, fps):
+    """A copy of src declaring another frame rate (checksums recomputed)."""
+    from siedd_codec import container
+    sf = container.read(src)
+    sf.meta["video"]["fps"] = list(fps)
+    dst.write_bytes(container.to_bytes(sf))
+    return dst
+
+
+def test_what_ffmpeg_cannot_write_is_one_line(siedd_cli, tiny_siedd, tmp_path):
+    """Frame rates beyond what containers hold (FORMAT.md allows 1/2^30 fps), non-video encoders,
+    sizes an encoder refuses, unknown extensions: one line, not a PyAV traceback."""
+    slow = retimed(tiny_siedd, tmp_path / "slow.siedd", [1, 2 ** 30])
+    x = tmp_path / "x.mp4"
+    cases = [
+        (["decode", slow, "-o", x, "--frames", "0:2"], 1, "outside what video files hold"),
+        (["decode", slow, "-o", x, "--frames", "0:2", "--fps", 25], 1, "at most 16777216"),
+        (["decode", tiny_siedd, "-o", x, "--fps", "1/1000000000"], 2, "bad rate"),
+        (["decode", tiny_siedd, "-o", x, "--codec", "pcm_s16le"], 1, "not a video encoder"),
+        (["decode", tiny_siedd, "-o", x, "--codec", "mjpeg", "--size", "87x71", "--frames", "0:1"],
+         1, "cannot write with mjpeg"),
+        (["decode", tiny_siedd, "-o", tmp_path / "x.xyz", "--frames", "0:1"], 1, "'.xyz'"),
+        (["decode", tiny_siedd, "-o", tmp_path / "x.gif", "--fps", 200], 1, "gif files hold"),
+    ]
+    for args, status, pattern in cases:
+        result = run(siedd_cli, *args, ok=False)
+        assert_one_line_error(result, pattern)
+        assert result.returncode == status, (args, result.returncode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["slow.siedd"]    # no output, no litter
+
+
+def test_rates_with_large_terms_are_written_at_the_nearest_one(siedd_cli, tiny_siedd, tmp_path):
+    odd = retimed(tiny_siedd, tmp_path / "odd.siedd", [2 ** 30 - 1, 2 ** 30])
+    out = tmp_path / "odd.avi"          # MPEG-4 Part 2 takes time bases up to 65535 only
+    run(siedd_cli, "decode", odd, "-o", out, "--frames", "0:2")
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].average_rate == 1
+        assert sum(1 for _ in c.decode(video=0)) == 2
+
+
+def test_missing_output_folders_are_refused_not_made(siedd_cli, tiny_siedd, carphone, tmp_path):
+    """One rule for every command: the folder an output goes into must exist."""
+    missing = tmp_path / "typo"
+    for args in (["encode", carphone, "-o", missing / "x.siedd", "--frames", 2],
+                 ["decode", tiny_siedd, "-o", missing / "x.mp4"],
+                 ["decode", tiny_siedd, "-o", missing / "f_%03d.png"],
+                 ["export-onnx", tiny_siedd, missing / "onnx"]):
+        result = run(siedd_cli, *args, ok=False)
+        assert_one_line_error(result, f"{missing}: no such folder")
+        assert result.returncode == 1
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_damaged_siedd_is_one_line(siedd_cli, tiny_siedd, tmp_path):
     data = bytearray(tiny_siedd.read_bytes())
     data[len(data) // 2] ^= 0xFF
