@@ -11,3 +11,12 @@ class SieddFormatError(SieddError, ValueError):
 
 class SieddInputError(SieddError, ValueError):
     """An input video, option or argument is unusable."""
+
+
+def shown(value, limit: int = 40) -> str:
+    """A value read from a file, for an error message: repr'd, so no control character or
+    terminal escape reaches the screen, and cut to `limit` characters."""
+    if isinstance(value, str):
+        return repr(value[:limit]) + ("..." if len(value) > limit else "")
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."

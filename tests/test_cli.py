@@ -216,6 +216,45 @@ def test_missing_output_folders_are_refused_not_made(siedd_cli, tiny_siedd, carp
     assert list(tmp_path.iterdir()) == []
 
 
+def with_section(data: bytes, index: int, payload: bytes) -> bytes:
+    """A .siedd file (any version) with section `index` replaced: offsets, sizes and checksums
+    recomputed, as a writer would."""
+    import struct
+    import zlib
+    from siedd_codec.container import HEADER, TABLE_ENTRY
+    count = struct.unpack_from("<I", data, 12)[0]
+    entries = [TABLE_ENTRY.unpack_from(data, HEADER.size + i * TABLE_ENTRY.size)
+               for i in range(count)]
+    payloads = [data[off:off + length] for _, _, off, length in entries]
+    payloads[index] = payload
+    offset, table = HEADER.size + count * TABLE_ENTRY.size + 4, b""
+    for (kind, *_), p in zip(entries, payloads):
+        table += TABLE_ENTRY.pack(kind, zlib.crc32(p), offset, len(p))
+        offset += len(p)
+    head = bytearray(data[:HEADER.size])
+    head[16:24] = struct.pack("<Q", offset)
+    head[44:48] = struct.pack("<I", zlib.crc32(bytes(head[:44])))
+    return bytes(head) + table + struct.pack("<I", zlib.crc32(table)) + b"".join(payloads)
+
+
+def test_names_from_a_file_are_quoted_and_cut_short(siedd_cli, tmp_path):
+    """A format-1 tensor name is 255 bytes of the file's choosing: the message shows it as a
+    short repr, so no escape sequence reaches the terminal."""
+    from golden import DATA
+    from siedd_codec.container import HEADER, TABLE_ENTRY
+    data = (DATA / "carphone_v1.siedd").read_bytes()
+    _, _, off, length = TABLE_ENTRY.unpack_from(data, HEADER.size + 4 * TABLE_ENTRY.size)
+    wenc = data[off:off + length]        # u32 count, u8 name length, the first name
+    assert wenc[4:11] == b"\x06enc.w1"
+    name = b"\x1b[31m" + b"A" * 250
+    bad = tmp_path / "names.siedd"
+    bad.write_bytes(with_section(data, 4, wenc[:4] + bytes([len(name)]) + name + wenc[11:]))
+    result = run(siedd_cli, "decode", bad, "-o", tmp_path / "x.mp4", ok=False)
+    assert_one_line_error(result, "unexpected tensor '\\x1b[31mAAA")
+    assert "\x1b" not in result.stderr and "A" * 41 not in result.stderr
+    assert result.returncode == 1
+
+
 def test_damaged_siedd_is_one_line(siedd_cli, tiny_siedd, tmp_path):
     data = bytearray(tiny_siedd.read_bytes())
     data[len(data) // 2] ^= 0xFF
