@@ -180,7 +180,8 @@ _QUIET_OPTIONS = {"libx265": {"x265-params": "log-level=error"}}   # x265 logs t
 # over 2^31 of them, which x264's B-frames reach at 1/65535 fps: one frame an hour stays clear.
 # The top is --fps's. GIF stores each frame's delay as 1..65535 hundredths of a second.
 RATE_TERMS = 65535
-RATE_LIMITS = {None: (Fraction(1, 3600), Fraction(1000)), "gif": (Fraction(100, 65535), Fraction(100))}
+RATE_LIMITS = {None: (Fraction(1, 3600), Fraction(1000)),
+               "gif": (Fraction(100, 65535), Fraction(100))}
 
 
 def output_rate(fps, codec: str | None = None) -> Fraction:

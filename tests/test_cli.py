@@ -268,6 +268,104 @@ def test_damaged_siedd_is_one_line(siedd_cli, tiny_siedd, tmp_path):
     assert not (tmp_path / "o.mp4").exists()
 
 
+def group_section(path, g):
+    """(offset, length) of group g's section in a .siedd file."""
+    from siedd_codec.container import ESSENTIAL, HEADER, TABLE_ENTRY
+    entry = TABLE_ENTRY.unpack_from(path.read_bytes(),
+                                    HEADER.size + (len(ESSENTIAL) + g) * TABLE_ENTRY.size)
+    return entry[2], entry[3]
+
+
+@pytest.fixture(scope="module")
+def hurt_files(tiny_siedd, tmp_path_factory):
+    """The tiny file (groups of frames 0-9, 10-19, 20-23) hurt three ways."""
+    from siedd_codec import container
+    folder = tmp_path_factory.mktemp("hurt")
+    data = tiny_siedd.read_bytes()
+    off, length = group_section(tiny_siedd, 1)
+    flipped = bytearray(data)
+    flipped[off + length // 2] ^= 0x40
+    (folder / "crc.siedd").write_bytes(bytes(flipped))           # group 1's checksum fails
+    off, length = group_section(tiny_siedd, 2)
+    (folder / "cut.siedd").write_bytes(data[:off + length // 2])   # cut inside group 2
+    sf = container.read(tiny_siedd)                                 # valid checksums, group 1
+    sf.group_weights[1] = sf.group_weights[1][:len(sf.group_weights[1]) // 2]   # cut in half
+    (folder / "inner.siedd").write_bytes(container.to_bytes(sf))
+    return folder
+
+
+def statuses(report):
+    return [g["status"] for g in report["groups"]]
+
+
+def test_verify_checks_every_group_now(siedd_cli, tiny_siedd, hurt_files):
+    """Damage a checksum cannot see is found by verify, not only when its group is decoded;
+    exit 0 only for a whole, intact file."""
+    ok = run(siedd_cli, "verify", tiny_siedd)
+    assert "intact: 3 of 3 groups decode, 24 of 24 frames" in ok.stdout and ok.stderr == ""
+    report = json.loads(run(siedd_cli, "verify", tiny_siedd, "--json").stdout)
+    assert report["intact"] and statuses(report) == ["intact"] * 3
+    inner = hurt_files / "inner.siedd"
+    assert run(siedd_cli, "info", inner).returncode == 0     # the checksums say all is well
+    for extra in ([], ["--json"]):
+        result = run(siedd_cli, "verify", inner, *extra, ok=False)
+        assert_one_line_error(result, "1 of 3 groups cannot be decoded (group 1: damaged")
+        assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert statuses(report) == ["intact", "damaged", "intact"] and not report["intact"]
+    assert "group 1 weights" in report["groups"][1]["reason"]
+    assert report["decodable_frames"] == 14
+
+
+def test_verify_lists_damaged_and_missing_groups(siedd_cli, hurt_files):
+    crc = run(siedd_cli, "verify", hurt_files / "crc.siedd", ok=False)
+    assert_one_line_error(crc, "group 1: damaged: checksum mismatch")
+    assert "group 1 (frames 10-19): damaged: checksum mismatch" in crc.stdout
+    report = json.loads(run(siedd_cli, "verify", hurt_files / "crc.siedd", "--json",
+                            ok=False).stdout)
+    assert statuses(report) == ["intact", "damaged", "unchecked"]
+    assert report["decodable_frames"] == 10
+    report = json.loads(run(siedd_cli, "verify", hurt_files / "cut.siedd", "--json",
+                            ok=False).stdout)
+    assert statuses(report) == ["intact", "intact", "missing"]
+    assert report["file_bytes"] < report["declared_bytes"]
+
+
+def test_info_says_what_is_really_there(siedd_cli, tiny_siedd, hurt_files):
+    """A cut-short file: the bytes present, the complete groups, the frames that can be decoded
+    and their bpp; exit 1 after the description, one error line."""
+    cut = hurt_files / "cut.siedd"
+    result = run(siedd_cli, "info", cut, "--json", ok=False)
+    assert_one_line_error(result, "cut short")
+    assert result.returncode == 1
+    info = json.loads(result.stdout)
+    present = cut.stat().st_size
+    assert (info["file_bytes"], info["declared_bytes"]) == (present, tiny_siedd.stat().st_size)
+    assert info["truncated"] and not info["intact"] and info["complete_groups"] == 2
+    assert info["decodable_frames"] == 20
+    assert info["bpp"] == pytest.approx(present * 8 / (20 * 176 * 144))
+    text = run(siedd_cli, "info", cut, ok=False).stdout
+    assert "TRUNCATED" in text and f"{present} bytes present of" in text
+    crc = run(siedd_cli, "info", hurt_files / "crc.siedd", "--json", ok=False)
+    assert_one_line_error(crc, "group 1 (frames 10-19) is damaged (checksum mismatch)")
+    info = json.loads(crc.stdout)
+    assert info["damaged_groups"] == [1] and info["decodable_frames"] == 10
+
+
+def test_decode_of_a_hurt_file_fails_unless_asked_for_the_frames_before(siedd_cli, hurt_files,
+                                                                        tmp_path):
+    """No shorter video without a word: all frames asked for, or exit 1; --frames inside the
+    part before the damage decodes."""
+    for name, readable in (("cut.siedd", 20), ("crc.siedd", 10)):
+        out = tmp_path / f"{name}.nut"
+        result = run(siedd_cli, "decode", hurt_files / name, "-o", out, ok=False)
+        assert_one_line_error(result, f"--frames 0:{readable} decodes the ones before")
+        assert result.returncode == 1 and not out.exists()
+        run(siedd_cli, "decode", hurt_files / name, "-o", out, "--frames", f"0:{readable}")
+        with av.open(str(out)) as c:
+            assert sum(1 for _ in c.decode(video=0)) == readable
+
+
 def test_existing_output_replaced_atomically(siedd_cli, tiny_siedd, tmp_path):
     out = tmp_path / "o.nut"
     out.write_bytes(b"old")
