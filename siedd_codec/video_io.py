@@ -189,7 +189,8 @@ def output_rate(fps, codec: str | None = None) -> Fraction:
     most 65535 (fps itself when its terms are that small; otherwise off by under 0.001%).
     Raises SieddInputError outside the codec's RATE_LIMITS."""
     fps = Fraction(fps)
-    lo, hi = RATE_LIMITS.get(codec, RATE_LIMITS[None])
+    codec = codec if codec in RATE_LIMITS else None
+    lo, hi = RATE_LIMITS[codec]
     if not lo <= fps <= hi:
         raise SieddInputError(f"frame rate {_rate_text(fps)} fps is outside what "
                               f"{codec or 'video'} files hold ({_rate_text(lo)} to "
@@ -251,7 +252,7 @@ class VideoWriter:
                                   "or a PNG pattern like frame_%04d.png")
         self._name = codec or _CODEC_BY_EXT.get(ext, "libx264")
         av_codec = _video_encoder(self._name)
-        self.fps = output_rate(self.fps, av_codec.name if av_codec.name in RATE_LIMITS else None)
+        self.fps = output_rate(self.fps, av_codec.name)
         self._atomic = atomic_path(path)
         self._tmp = self._atomic.__enter__()
         try:
