@@ -1,4 +1,4 @@
-"""siedd command line: encode | decode | info | export-onnx.
+"""siedd command line: encode | decode | info | verify | export-onnx.
 
 Every failure the user can cause ends in one line on stderr ("siedd: error: ...") and a non-zero
 exit: 2 for bad usage, 1 for bad input or a failed run, 130 when interrupted."""
@@ -11,7 +11,7 @@ import sys
 from fractions import Fraction
 
 from . import __version__
-from .errors import SieddError, SieddInputError
+from .errors import SieddError, SieddFormatError, SieddInputError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,12 +29,14 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _rate(text: str) -> Fraction:
+    from .video_io import RATE_LIMITS
     try:
         value = Fraction(text)
     except (ValueError, ZeroDivisionError):
         raise argparse.ArgumentTypeError(f"bad rate {text!r}: expected e.g. 25, 30000/1001") from None
-    if value <= 0 or value > 1000:
-        raise argparse.ArgumentTypeError(f"bad rate {text!r}: must be in (0, 1000]")
+    lo, hi = RATE_LIMITS[None]
+    if not lo <= value <= hi:
+        raise argparse.ArgumentTypeError(f"bad rate {text!r}: must be in {lo}..{hi}")
     return value
 
 
@@ -154,9 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     dec.add_argument("--quiet", action="store_true")
 
-    info = sub.add_parser("info", help="describe a .siedd file")
+    info = sub.add_parser("info", help="describe a .siedd file (exit 1 if cut short or damaged)")
     info.add_argument("input")
     info.add_argument("--json", action="store_true")
+
+    ver = sub.add_parser("verify", help="check a whole .siedd file: every section's checksum, "
+                                        "every group decoded; exit 0 only if all is intact")
+    ver.add_argument("input")
+    ver.add_argument("--json", action="store_true")
+    ver.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
 
     exp = sub.add_parser("export-onnx", help="write standalone ONNX files and a JSON recipe")
     exp.add_argument("input")
@@ -192,44 +200,58 @@ def cmd_encode(args) -> int:
     return 0
 
 
+MAX_OUTPUT_FRAMES = 1 << 24     # --fps re-timing: as many frames as a .siedd file may hold
+
+
 def cmd_decode(args) -> int:
     from .fsutil import same_file
     from .reader import SieddReader
     from .video_io import VideoWriter
     if same_file(args.input, args.output):
         raise SieddInputError(f"{args.output}: refusing to overwrite the input")
-    with SieddReader(args.input, size=args.size, device=args.device) as reader:
+    with SieddReader(args.input, size=args.size, device=args.device, allow_damaged=True) as reader:
+        declared, readable = reader.declared_frame_count, reader.frame_count
         first, stop = args.frames or (None, None)
         first = first or 0
-        stop = reader.frame_count if stop is None else stop
-        if first >= reader.frame_count or stop > reader.frame_count:
-            raise SieddInputError(f"--frames {first}:{stop} is past the end "
-                                  f"({reader.frame_count} frames)")
+        stop = declared if stop is None else stop
+        if first >= declared or stop > declared:
+            raise SieddInputError(f"--frames {first}:{stop} is past the end ({declared} frames)")
+        if stop > readable:     # cut short or damaged: no shorter video without a word
+            raise SieddFormatError(f"{args.input}: {reader.loss}; frames {readable}-{declared - 1} "
+                                   f"cannot be decoded, --frames 0:{readable} decodes the ones "
+                                   "before")
         fps = args.fps or reader.fps
+        if args.fps is not None:
+            # Output frame k shows source time first/fps_src + k/fps, up to the range's end.
+            t0 = first / reader.fps
+            count = max(1, math.floor((stop - first) / reader.fps * fps))
+            if count > MAX_OUTPUT_FRAMES:
+                raise SieddInputError(f"--fps {fps} makes {count} frames of the "
+                                      f"{stop - first} source frames (at most "
+                                      f"{MAX_OUTPUT_FRAMES})")
         with VideoWriter(args.output, reader.width, reader.height, fps, args.codec) as writer:
             if args.fps is None:
                 for i in range(first, stop):
                     writer.write(reader[i])
             else:
-                # Output frame k shows source time first/fps_src + k/fps, up to the range's end.
-                t0 = first / reader.fps
-                span = (stop - first) / reader.fps
-                count = max(1, math.floor(span * fps + 1e-9))
                 for k in range(count):
                     writer.write(reader.frame_at(float(t0 + Fraction(k) / fps)))
         if not args.quiet:
             print(f"{args.output}: {writer.count} frames {reader.width}x{reader.height} "
-                  f"@ {float(fps):.3f} fps", file=sys.stderr)
+                  f"@ {float(writer.fps):.6g} fps", file=sys.stderr)
     return 0
 
 
 def describe(path: str) -> dict:
+    """What `info` says: the file as declared, and what is really there (a cut-short or damaged
+    file: the bytes present, the complete groups, the frames that decode, their bpp)."""
     from . import container
     from .families import family_of_meta
     from .metrics import bpp
-    sf = container.read(path)
+    sf = container.read(path, allow_damaged=True)
     family = family_of_meta(sf.meta)
     fps = sf.fps
+    readable = sum(count for _, count in sf.groups[:len(sf.group_weights)])
     info = {
         "file": path, "format_version": f"{sf.version[0]}.{sf.version[1]}",
         "width": sf.width, "height": sf.height, "frame_count": sf.frame_count,
@@ -237,10 +259,15 @@ def describe(path: str) -> dict:
         "duration": float(sf.frame_count / fps), "family": family.NAME,
         "preset": sf.meta["model"].get("preset"),
         "group_size": sf.meta["model"]["group_size"], "groups": len(sf.groups),
-        "complete_groups": len(sf.group_weights), "truncated": sf.truncated,
+        "intact": sf.loss() is None, "problem": sf.loss(),
+        "truncated": sf.present_bytes < sf.file_bytes,
+        "complete_groups": sf.group_status.count(container.GROUP_OK),
+        "damaged_groups": [g for g, status in enumerate(sf.group_status)
+                           if status == container.GROUP_DAMAGED],
+        "decodable_frames": readable,
         "quant": sf.meta.get("quant", {}), "color": sf.meta["video"].get("color", {}),
-        "file_bytes": sf.file_bytes,
-        "bpp": bpp(sf.file_bytes, sf.frame_count, sf.width, sf.height),
+        "file_bytes": sf.present_bytes, "declared_bytes": sf.file_bytes,
+        "bpp": bpp(sf.present_bytes, readable, sf.width, sf.height) if readable else None,
         "sections": sf.section_sizes, "encoder": sf.meta.get("encoder", {}),
     }
     info.update(family.describe(sf))
@@ -248,27 +275,95 @@ def describe(path: str) -> dict:
 
 
 def cmd_info(args) -> int:
+    """Exits 1 when the file is not whole (cut short, or a group's checksum does not match),
+    after describing it: `siedd info F && ...` must not pass a damaged file on."""
     info = describe(args.input)
     if args.json:
         print(json.dumps(info, sort_keys=True))
+    else:
+        print(f"{info['file']}: siedd {info['format_version']}, {info['width']}x{info['height']}, "
+              f"{info['frame_count']} frames @ {info['fps_rational']} fps "
+              f"({info['duration']:.2f} s)")
+        print(f"  model: {info['family']}, preset {info['preset']}, {info['model_summary']}, "
+              f"group size {info['group_size']} ({info['groups']} groups)")
+        size = f"{info['file_bytes']} bytes"
+        if info["truncated"]:
+            size += f" present of {info['declared_bytes']} declared"
+        if info["intact"]:
+            rate = f"{info['bpp']:.4f} bpp"
+        elif info["bpp"] is None:
+            rate = "no frame can be decoded"
+        else:
+            rate = (f"{info['bpp']:.4f} bpp over the {info['decodable_frames']} frames that can "
+                    "be decoded")
+        print(f"  size: {size}, {rate}; sections "
+              + ", ".join(f"{k} {v}" for k, v in info["sections"].items()))
+        print(f"  decode cost: {info['macs_per_pixel']:.0f} MAC/pixel per frame, "
+              f"{info['macs_per_pixel_amortized']:.0f} amortised over the groups' shared work")
+        if not info["intact"]:
+            print(f"  {'DAMAGED' if info['damaged_groups'] else 'TRUNCATED'}: "
+                  f"{_not_intact(info)}")
+    if info["intact"]:
         return 0
-    print(f"{info['file']}: siedd {info['format_version']}, {info['width']}x{info['height']}, "
-          f"{info['frame_count']} frames @ {info['fps_rational']} fps ({info['duration']:.2f} s)")
-    print(f"  model: {info['family']}, preset {info['preset']}, {info['model_summary']}, group "
-          f"size {info['group_size']} ({info['groups']} groups)")
-    print(f"  size: {info['file_bytes']} bytes, {info['bpp']:.4f} bpp; sections "
-          + ", ".join(f"{k} {v}" for k, v in info["sections"].items()))
-    print(f"  decode cost: {info['macs_per_pixel']:.0f} MAC/pixel per frame, "
-          f"{info['macs_per_pixel_amortized']:.0f} amortised over the groups' shared work")
-    if info["truncated"]:
-        print(f"  TRUNCATED: {info['complete_groups']} of {info['groups']} groups complete")
-    return 0
+    sys.stderr.write(f"siedd: error: {args.input}: {_not_intact(info)}\n")
+    return 1
+
+
+def _not_intact(info: dict) -> str:
+    readable = info["decodable_frames"]
+    return info["problem"] + (f"; frames 0-{readable - 1} of {info['frame_count']} can be "
+                              "decoded" if readable else "; no frame can be decoded")
+
+
+def cmd_verify(args) -> int:
+    from .verify import INTACT, verify
+    report = verify(args.input, args.device)
+    groups = report["groups"]
+    bad = [e for e in groups if e["status"] != INTACT]
+    if args.json:
+        print(json.dumps(report, sort_keys=True))
+    else:
+        print(f"{args.input}: {'intact' if report['intact'] else 'NOT INTACT'}: "
+              f"{len(groups) - len(bad)} of {len(groups)} groups decode, "
+              f"{report['decodable_frames']} of {report['frame_count']} frames")
+        if report["error"]:
+            print(f"  {report['error']}")
+        for run in _runs(groups):
+            a, b = run[0], run[-1]
+            which = (f"group {a['group']}" if a is b else f"groups {a['group']}-{b['group']}")
+            frames = f"frames {a['first_frame']}-{b['first_frame'] + b['frame_count'] - 1}"
+            reason = f": {a['reason']}" if a["reason"] else ""
+            print(f"  {which} ({frames}): {a['status']}{reason}")
+    if report["intact"]:
+        return 0
+    if report["error"]:
+        problem = report["error"]
+    else:
+        first = bad[0]
+        problem = (f"{len(bad)} of {len(groups)} groups cannot be decoded (group "
+                   f"{first['group']}: {first['status']}: {first['reason']})")
+    sys.stderr.write(f"siedd: error: {args.input}: {problem}\n")
+    return 1
+
+
+def _runs(groups: list[dict]) -> list[list[dict]]:
+    """Consecutive groups with the same status and reason, for a short report."""
+    runs: list[list[dict]] = []
+    for entry in groups:
+        if runs and (runs[-1][-1]["status"], runs[-1][-1]["reason"]) == (entry["status"],
+                                                                          entry["reason"]):
+            runs[-1].append(entry)
+        else:
+            runs.append([entry])
+    return runs
 
 
 def cmd_export_onnx(args) -> int:
     from . import container
     from .families import family_of_meta
+    from .fsutil import require_folder
     sf = container.read(args.input)
+    require_folder(args.directory)      # DIRECTORY itself is made, not the folders above it
     try:
         import onnx  # noqa: F401
     except ImportError as exc:
@@ -278,7 +373,7 @@ def cmd_export_onnx(args) -> int:
     return 0
 
 
-COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info,
+COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "verify": cmd_verify,
             "export-onnx": cmd_export_onnx}
 
 

@@ -38,6 +38,7 @@ MAX_META_TEXT = 4096
 META, NORM, GENC, GDEC, WENC, GIDX, WGRP = (b"META", b"NORM", b"GENC", b"GDEC", b"WENC",
                                             b"GIDX", b"WGRP")
 ESSENTIAL = (META, NORM, GENC, GDEC, WENC, GIDX)
+GROUP_OK, GROUP_DAMAGED, GROUP_MISSING = "ok", "damaged", "missing"
 
 
 @dataclass
@@ -49,14 +50,29 @@ class SieddFile:
     decoder_graph: bytes
     encoder_weights: bytes
     groups: list[tuple[int, int]]        # (first frame, frame count) of every group declared
-    group_weights: list[bytes] = field(default_factory=list)   # the complete ones, in order
-    file_bytes: int = 0
+    group_weights: list[bytes] = field(default_factory=list)   # the readable ones, in order
+    file_bytes: int = 0                  # as the header declares
     section_sizes: dict[str, int] = field(default_factory=dict)
     version: tuple[int, int] = (VERSION_MAJOR, VERSION_MINOR)
+    # Read from a file: per declared group GROUP_OK, GROUP_DAMAGED or GROUP_MISSING; the bytes
+    # really there. group_weights holds the groups before the first that is not GROUP_OK.
+    group_status: list[str] = field(default_factory=list)
+    present_bytes: int = 0
 
     @property
     def truncated(self) -> bool:
         return len(self.group_weights) < len(self.groups)
+
+    def loss(self) -> str | None:
+        """Why the groups from len(group_weights) on cannot be read; None when all can."""
+        g = len(self.group_weights)
+        if g == len(self.groups):
+            return None
+        first, count = self.groups[g]
+        if g < len(self.group_status) and self.group_status[g] == GROUP_DAMAGED:
+            return f"group {g} (frames {first}-{first + count - 1}) is damaged (checksum mismatch)"
+        return (f"the file is cut short ({self.present_bytes} of {self.file_bytes} bytes): "
+                f"group {g} (frames {first}-{first + count - 1}) is incomplete")
 
     @property
     def width(self) -> int:
@@ -166,19 +182,21 @@ def write(path, sf: SieddFile) -> int:
 # ---------------------------------------------------------------------------------------------
 # reading
 
-def read(path) -> SieddFile:
+def read(path, allow_damaged: bool = False) -> SieddFile:
     try:
         with open(path, "rb") as fh:
             data = fh.read()
     except IsADirectoryError:
         raise SieddFormatError(f"{path}: is a directory, not a .siedd file") from None
     try:
-        return from_bytes(data)
+        return from_bytes(data, allow_damaged)
     except SieddFormatError as exc:
         raise SieddFormatError(f"{path}: {exc}") from None
 
 
-def from_bytes(data: bytes) -> SieddFile:
+def from_bytes(data: bytes, allow_damaged: bool = False) -> SieddFile:
+    """allow_damaged: a group whose checksum does not match ends the readable groups, as a cut
+    does, instead of refusing the file (its status says so)."""
     if len(data) < HEADER.size:
         raise SieddFormatError(f"not a .siedd file: only {len(data)} bytes")
     magic, major, minor, count, file_size, flags, _reserved, crc = HEADER.unpack_from(data)
@@ -217,16 +235,25 @@ def from_bytes(data: bytes) -> SieddFile:
         raise SieddFormatError("damaged .siedd file: unexpected section layout")
 
     payloads: list[bytes] = []
+    group_status: list[str] = []
+    view = memoryview(data)
     for index, (kind, crc, offset, length) in enumerate(entries):
-        name = kind.decode("ascii") if index < len(ESSENTIAL) else f"group {index - len(ESSENTIAL)}"
+        essential = index < len(ESSENTIAL)
+        name = kind.decode("ascii") if essential else f"group {index - len(ESSENTIAL)}"
         if offset + length > len(data):
-            if index < len(ESSENTIAL):
+            if essential:
                 raise SieddFormatError(f"truncated .siedd file: section {name} is incomplete")
-            break  # a cut-short file keeps its complete groups
-        payload = data[offset:offset + length]
-        if zlib.crc32(payload) != crc:
-            raise SieddFormatError(f"damaged .siedd file: {name} checksum mismatch")
-        payloads.append(payload)
+            group_status.append(GROUP_MISSING)
+        elif zlib.crc32(view[offset:offset + length]) != crc:
+            if essential or not allow_damaged:
+                raise SieddFormatError(f"damaged .siedd file: {name} checksum mismatch")
+            group_status.append(GROUP_DAMAGED)
+        elif essential:
+            payloads.append(data[offset:offset + length])
+        else:
+            if len(group_status) == len(payloads) - len(ESSENTIAL):   # all before it kept
+                payloads.append(data[offset:offset + length])
+            group_status.append(GROUP_OK)
 
     # Format 2 deflates META and the graphs and stores NORM as float16; format 1 did not.
     packed = major >= 2
@@ -250,7 +277,8 @@ def from_bytes(data: bytes) -> SieddFile:
     return SieddFile(meta=meta, norm=norm, encoder_graph=graphs[0], decoder_graph=graphs[1],
                      encoder_weights=payloads[4], groups=groups,
                      group_weights=payloads[len(ESSENTIAL):], file_bytes=file_size,
-                     section_sizes=sizes, version=(major, minor))
+                     section_sizes=sizes, version=(major, minor), group_status=group_status,
+                     present_bytes=len(data))
 
 
 def _parse_norm(raw: bytes, meta: dict, packed: bool) -> np.ndarray | None:

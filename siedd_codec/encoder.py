@@ -10,7 +10,7 @@ from pathlib import Path
 from . import __version__, container
 from .errors import SieddInputError
 from .families import family_of_preset
-from .fsutil import same_file
+from .fsutil import require_folder, same_file
 from .metrics import bpp, mean_psnr
 from .resume import ResumeState
 from .video_io import read_video
@@ -40,8 +40,7 @@ def encode(input_path: str, output: str, preset: Preset, start: int = 0,
         raise SieddInputError(f"{output}: refusing to overwrite the input")
     if out.is_dir():
         raise SieddInputError(f"{output}: is a folder")
-    if not out.parent.resolve().is_dir():
-        raise SieddInputError(f"{out.parent}: no such folder")
+    require_folder(out)
     t0 = time.perf_counter()
     video = read_video(input_path, start=start, frames=frames, size=size)
     t_read = time.perf_counter() - t0

@@ -16,3 +16,12 @@ class SieddInputError(SieddError, ValueError):
 class SieddStateError(SieddError):
     """An encode's saved state (OUT.siedd.partial/) is in the way, foreign or damaged; it is
     kept, and the message says what to do."""
+
+
+def shown(value, limit: int = 40) -> str:
+    """A value read from a file, for an error message: repr'd, so no control character or
+    terminal escape reaches the screen, and cut to `limit` characters."""
+    if isinstance(value, str):
+        return repr(value[:limit]) + ("..." if len(value) > limit else "")
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."

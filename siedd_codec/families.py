@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import importlib
 
-from .errors import SieddFormatError, SieddInputError
+from .errors import SieddFormatError, SieddInputError, shown
 
 MODULES = {"siedd": ".siedd_family", "grid": ".grid.family"}
 DEFAULT = "siedd"
@@ -31,7 +31,7 @@ def family(name: str):
     try:
         module = MODULES[name]
     except (KeyError, TypeError):
-        raise SieddFormatError(f"unknown model family {name!r}; this decoder knows "
+        raise SieddFormatError(f"unknown model family {shown(name)}; this decoder knows "
                                + ", ".join(sorted(MODULES))) from None
     return importlib.import_module(module, __package__)
 

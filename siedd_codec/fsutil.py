@@ -7,14 +7,19 @@ import os
 import tempfile
 from pathlib import Path
 
+from .errors import SieddInputError
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, suffix: str = ""):
-    """Yields a temporary path in the target's folder; renamed onto `target` on success."""
+    """Yields a temporary path in the target's folder (which must exist); renamed onto `target`
+    on success."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or target.suffix,
-                               dir=target.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or target.suffix,
+                                   dir=target.parent)
+    except OSError as exc:          # name the output, not the temporary file
+        raise type(exc)(exc.errno, exc.strerror, str(target)) from None
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())    # mkstemp makes 0600; outputs get the usual mode
     try:
@@ -38,6 +43,14 @@ def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:
     with atomic_path(target) as tmp:
         with open(tmp, "wb") as fh:
             fh.write(data)
+
+
+def require_folder(target: str | os.PathLike) -> None:
+    """Every command writes into folders that exist: a mistyped folder is refused, not
+    created (README, "Usage")."""
+    parent = Path(target).parent
+    if not parent.is_dir():
+        raise SieddInputError(f"{parent}: no such folder")
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:

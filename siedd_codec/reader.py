@@ -50,11 +50,12 @@ class SieddReader:
     """
 
     def __init__(self, path, size=None, device: str = "auto", threads: int = 0,
-                 feature_cache_bytes: int = FEATURE_CACHE_BYTES):
+                 feature_cache_bytes: int = FEATURE_CACHE_BYTES, allow_damaged: bool = False):
         self.path = os.fspath(path)
-        self._file = container.read(self.path)
+        self._file = container.read(self.path, allow_damaged)
         if not self._file.group_weights:
-            raise SieddFormatError(f"{self.path}: truncated before its first complete group")
+            raise SieddFormatError(f"{self.path}: {self._file.loss()}" if self._damaged() else
+                                   f"{self.path}: truncated before its first complete group")
         self._meta = self._file.meta
         self.family = family_of_meta(self._meta).NAME
         self.native_size = (self._file.width, self._file.height)
@@ -94,6 +95,8 @@ class SieddReader:
         i = int(index)
         if i < 0:
             i += self.frame_count
+        if self.frame_count <= i < self.declared_frame_count and self._damaged():
+            raise SieddFormatError(f"{self.path}: frame {i} cannot be decoded: {self.loss}")
         if not 0 <= i < self.frame_count:
             raise IndexError(f"frame {index} out of range (0..{self.frame_count - 1})")
         g = int(self._group_of_frame[i])
@@ -138,6 +141,17 @@ class SieddReader:
     @property
     def truncated(self) -> bool:
         return self._file.truncated
+
+    @property
+    def loss(self) -> str | None:
+        """Why frames frame_count..declared_frame_count-1 cannot be decoded (a cut-short file, or
+        with allow_damaged a group whose checksum does not match); None for a whole file."""
+        return self._file.loss()
+
+    def _damaged(self) -> bool:
+        """Whether the readable groups end at a damaged one (allow_damaged), not at a cut: its
+        frames and those after it are a SieddFormatError, not an IndexError."""
+        return container.GROUP_DAMAGED in self._file.group_status
 
     @property
     def meta(self) -> dict:

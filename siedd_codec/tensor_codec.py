@@ -17,7 +17,7 @@ import numpy as np
 
 from .binio import ByteReader, ByteWriter
 from .entropy import decode_symbols, decode_symbols_v1, encode_symbols
-from .errors import SieddFormatError
+from .errors import SieddFormatError, shown
 
 MAX_TENSORS = 4096
 MAX_ELEMENTS = 1 << 28
@@ -87,10 +87,10 @@ def decompress_v1(data: bytes | memoryview, expected: dict[str, tuple[int, ...]]
         name = bytes(src.take(src.u8())).decode("ascii", errors="replace")
         ndim = src.u8()
         if not 1 <= ndim <= 4:
-            raise SieddFormatError(f"{what}: tensor {name!r} has {ndim} dimensions")
+            raise SieddFormatError(f"{what}: tensor {shown(name)} has {ndim} dimensions")
         shape = src.unpack(f"{ndim}I")
         if name not in expected or name in result:
-            raise SieddFormatError(f"{what}: unexpected tensor {name!r}")
+            raise SieddFormatError(f"{what}: unexpected tensor {shown(name)}")
         if tuple(shape) != tuple(expected[name]):
             raise SieddFormatError(
                 f"{what}: tensor {name} has shape {tuple(shape)}, the model needs {tuple(expected[name])}")

@@ -7,6 +7,7 @@ range. Resampling (--size) happens in the same swscale call (area filter when sh
 when enlarging). Output to YUV codecs uses BT.709, limited range, and tags the stream so."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import SieddInputError
-from .fsutil import atomic_path
+from .fsutil import atomic_path, require_folder
 
 import av  # noqa: E402
 
@@ -167,10 +168,42 @@ def _short(exc: Exception) -> str:
 
 _CODEC_BY_EXT = {".mp4": "libx264", ".mkv": "libx264", ".mov": "libx264", ".webm": "libvpx-vp9",
                  ".avi": "mpeg4", ".nut": "ffv1", ".y4m": "rawvideo", ".gif": "gif"}
-_PIX_PREFERENCE = ("yuv420p", "yuv444p", "rgb24", "bgr0", "yuv422p", "gbrp", "pal8")
+# gif takes paletted pictures only; swscale makes rgb8 (3-3-2 bits, dithered), not pal8.
+_PIX_PREFERENCE = ("yuv420p", "yuv444p", "rgb24", "bgr0", "yuv422p", "gbrp", "rgb8")
 # Lossless encoders keep RGB as it is: no colour conversion, bit-exact frames.
 _LOSSLESS = {"ffv1", "png", "rawvideo", "utvideo", "huffyuv", "ffvhuff", "qtrle", "libx264rgb"}
 _PIX_LOSSLESS = ("rgb24", "bgr0", "bgra", "gbrp", "rgba", "yuv444p")
+_QUIET_OPTIONS = {"libx265": {"x265-params": "log-level=error"}}   # x265 logs to stderr itself
+
+# Frame rates a video file holds. The time base is 1/rate: MPEG-4 Part 2 (.avi) refuses terms over
+# 65535 (libvpx over 1e9); mp4 counts a frame in 1/16384 s ticks and refuses a composition offset
+# over 2^31 of them, which x264's B-frames reach at 1/65535 fps: one frame an hour stays clear.
+# The top is --fps's. GIF stores each frame's delay as 1..65535 hundredths of a second.
+RATE_TERMS = 65535
+RATE_LIMITS = {None: (Fraction(1, 3600), Fraction(1000)),
+               "gif": (Fraction(100, 65535), Fraction(100))}
+
+
+def output_rate(fps, codec: str | None = None) -> Fraction:
+    """fps as a video file holds it: the nearest rate whose numerator and denominator are at
+    most 65535 (fps itself when its terms are that small; otherwise off by under 0.001%).
+    Raises SieddInputError outside the codec's RATE_LIMITS."""
+    fps = Fraction(fps)
+    codec = codec if codec in RATE_LIMITS else None
+    lo, hi = RATE_LIMITS[codec]
+    if not lo <= fps <= hi:
+        raise SieddInputError(f"frame rate {_rate_text(fps)} fps is outside what "
+                              f"{codec or 'video'} files hold ({_rate_text(lo)} to "
+                              f"{_rate_text(hi)} fps); --fps re-times the video")
+    if fps.numerator <= RATE_TERMS and fps.denominator <= RATE_TERMS:
+        return fps
+    if fps >= 1:
+        return 1 / (1 / fps).limit_denominator(RATE_TERMS)
+    return fps.limit_denominator(RATE_TERMS)
+
+
+def _rate_text(rate: Fraction) -> str:
+    return str(rate) if 1 in (rate.numerator, rate.denominator) else f"{float(rate):.4g}"
 
 
 def is_png_pattern(path: str) -> bool:
@@ -189,46 +222,70 @@ def _pick_pix_fmt(codec: av.Codec, width: int, height: int, ext: str) -> str:
     return supported[0]
 
 
+def _video_encoder(name: str) -> av.Codec:
+    try:
+        codec = av.Codec(name, "w")
+    except Exception:
+        raise SieddInputError(f"unknown video encoder {name!r}") from None
+    if codec.type != "video":
+        raise SieddInputError(f"{name!r} is not a video encoder (it encodes {codec.type})")
+    return codec
+
+
 class VideoWriter:
-    """Writes RGB frames to a video file (atomically) or to a PNG pattern (each file atomic)."""
+    """Writes RGB frames to a video file (atomically) or to a PNG pattern (each file atomic).
+    Whatever FFmpeg refuses (a codec the container cannot hold, sizes or settings the encoder
+    does not take) is a SieddInputError naming the output and the encoder."""
 
     def __init__(self, path: str, width: int, height: int, fps: Fraction, codec: str | None = None):
         self.path, self.width, self.height, self.fps = path, width, height, Fraction(fps)
         self.count = 0
         self._pattern = is_png_pattern(path)
+        require_folder(path)
         if self._pattern:
             if codec not in (None, "png"):
                 raise SieddInputError("PNG patterns are written with the png codec only")
-            parent = os.path.dirname(path) or "."
-            if not os.path.isdir(parent):
-                raise SieddInputError(f"{parent}: no such folder")
             return
         ext = os.path.splitext(path)[1].lower()
         if not ext:
             raise SieddInputError(f"{path}: give the output a file extension (.mp4, .mkv, ...) "
                                   "or a PNG pattern like frame_%04d.png")
-        name = codec or _CODEC_BY_EXT.get(ext, "libx264")
-        try:
-            av_codec = av.Codec(name, "w")
-        except Exception:
-            raise SieddInputError(f"unknown video encoder {name!r}") from None
+        self._name = codec or _CODEC_BY_EXT.get(ext, "libx264")
+        av_codec = _video_encoder(self._name)
+        self.fps = output_rate(self.fps, av_codec.name)
         self._atomic = atomic_path(path)
         self._tmp = self._atomic.__enter__()
         try:
             self._container = av.open(str(self._tmp), "w")
-            self._stream = self._container.add_stream(name, rate=self.fps)
         except (av.FFmpegError, ValueError) as exc:
             self._abort()
-            raise SieddInputError(f"{path}: cannot write with {name} ({_short(exc)})") from None
-        self._stream.width, self._stream.height = width, height
-        self._stream.pix_fmt = _pick_pix_fmt(av_codec, width, height, ext)
-        self._yuv = self._stream.pix_fmt.startswith("yuv")
-        if name == "libx264":
-            self._stream.options = {"crf": "16", "preset": "medium"}
-        if self._yuv:
-            cc = self._stream.codec_context
-            cc.colorspace, cc.color_range = 1, 1          # BT.709, limited range
-            cc.color_primaries, cc.color_trc = 1, 1
+            raise SieddInputError(f"{path}: FFmpeg writes no format with the extension {ext!r} "
+                                  f"({_short(exc)})") from None
+        with self._refusals():
+            self._stream = self._container.add_stream(self._name, rate=self.fps)
+            self._stream.width, self._stream.height = width, height
+            self._stream.pix_fmt = _pick_pix_fmt(av_codec, width, height, ext)
+            self._yuv = self._stream.pix_fmt.startswith("yuv")
+            options = dict(_QUIET_OPTIONS.get(av_codec.name, {}))
+            if av_codec.name == "libx264":
+                options.update(crf="16", preset="medium")
+            self._stream.options = options
+            if self._yuv:
+                cc = self._stream.codec_context
+                cc.colorspace, cc.color_range = 1, 1          # BT.709, limited range
+                cc.color_primaries, cc.color_trc = 1, 1
+            self._container.start_encoding()    # refusals now, before any frame is rendered
+
+    @contextlib.contextmanager
+    def _refusals(self):
+        """FFmpeg's refusals (PyAV raises FFmpegError, or ValueError/TypeError for settings)
+        -> one SieddInputError; the temporary file goes."""
+        try:
+            yield
+        except (av.FFmpegError, ValueError, TypeError) as exc:
+            self._abort()
+            raise SieddInputError(f"{self.path}: cannot write with {self._name} "
+                                  f"({_short(exc)})") from None
 
     def write(self, rgb: np.ndarray) -> None:
         if rgb.shape != (self.height, self.width, 3) or rgb.dtype != np.uint8:
@@ -241,30 +298,36 @@ class VideoWriter:
             with atomic_path(target) as tmp:
                 Path(tmp).write_bytes(data)
         else:
-            if self._yuv:
-                frame = frame.reformat(format=self._stream.pix_fmt, dst_colorspace="itu709",
-                                       dst_color_range="MPEG")
-            frame.pts = self.count
-            frame.time_base = 1 / self.fps
-            for packet in self._stream.encode(frame):
-                self._container.mux(packet)
+            with self._refusals():
+                if self._yuv:
+                    frame = frame.reformat(format=self._stream.pix_fmt, dst_colorspace="itu709",
+                                           dst_color_range="MPEG")
+                frame.pts = self.count
+                frame.time_base = 1 / self.fps
+                for packet in self._stream.encode(frame):
+                    self._container.mux(packet)
         self.count += 1
 
     def close(self) -> None:
         if self._pattern:
             return
-        for packet in self._stream.encode():
-            self._container.mux(packet)
-        self._container.close()
+        with self._refusals():
+            for packet in self._stream.encode():
+                self._container.mux(packet)
+            self._container.close()
         self._atomic.__exit__(None, None, None)
+        self._atomic = None
 
     def _abort(self) -> None:
+        if self._atomic is None:
+            return
         try:
             if getattr(self, "_container", None) is not None:
                 self._container.close()
         except Exception:
             pass
         self._atomic.__exit__(RuntimeError, RuntimeError("aborted"), None)
+        self._atomic = None
 
     def __enter__(self):
         return self

@@ -163,6 +163,98 @@ def test_error_paths_are_one_line(siedd_cli, tiny_siedd, carphone, tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp litter
 
 
+def retimed(src, dst, fps):
+    """A copy of src declaring another frame rate (checksums recomputed)."""
+    from siedd_codec import container
+    sf = container.read(src)
+    sf.meta["video"]["fps"] = list(fps)
+    dst.write_bytes(container.to_bytes(sf))
+    return dst
+
+
+def test_what_ffmpeg_cannot_write_is_one_line(siedd_cli, tiny_siedd, tmp_path):
+    """Frame rates beyond what containers hold (FORMAT.md allows 1/2^30 fps), non-video encoders,
+    sizes an encoder refuses, unknown extensions: one line, not a PyAV traceback."""
+    slow = retimed(tiny_siedd, tmp_path / "slow.siedd", [1, 2 ** 30])
+    x = tmp_path / "x.mp4"
+    cases = [
+        (["decode", slow, "-o", x, "--frames", "0:2"], 1, "outside what video files hold"),
+        (["decode", slow, "-o", x, "--frames", "0:2", "--fps", 25], 1, "at most 16777216"),
+        (["decode", tiny_siedd, "-o", x, "--fps", "1/1000000000"], 2, "bad rate"),
+        (["decode", tiny_siedd, "-o", x, "--codec", "pcm_s16le"], 1, "not a video encoder"),
+        (["decode", tiny_siedd, "-o", x, "--codec", "mjpeg", "--size", "87x71", "--frames", "0:1"],
+         1, "cannot write with mjpeg"),
+        (["decode", tiny_siedd, "-o", tmp_path / "x.xyz", "--frames", "0:1"], 1, "'.xyz'"),
+        (["decode", tiny_siedd, "-o", tmp_path / "x.gif", "--fps", 200], 1, "gif files hold"),
+    ]
+    for args, status, pattern in cases:
+        result = run(siedd_cli, *args, ok=False)
+        assert_one_line_error(result, pattern)
+        assert result.returncode == status, (args, result.returncode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["slow.siedd"]    # no output, no litter
+
+
+def test_rates_with_large_terms_are_written_at_the_nearest_one(siedd_cli, tiny_siedd, tmp_path):
+    odd = retimed(tiny_siedd, tmp_path / "odd.siedd", [2 ** 30 - 1, 2 ** 30])
+    out = tmp_path / "odd.avi"          # MPEG-4 Part 2 takes time bases up to 65535 only
+    run(siedd_cli, "decode", odd, "-o", out, "--frames", "0:2")
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].average_rate == 1
+        assert sum(1 for _ in c.decode(video=0)) == 2
+
+
+def test_missing_output_folders_are_refused_not_made(siedd_cli, tiny_siedd, carphone, tmp_path):
+    """One rule for every command: the folder an output goes into must exist."""
+    missing = tmp_path / "typo"
+    for args in (["encode", carphone, "-o", missing / "x.siedd", "--frames", 2],
+                 ["decode", tiny_siedd, "-o", missing / "x.mp4"],
+                 ["decode", tiny_siedd, "-o", missing / "f_%03d.png"],
+                 ["export-onnx", tiny_siedd, missing / "onnx"]):
+        result = run(siedd_cli, *args, ok=False)
+        assert_one_line_error(result, f"{missing}: no such folder")
+        assert result.returncode == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def with_section(data: bytes, index: int, payload: bytes) -> bytes:
+    """A .siedd file (any version) with section `index` replaced: offsets, sizes and checksums
+    recomputed, as a writer would."""
+    import struct
+    import zlib
+    from siedd_codec.container import HEADER, TABLE_ENTRY
+    count = struct.unpack_from("<I", data, 12)[0]
+    entries = [TABLE_ENTRY.unpack_from(data, HEADER.size + i * TABLE_ENTRY.size)
+               for i in range(count)]
+    payloads = [data[off:off + length] for _, _, off, length in entries]
+    payloads[index] = payload
+    offset, table = HEADER.size + count * TABLE_ENTRY.size + 4, b""
+    for (kind, *_), p in zip(entries, payloads):
+        table += TABLE_ENTRY.pack(kind, zlib.crc32(p), offset, len(p))
+        offset += len(p)
+    head = bytearray(data[:HEADER.size])
+    head[16:24] = struct.pack("<Q", offset)
+    head[44:48] = struct.pack("<I", zlib.crc32(bytes(head[:44])))
+    return bytes(head) + table + struct.pack("<I", zlib.crc32(table)) + b"".join(payloads)
+
+
+def test_names_from_a_file_are_quoted_and_cut_short(siedd_cli, tmp_path):
+    """A format-1 tensor name is 255 bytes of the file's choosing: the message shows it as a
+    short repr, so no escape sequence reaches the terminal."""
+    from golden import DATA
+    from siedd_codec.container import HEADER, TABLE_ENTRY
+    data = (DATA / "carphone_v1.siedd").read_bytes()
+    _, _, off, length = TABLE_ENTRY.unpack_from(data, HEADER.size + 4 * TABLE_ENTRY.size)
+    wenc = data[off:off + length]        # u32 count, u8 name length, the first name
+    assert wenc[4:11] == b"\x06enc.w1"
+    name = b"\x1b[31m" + b"A" * 250
+    bad = tmp_path / "names.siedd"
+    bad.write_bytes(with_section(data, 4, wenc[:4] + bytes([len(name)]) + name + wenc[11:]))
+    result = run(siedd_cli, "decode", bad, "-o", tmp_path / "x.mp4", ok=False)
+    assert_one_line_error(result, "unexpected tensor '\\x1b[31mAAA")
+    assert "\x1b" not in result.stderr and "A" * 41 not in result.stderr
+    assert result.returncode == 1
+
+
 def test_damaged_siedd_is_one_line(siedd_cli, tiny_siedd, tmp_path):
     data = bytearray(tiny_siedd.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -174,6 +266,104 @@ def test_damaged_siedd_is_one_line(siedd_cli, tiny_siedd, tmp_path):
     assert_one_line_error(run(siedd_cli, "info", bad, ok=False), "checksum mismatch")
     assert bad.read_bytes() == before           # inputs are never touched
     assert not (tmp_path / "o.mp4").exists()
+
+
+def group_section(path, g):
+    """(offset, length) of group g's section in a .siedd file."""
+    from siedd_codec.container import ESSENTIAL, HEADER, TABLE_ENTRY
+    entry = TABLE_ENTRY.unpack_from(path.read_bytes(),
+                                    HEADER.size + (len(ESSENTIAL) + g) * TABLE_ENTRY.size)
+    return entry[2], entry[3]
+
+
+@pytest.fixture(scope="module")
+def hurt_files(tiny_siedd, tmp_path_factory):
+    """The tiny file (groups of frames 0-9, 10-19, 20-23) hurt three ways."""
+    from siedd_codec import container
+    folder = tmp_path_factory.mktemp("hurt")
+    data = tiny_siedd.read_bytes()
+    off, length = group_section(tiny_siedd, 1)
+    flipped = bytearray(data)
+    flipped[off + length // 2] ^= 0x40
+    (folder / "crc.siedd").write_bytes(bytes(flipped))           # group 1's checksum fails
+    off, length = group_section(tiny_siedd, 2)
+    (folder / "cut.siedd").write_bytes(data[:off + length // 2])   # cut inside group 2
+    sf = container.read(tiny_siedd)                                 # valid checksums, group 1
+    sf.group_weights[1] = sf.group_weights[1][:len(sf.group_weights[1]) // 2]   # cut in half
+    (folder / "inner.siedd").write_bytes(container.to_bytes(sf))
+    return folder
+
+
+def statuses(report):
+    return [g["status"] for g in report["groups"]]
+
+
+def test_verify_checks_every_group_now(siedd_cli, tiny_siedd, hurt_files):
+    """Damage a checksum cannot see is found by verify, not only when its group is decoded;
+    exit 0 only for a whole, intact file."""
+    ok = run(siedd_cli, "verify", tiny_siedd)
+    assert "intact: 3 of 3 groups decode, 24 of 24 frames" in ok.stdout and ok.stderr == ""
+    report = json.loads(run(siedd_cli, "verify", tiny_siedd, "--json").stdout)
+    assert report["intact"] and statuses(report) == ["intact"] * 3
+    inner = hurt_files / "inner.siedd"
+    assert run(siedd_cli, "info", inner).returncode == 0     # the checksums say all is well
+    for extra in ([], ["--json"]):
+        result = run(siedd_cli, "verify", inner, *extra, ok=False)
+        assert_one_line_error(result, "1 of 3 groups cannot be decoded (group 1: damaged")
+        assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert statuses(report) == ["intact", "damaged", "intact"] and not report["intact"]
+    assert "group 1 weights" in report["groups"][1]["reason"]
+    assert report["decodable_frames"] == 14
+
+
+def test_verify_lists_damaged_and_missing_groups(siedd_cli, hurt_files):
+    crc = run(siedd_cli, "verify", hurt_files / "crc.siedd", ok=False)
+    assert_one_line_error(crc, "group 1: damaged: checksum mismatch")
+    assert "group 1 (frames 10-19): damaged: checksum mismatch" in crc.stdout
+    report = json.loads(run(siedd_cli, "verify", hurt_files / "crc.siedd", "--json",
+                            ok=False).stdout)
+    assert statuses(report) == ["intact", "damaged", "unchecked"]
+    assert report["decodable_frames"] == 10
+    report = json.loads(run(siedd_cli, "verify", hurt_files / "cut.siedd", "--json",
+                            ok=False).stdout)
+    assert statuses(report) == ["intact", "intact", "missing"]
+    assert report["file_bytes"] < report["declared_bytes"]
+
+
+def test_info_says_what_is_really_there(siedd_cli, tiny_siedd, hurt_files):
+    """A cut-short file: the bytes present, the complete groups, the frames that can be decoded
+    and their bpp; exit 1 after the description, one error line."""
+    cut = hurt_files / "cut.siedd"
+    result = run(siedd_cli, "info", cut, "--json", ok=False)
+    assert_one_line_error(result, "cut short")
+    assert result.returncode == 1
+    info = json.loads(result.stdout)
+    present = cut.stat().st_size
+    assert (info["file_bytes"], info["declared_bytes"]) == (present, tiny_siedd.stat().st_size)
+    assert info["truncated"] and not info["intact"] and info["complete_groups"] == 2
+    assert info["decodable_frames"] == 20
+    assert info["bpp"] == pytest.approx(present * 8 / (20 * 176 * 144))
+    text = run(siedd_cli, "info", cut, ok=False).stdout
+    assert "TRUNCATED" in text and f"{present} bytes present of" in text
+    crc = run(siedd_cli, "info", hurt_files / "crc.siedd", "--json", ok=False)
+    assert_one_line_error(crc, "group 1 (frames 10-19) is damaged (checksum mismatch)")
+    info = json.loads(crc.stdout)
+    assert info["damaged_groups"] == [1] and info["decodable_frames"] == 10
+
+
+def test_decode_of_a_hurt_file_fails_unless_asked_for_the_frames_before(siedd_cli, hurt_files,
+                                                                        tmp_path):
+    """No shorter video without a word: all frames asked for, or exit 1; --frames inside the
+    part before the damage decodes."""
+    for name, readable in (("cut.siedd", 20), ("crc.siedd", 10)):
+        out = tmp_path / f"{name}.nut"
+        result = run(siedd_cli, "decode", hurt_files / name, "-o", out, ok=False)
+        assert_one_line_error(result, f"--frames 0:{readable} decodes the ones before")
+        assert result.returncode == 1 and not out.exists()
+        run(siedd_cli, "decode", hurt_files / name, "-o", out, "--frames", f"0:{readable}")
+        with av.open(str(out)) as c:
+            assert sum(1 for _ in c.decode(video=0)) == readable
 
 
 def test_existing_output_replaced_atomically(siedd_cli, tiny_siedd, tmp_path):

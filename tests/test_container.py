@@ -132,6 +132,29 @@ def test_truncated_file_keeps_complete_groups(golden_bytes, tmp_path):
             reader[2]
 
 
+def test_damaged_group_read_as_a_cut_when_allowed(golden_bytes, tmp_path):
+    """allow_damaged: the groups before a damaged one are read, as for a cut-short file; its
+    frames (and those after it) are a SieddFormatError naming it. By default: refused."""
+    _, _, off, length = sections(golden_bytes)[7]               # group 1
+    data = bytearray(golden_bytes)
+    data[off + length // 2] ^= 0x40
+    sf = container.from_bytes(bytes(data), allow_damaged=True)
+    assert sf.group_status == ["ok", "damaged", "ok"] and len(sf.group_weights) == 1
+    assert "group 1 (frames 2-3) is damaged (checksum mismatch)" in sf.loss()
+    path = tmp_path / "damaged.siedd"
+    path.write_bytes(bytes(data))
+    with pytest.raises(SieddFormatError, match="group 1 checksum mismatch"):
+        SieddReader(path, device="cpu")
+    with SieddReader(path, device="cpu", allow_damaged=True) as reader:
+        assert len(reader) == 2 and reader.declared_frame_count == 5
+        assert reader[1].shape == (4, 6, 3)
+        for i in (2, 4):
+            with pytest.raises(SieddFormatError, match="group 1 .* is damaged"):
+                reader[i]
+        with pytest.raises(IndexError):
+            reader[5]
+
+
 @pytest.mark.parametrize("cut", [0, 10, 47, 100, 700, 1500])
 def test_truncated_before_essentials(golden_bytes, cut):
     with pytest.raises(SieddFormatError, match="not a .siedd|truncated"):
