@@ -170,10 +170,18 @@ def close(handle: int) -> int:
 
 
 def info(handle: int) -> tuple[int, int, int, int, int]:
-    """(width, height, frame_count, fps_num, fps_den) of an open handle."""
+    """(width, height, frame_count, fps_num, fps_den) of an open handle. frame_count is what the
+    file declares: of a cut-short file, the frames past its complete groups are an error when
+    asked for, so FFmpeg renders what is there and then fails (a non-zero exit status) rather
+    than ending early as if the file were whole."""
     reader = _get(handle).reader
-    return (reader.width, reader.height, reader.frame_count,
+    return (reader.width, reader.height, reader.declared_frame_count,
             reader.fps.numerator, reader.fps.denominator)
+
+
+def _missing(reader, what: str) -> SieddFormatError:
+    return SieddFormatError(f"{reader.path}: {what} cannot be decoded: "
+                            f"{reader.loss or 'the file is cut short'}")
 
 
 def native_size(handle: int) -> tuple[int, int]:
@@ -187,12 +195,17 @@ def frame_rgb(handle: int, index: int | None = None, seconds: float | None = Non
     with entry.lock:
         reader = entry.reader
         if index is not None:
+            if reader.frame_count <= index < reader.declared_frame_count:
+                raise _missing(reader, f"frame {index}")
             if not 0 <= index < reader.frame_count:
                 raise CapiError(ERR_RANGE, f"frame {index} out of range "
                                            f"(0..{reader.frame_count - 1})")
             return reader[index]
         if seconds is None or not math.isfinite(seconds):
             raise CapiError(ERR_RANGE, f"time {seconds} is not finite")
+        if reader.frame_count < reader.declared_frame_count and \
+                seconds * reader.fps > reader.frame_count - 1:
+            raise _missing(reader, f"the picture at {seconds:.3f} s")
         return reader.frame_at(seconds)
 
 

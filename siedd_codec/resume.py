@@ -51,6 +51,7 @@ class ResumeState:
             self.resuming = True
         if not self.resuming:
             self.clear()        # nothing worth keeping: at most a fingerprint and temporaries
+            self.folder.mkdir(exist_ok=True)
             atomic_write_bytes(self.folder / FINGERPRINT,
                                json.dumps(self.fingerprint, sort_keys=True).encode())
 

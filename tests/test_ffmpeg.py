@@ -448,3 +448,22 @@ def test_grid_file_through_both_filter_forms(ffmpeg, grid_siedd):
         assert len(frames) == 5
         for k, frame in enumerate(frames):
             assert_close(frame, reader.frame_at(k / 10 + 0.1), f"-vf form, input frame {k}")
+
+
+@pytest.mark.parametrize("form", ["-vf", "-f lavfi", "-filter_complex"])
+def test_cut_short_file_renders_its_groups_then_fails(ffmpeg, tiny_siedd, tmp_path, form):
+    """A file cut inside its last group: the complete groups' frames come out, then ffmpeg
+    stops with one line saying the file is cut short and exit status 1, as `siedd decode`
+    refuses it: never exit 0 on a file it could not fully render."""
+    from siedd_codec import container
+    data = Path(tiny_siedd).read_bytes()
+    sf = container.read(tiny_siedd)
+    cut = tmp_path / "cut.siedd"
+    cut.write_bytes(data[:len(data) - len(sf.group_weights[-1]) // 2])
+    complete = sum(count for _, count in sf.groups[:-1])
+    result = run(ffmpeg, "-nostdin", "-v", "error", *ffmpeg_form(form, cut), "-f", "rawvideo",
+                 "-pix_fmt", "rgb24", "pipe:1", check=False, timeout=GIVE_UP_S)
+    assert_clean_failure(result, "cut short")
+    assert result.returncode == 1, (result.returncode, result.stderr)
+    if form != "-vf":
+        assert len(raw_frames(result.stdout, *DAMAGE_SIZE)) == complete
