@@ -56,12 +56,13 @@ bench: venv clips
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 # The fault campaign's long run (tests/fuzzer.py): FUZZ_CASES mutants through the reader, a sample
-# through the CLI and both FFmpeg forms; counts in bench/results/fuzz.json. Non-zero exit on any
-# case that is not decoded or a clean error.
+# through the CLI and both FFmpeg forms; counts in bench/results/fuzz.json and the README's table.
+# Non-zero exit on any case that is not decoded or a clean error.
 FUZZ_CASES ?= 100000
 FUZZ_TOOLS ?= 200
 fuzz: setup
 	$(PY) tests/fuzzer.py --cases $(FUZZ_CASES) --tools $(FUZZ_TOOLS) --json bench/results/fuzz.json
+	$(PY) bench/report.py --no-plots
 
 clean:
 	rm -rf $(VENV) $(CACHE) build out

@@ -24,7 +24,7 @@ BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 SECTION_FILES = ("run", "peak", "rd", "encode", "decode", "quant", "precision", "ablation",
                  "families")
 # results written once by hand-run experiments (their JSON says how), shown beside the suite's
-NOTE_FILES = ("decode_ab", "rate_dev", "item0", "grid_dev")
+NOTE_FILES = ("decode_ab", "rate_dev", "item0", "grid_dev", "fuzz")
 
 
 def load(results_dir: Path) -> dict:
@@ -305,6 +305,8 @@ def markdown(res: dict, results_dir: Path | None = None, link_base: Path = ROOT)
         lines += rate_dev_markdown(res["rate_dev"])
     if res.get("item0"):
         lines += item0_markdown(res["item0"])
+    if res.get("fuzz"):
+        lines += fuzz_markdown(res["fuzz"])
 
     if results_dir is not None:
         pngs = [p for p in ("rd.png", "speed_quality.png", "decode_fps.png", "encode_scaling.png",
@@ -521,6 +523,42 @@ def item0_markdown(it: dict) -> list[str]:
     return lines
 
 
+def fuzz_markdown(fz: dict) -> list[str]:
+    """The fault campaign's long run (tests/fuzzer.py, `make fuzz`)."""
+    statuses = ("decoded", "clean", "unclean", "crash", "hang", "memory")
+    lines = ["### Fault campaign", "",
+             f"`make fuzz` ({fz.get('command', 'tests/fuzzer.py')}): {fz['cases']:,} damaged "
+             f"files made from {len(fz.get('seed_files', []))} real ones "
+             f"({', '.join(fz.get('seed_files', []))}), each opened and decoded by SieddReader "
+             "in a worker with a 4 GiB memory limit watched for crashes and hangs; a sample also "
+             "through `siedd info`, `siedd decode` and both FFmpeg forms (120 s and 4 GiB each). "
+             "Only *decoded* and *clean* (one SieddError line; for the tools, a non-zero exit "
+             "status up to 127 without a traceback, and never exit 0 on a file the reader could "
+             f"not fully decode) are allowed. siedd {fz.get('commit', '?')}, "
+             f"{fz.get('date', '?')}, {_dur(fz.get('seconds'))}. Machine: "
+             + _machine_line({"machine": fz.get("machine", {}),
+                              "versions": fz.get("versions", {})}).strip(), "",
+             "| | " + " | ".join(statuses) + " |", "|---|" + "---|" * len(statuses)]
+    reader = fz.get("reader", {})
+    lines.append("| reader | " + " | ".join(f"{reader.get(s, 0):,}" for s in statuses) + " |")
+    tools: dict[str, dict] = {}
+    for key, n in fz.get("tools", {}).items():
+        tool, status = key.rsplit(" ", 1)
+        tools.setdefault(tool, {})[status] = n
+    for tool, counts in sorted(tools.items()):
+        lines.append(f"| {tool} | " + " | ".join(f"{counts.get(s, 0):,}" for s in statuses)
+                     + " |")
+    mutators: dict[str, dict] = {}
+    for key, n in fz.get("by_mutator", {}).items():
+        name, status = key.rsplit(" ", 1)
+        mutators.setdefault(name, {})[status] = n
+    for name, counts in sorted(mutators.items()):
+        lines.append(f"| reader, {name} | "
+                     + " | ".join(f"{counts.get(s, 0):,}" for s in statuses) + " |")
+    lines += ["", f"Cases not allowed: **{fz.get('failure_count', 0)}**.", ""]
+    return lines
+
+
 def write_readme_block(readme: Path, body: str) -> None:
     text = readme.read_text() if readme.exists() else ""
     block = f"{BEGIN}\n{body}{END}"
@@ -535,8 +573,8 @@ def write_readme_block(readme: Path, body: str) -> None:
     tmp.replace(readme)
 
 
-def build(results_dir: Path, update_readme: bool = True, readme: Path | None = None
-          ) -> list[Path]:
+def build(results_dir: Path, update_readme: bool = True, readme: Path | None = None,
+          make_plots: bool = True) -> list[Path]:
     from bench import plots
     res = load(results_dir)
     if not res:
@@ -545,7 +583,7 @@ def build(results_dir: Path, update_readme: bool = True, readme: Path | None = N
     for k in ("rd", "decode"):
         if k in res:
             res[k].setdefault("machine", meta.get("machine", {}))
-    made = plots.make_all(res, Path(results_dir))
+    made = plots.make_all(res, Path(results_dir)) if make_plots else []
     if update_readme:
         target = readme or ROOT / "README.md"
         write_readme_block(target, markdown(res, results_dir, link_base=target.parent))
@@ -557,8 +595,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("results", nargs="?", type=Path, default=ROOT / "bench" / "results")
     ap.add_argument("--no-readme", action="store_true")
+    ap.add_argument("--no-plots", action="store_true", help="only the README's tables")
     args = ap.parse_args(argv)
-    for p in build(args.results, update_readme=not args.no_readme):
+    for p in build(args.results, update_readme=not args.no_readme, make_plots=not args.no_plots):
         print(p)
     return 0
 

@@ -1,13 +1,16 @@
 """siedd command line: encode | decode | info | verify | export-onnx.
 
 Every failure the user can cause ends in one line on stderr ("siedd: error: ...") and a non-zero
-exit: 2 for bad usage, 1 for bad input or a failed run, 130 when interrupted."""
+exit: 2 for bad usage, 1 for bad input or a failed run, 130 when interrupted (Ctrl-C), 143 when
+terminated (SIGTERM); either way temporary outputs are removed and an encode's state is kept."""
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import signal
 import sys
+import threading
 from fractions import Fraction
 
 from . import __version__
@@ -377,17 +380,36 @@ COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "verif
             "export-onnx": cmd_export_onnx}
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is: temporary outputs removed, an encode's state kept."""
+
+
+def _terminate(signum, frame):
+    raise _Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
+    try:
+        return _run(args)
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args) -> int:
     try:
         return COMMANDS[args.command](args)
     except BrokenPipeError:          # `siedd info --json | head`: not an error
         sys.stderr.close()
         return 0
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         hint = " (continue with --resume)" if args.command == "encode" else ""
-        sys.stderr.write(f"siedd: interrupted{hint}\n")
-        return 130
+        sys.stderr.write(f"siedd: {'terminated' if isinstance(exc, _Terminated) else 'interrupted'}"
+                         f"{hint}\n")
+        return 143 if isinstance(exc, _Terminated) else 130
     except SieddError as exc:
         sys.stderr.write(f"siedd: error: {exc}\n")
         return 1

@@ -497,8 +497,13 @@ def main() -> int:
         print("FAIL", json.dumps(failure))
     if args.json:
         sys.path.insert(0, str(ROOT))
-        from bench.common import machine
-        result["machine"] = machine()
+        from bench.common import machine, versions
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, cwd=str(ROOT)).stdout.strip()
+        result.update(machine=machine(), versions=versions(), commit=commit,
+                      date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                      command=f"python tests/fuzzer.py --cases {args.cases} --first "
+                              f"{args.first} --tools {args.tools}")
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     return 0 if not result["failure_count"] else 1

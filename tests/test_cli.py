@@ -10,7 +10,7 @@ import pytest
 
 from siedd_codec.reader import SieddReader
 from siedd_codec.model_spec import coordinate_grid
-from conftest import TINY_FRAMES
+from conftest import TINY_FRAMES, run_env
 
 
 def run(cli, *args, ok=True):
@@ -383,3 +383,23 @@ def test_outputs_get_the_usual_permissions(siedd_cli, tiny_siedd, tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_sigterm_leaves_no_temporary_output(siedd_cli, tiny_siedd, tmp_path):
+    """A decode killed with SIGTERM (a job scheduler, `timeout`) ends like Ctrl-C: exit 143, one
+    line, and no temporary file beside the output."""
+    import signal
+    import time
+    out = tmp_path / "big.y4m"
+    proc = subprocess.Popen([*siedd_cli, "decode", str(tiny_siedd), "--size", "2048x1536", "-o",
+                             str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=run_env())
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".big.y4m.*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(tmp_path.glob(".big.y4m.*")), "the decode never started writing"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert err.strip() == "siedd: terminated"
+    assert list(tmp_path.iterdir()) == []
