@@ -63,7 +63,9 @@ int siedd_open(const char *path, int width, int height, const char *device, int 
 int siedd_close(int handle);
 
 /* Output size, number of frames, frame rate (fps_num / fps_den) of an open handle.
-   Any pointer may be NULL. SIEDD_OK or a negative code. */
+   frame_count is what the file declares: of a file cut short, rendering a frame past its
+   complete groups fails with SIEDD_ERR_FORMAT, so a caller renders what is there and then
+   reports the file as incomplete. Any pointer may be NULL. SIEDD_OK or a negative code. */
 int siedd_info(int handle, int *width, int *height, int *frame_count,
                int *fps_num, int *fps_den);
 
