@@ -537,7 +537,9 @@ def fuzz_markdown(fz: dict) -> list[str]:
              f"not fully decode) are allowed. siedd {fz.get('commit', '?')}, "
              f"{fz.get('date', '?')}, {_dur(fz.get('seconds'))}. Machine: "
              + _machine_line({"machine": fz.get("machine", {}),
-                              "versions": fz.get("versions", {})}).strip(), "",
+                              "versions": fz.get("versions", {})}).strip()
+             + " (the FFmpeg forms ran the project's FFmpeg 5.1 build)."
+             + (f" Note: {fz['commit_note']}." if fz.get("commit_note") else ""), "",
              "| | " + " | ".join(statuses) + " |", "|---|" + "---|" * len(statuses)]
     reader = fz.get("reader", {})
     lines.append("| reader | " + " | ".join(f"{reader.get(s, 0):,}" for s in statuses) + " |")
