@@ -10,7 +10,7 @@ from pathlib import Path
 from . import __version__, container
 from .errors import SieddInputError
 from .families import family_of_preset
-from .fsutil import require_folder, same_file
+from .fsutil import require_folder, require_writable, same_file
 from .metrics import bpp, mean_psnr
 from .resume import ResumeState
 from .video_io import read_video
@@ -41,6 +41,7 @@ def encode(input_path: str, output: str, preset: Preset, start: int = 0,
     if out.is_dir():
         raise SieddInputError(f"{output}: is a folder")
     require_folder(out)
+    require_writable(out)           # found now, not after the training it would waste
     t0 = time.perf_counter()
     video = read_video(input_path, start=start, frames=frames, size=size)
     t_read = time.perf_counter() - t0

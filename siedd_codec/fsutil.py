@@ -53,6 +53,17 @@ def require_folder(target: str | os.PathLike) -> None:
         raise SieddInputError(f"{parent}: no such folder")
 
 
+def require_writable(target: str | os.PathLike) -> None:
+    """The target's folder takes a new file (a probe, removed at once): permissions, a
+    read-only file system or a full quota show before a long job, not after it."""
+    parent = Path(target).parent
+    try:
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{Path(target).name}.probe."):
+            pass
+    except OSError as exc:
+        raise SieddInputError(f"{parent}: cannot write there ({exc.strerror or exc})") from None
+
+
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     try:
         return os.path.samefile(a, b)

@@ -403,3 +403,11 @@ def test_sigterm_leaves_no_temporary_output(siedd_cli, tiny_siedd, tmp_path):
     assert proc.returncode == 143, err
     assert err.strip() == "siedd: terminated"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_encode_into_an_unwritable_folder_fails_before_training(siedd_cli, carphone):
+    """The output's folder is checked by writing to it before the first frame is read, not
+    after the training the file would have held."""
+    result = run(siedd_cli, "encode", carphone, "-o", "/proc/siedd_out.siedd", "--frames", "2",
+                 ok=False)
+    assert_one_line_error(result, "/proc: cannot write there")
