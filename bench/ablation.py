@@ -8,7 +8,7 @@ default, several at once: the rows are independent, and on a small CPU one threa
 is the fastest way through them. A row that names a `commit` runs that commit's siedd
 (extracted with `git archive` into the work folder) - that is how "today" is measured rather
 than remembered. Results are cached per job in ablation.partial.json: a killed run resumes.
-For each encode: bytes, bpp, RGB PSNR (mean of per-frame PSNR, as the RD section), encode
+For each encode: bytes, bpp, RGB PSNR (as the RD section), encode
 seconds, sections, and sequential decode fps at the native size (ONNX Runtime, the job's
 threads) plus the time a fresh reader takes to show the clip's last frame (its seek cost).
 """

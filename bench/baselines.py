@@ -22,7 +22,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
-from siedd_codec.metrics import bpp, mean_psnr
+from siedd_codec.metrics import bpp, clip_psnr
 
 CODECS = {"x264": ("libx264", "h264"), "x265": ("libx265", "hevc")}
 MATRIX, RANGE = "itu709", "JPEG"
@@ -40,7 +40,7 @@ def yuv_to_rgb(frame: av.VideoFrame) -> np.ndarray:
 
 def conversion_ceiling_psnr(frames: np.ndarray) -> float:
     """RGB PSNR of the colour round trip alone (no coding): the best any 4:4:4 encode can reach."""
-    return mean_psnr([yuv_to_rgb(rgb_to_yuv444(f)) for f in frames], frames)
+    return clip_psnr([yuv_to_rgb(rgb_to_yuv444(f)) for f in frames], frames)
 
 
 def _nal_units(data: bytes):
@@ -121,7 +121,7 @@ def encode_decode(frames: np.ndarray, codec: str, crf: float, fps: float = 25.0,
         raise RuntimeError(f"{codec} crf {crf}: {len(decoded)} frames decoded of {n}")
     rgb = [yuv_to_rgb(f) for f in decoded]
     out = {"codec": codec, "crf": crf, "preset": preset, "bytes": int(nbytes),
-           "bytes_with_sei": int(with_sei), "bpp": bpp(nbytes, n, w, h), "psnr": mean_psnr(rgb, frames),
+           "bytes_with_sei": int(with_sei), "bpp": bpp(nbytes, n, w, h), "psnr": clip_psnr(rgb, frames),
            "encode_seconds": round(t_enc, 4), "decode_seconds": round(t_dec, 4)}
     if keep_frames:
         out["frames"] = rgb

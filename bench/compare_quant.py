@@ -22,7 +22,7 @@ import numpy as np
 
 from siedd_codec import container
 from siedd_codec.encoder import build_file
-from siedd_codec.metrics import bpp, mean_psnr
+from siedd_codec.metrics import bpp, clip_psnr
 from siedd_codec.model import render
 from siedd_codec.presets import get_preset, parse_override
 from siedd_codec.reader import SieddReader, parse_size
@@ -93,14 +93,14 @@ def main(argv=None):
 
     def psnr_of(enc, groups):
         out = [render(enc, g, model.norm[a:a + c], w, h) for g, (a, c) in zip(groups, model.group_ranges)]
-        return mean_psnr(np.concatenate(out), video.frames)
+        return clip_psnr(np.concatenate(out), video.frames)
 
     float_psnr = psnr_of(model.float_encoder, [model.float_groups[g] for g in range(len(model.group_ranges))])
     ref_bytes, ref_groups, ref_enc = reference_scheme(model)
     ref_psnr = psnr_of(ref_enc, ref_groups)
     ours_bytes = container.write(args.out, build_file(model, video, preset, {"software": "bench"}))
     with SieddReader(args.out, device="cpu") as r:
-        ours_psnr = mean_psnr(r, video.frames)
+        ours_psnr = clip_psnr(r, video.frames)
     sf = container.read(args.out)
     params_shared = sum(v.size for g in model.groups for k, v in g.items() if k.startswith("dec.w"))
     result = {

@@ -1,5 +1,5 @@
 """The two model families side by side: SIEDD (the paper's method) and latent grids, against
-x265 medium on the same frames, measured the same way (8-bit RGB PSNR, mean over frames; x265
+x265 medium on the same frames, measured the same way (8-bit RGB PSNR as the RD section; x265
 coded as yuv444p; bpp from the whole file).
 
 Per clip: the x265 CRF sweep and the SIEDD default points are taken from the ablation run

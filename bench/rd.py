@@ -1,6 +1,7 @@
 """Rate-distortion: siedd at several operating points against x264 and x265 (preset medium, CRF
-sweep, yuv444p) on the same frames, PSNR computed the same way on both sides (8-bit RGB, mean of
-per-frame PSNR, siedd_codec.metrics), BD-rate of siedd against each."""
+sweep, yuv444p) on the same frames, PSNR computed the same way on both sides (8-bit RGB, from the
+clip's MSE, siedd_codec.metrics; runs before siedd 0.3 used the per-frame mean, and their JSON's
+psnr_note says so), BD-rate of siedd against each."""
 from __future__ import annotations
 
 import numpy as np
@@ -27,7 +28,7 @@ def run_clip(spec: dict, crfs, points: list[dict], device: str, seed: int = 0) -
     log(f"rd {name}: {n} frames {w}x{h}")
     out = {"clip": name, "file": path.name, "width": w, "height": h, "frames": n, "start": start,
            "fps": fps, "source_size": list(video.native_size),
-           "psnr_note": "RGB PSNR (8-bit, mean over frames); baselines coded as yuv444p "
+           "psnr_note": "RGB PSNR (8-bit, from the clip's MSE); baselines coded as yuv444p "
                         "(BT.709 full range), so no chroma subsampling caps their RGB PSNR",
            "conversion_ceiling_psnr": rnd(baselines.conversion_ceiling_psnr(frames), 3)}
     for codec in ("x264", "x265"):

@@ -118,7 +118,10 @@ def markdown(res: dict, results_dir: Path | None = None, link_base: Path = ROOT)
     if rd:
         lines.append("### Rate-distortion")
         lines.append("")
-        lines.append("PSNR: 8-bit **RGB** PSNR, mean over frames, computed by "
+        # runs before siedd 0.3 reported the mean of per-frame PSNRs; their notes say so
+        how = "from the clip's MSE" if "clip's MSE" in str(rd.get("clips", [{}])[0].get(
+            "psnr_note", "")) else "mean over frames"
+        lines.append(f"PSNR: 8-bit **RGB** PSNR, {how}, computed by "
                      "`siedd_codec.metrics` on both sides; x264 and x265 (preset medium, CRF "
                      f"{', '.join(map(str, rd.get('crfs', [])))}) encode **yuv444p** (BT.709 full "
                      "range) from the same RGB frames, so chroma subsampling does not cap their "

@@ -38,10 +38,19 @@ def test_python_protocol(reader):
 
 
 def test_reported_psnr_and_bpp_are_honest(tiny_encode):
+    """The encode's PSNR is the clip's MSE through the reader, the per-frame mean beside it; the
+    numbers are stored in the file, and bytes and bpp are the final file's."""
     path, summary, source = tiny_encode
     with SieddReader(path, device="cpu") as r:
-        recomputed = mean_psnr(r, source)
-    assert summary["psnr"] == pytest.approx(recomputed, abs=1e-9)
+        frames = r[:]
+    mse = np.mean((frames.astype(np.float64) - source.astype(np.float64)) ** 2)
+    assert summary["psnr"] == pytest.approx(10 * np.log10(255 ** 2 / mse), abs=1e-9)
+    assert summary["psnr_mean_frames"] == pytest.approx(mean_psnr(frames, source), abs=1e-9)
+    assert 0 < summary["ssim"] < 1
+    stored = container.read(path).meta["encoder"]["quality"]
+    assert stored["psnr"] == pytest.approx(summary["psnr"], abs=1e-4)
+    assert stored["ssim"] == pytest.approx(summary["ssim"], abs=1e-4)
+    assert stored["frames"] == TINY_FRAMES
     assert summary["bytes"] == path.stat().st_size
     assert summary["bpp"] == pytest.approx(bpp(path.stat().st_size, TINY_FRAMES, 176, 144))
     assert summary["psnr"] > 20      # it learned the picture, not noise
