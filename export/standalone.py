@@ -51,7 +51,8 @@ def export_onnx(sf, path: str, directory: str) -> list[str]:
         "encoder": {"file": "encoder.onnx", "input": "coords", "output": "features"},
         "decoder_inputs": ["features"], "decoder_output": "frames",
         "groups": groups, "how_to_call": RECIPE.splitlines(),
-        "example_coords_first_rows": coordinate_grid(min(sf.width, 3), 1).tolist(),
+        # step 1 at the file's own size, its first rows: (y, x) of pixels (0, 0), (0, 1), (0, 2)
+        "example_coords_first_rows": coordinate_grid(sf.width, sf.height)[:3].tolist(),
     }
     atomic_write_bytes(out / "siedd_onnx.json", (json.dumps(recipe, indent=2) + "\n").encode())
     written.append("siedd_onnx.json")

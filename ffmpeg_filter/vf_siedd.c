@@ -61,6 +61,7 @@ typedef struct SieddContext {
     int64_t first_frame;          /* sieddsrc: first file frame when not re-timed, else -1 */
     int64_t total;                /* sieddsrc: frames to output */
     int64_t count;                /* frames output so far */
+    int warned_past_end;          /* siedd: said once that input times run past the clip */
 } SieddContext;
 
 #define OFFSET(x) offsetof(SieddContext, x)
@@ -403,6 +404,14 @@ static int siedd_filter_one(AVFilterContext *ctx, AVFrame *in)
         ff_inlink_set_status(inlink, AVERROR_EOF);
         ff_outlink_set_status(outlink, AVERROR_EOF, pts);
         return 0;
+    }
+
+    if (!s->warned_past_end &&
+        seconds + s->start / 1e6 >= (double)s->nb_frames * s->file_rate.den / s->file_rate.num) {
+        av_log(ctx, AV_LOG_WARNING, "input time %.3f s is past the clip's end (%d frames, "
+               "%.3f s): holding its last frame from here on\n", seconds + s->start / 1e6,
+               s->nb_frames, (double)s->nb_frames * s->file_rate.den / s->file_rate.num);
+        s->warned_past_end = 1;
     }
 
     out = ff_get_video_buffer(outlink, outlink->w, outlink->h);

@@ -157,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--frames", type=_frame_range, metavar="A:B", help="source frames A..B-1")
     dec.add_argument("--codec", help="FFmpeg encoder name (default: from the extension)")
     dec.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    dec.add_argument("-y", "--overwrite", action="store_true",
+                     help="replace an existing output (default: refuse, like ffmpeg -n)")
     dec.add_argument("--quiet", action="store_true")
 
     info = sub.add_parser("info", help="describe a .siedd file (exit 1 if cut short or damaged)")
@@ -197,7 +199,9 @@ def cmd_encode(args) -> int:
         print(json.dumps(summary, sort_keys=True))
     else:
         print(f"{summary['output']}: {summary['frames']} frames {summary['width']}x"
-              f"{summary['height']}, PSNR {summary['psnr']:.2f} dB, {summary['bytes']} bytes, "
+              f"{summary['height']}, PSNR {summary['psnr']:.2f} dB (clip MSE; mean of frames "
+              f"{summary['psnr_mean_frames']:.2f}), SSIM {summary['ssim']:.4f}, "
+              f"{summary['bytes']} bytes, "
               f"{summary['bpp']:.4f} bpp, {summary['seconds']:.1f} s "
               f"(train {summary['train_seconds']:.1f} s on {summary['device']})")
     return 0
@@ -206,12 +210,26 @@ def cmd_encode(args) -> int:
 MAX_OUTPUT_FRAMES = 1 << 24     # --fps re-timing: as many frames as a .siedd file may hold
 
 
+def _refuse_existing(output: str, overwrite: bool) -> None:
+    """Like ffmpeg -n for scripts: an existing output stays unless -y asks to replace it (a PNG
+    pattern: its first file)."""
+    from pathlib import Path
+    from .video_io import is_png_pattern
+    try:
+        first = Path(output % 0 if is_png_pattern(output) else output)
+    except (TypeError, ValueError):     # a stray % the pattern check let through
+        first = Path(output)
+    if not overwrite and first.exists():
+        raise SieddInputError(f"{first}: exists; add -y (--overwrite) to replace it")
+
+
 def cmd_decode(args) -> int:
     from .fsutil import same_file
     from .reader import SieddReader
     from .video_io import VideoWriter
     if same_file(args.input, args.output):
         raise SieddInputError(f"{args.output}: refusing to overwrite the input")
+    _refuse_existing(args.output, args.overwrite)
     with SieddReader(args.input, size=args.size, device=args.device, allow_damaged=True) as reader:
         declared, readable = reader.declared_frame_count, reader.frame_count
         first, stop = args.frames or (None, None)
@@ -225,9 +243,11 @@ def cmd_decode(args) -> int:
                                    "before")
         fps = args.fps or reader.fps
         if args.fps is not None:
-            # Output frame k shows source time first/fps_src + k/fps, up to the range's end.
+            # Output frame k shows source time first/fps_src + k/fps, for every k whose time
+            # falls before the range's end (each source frame lasts 1/fps_src): ceil(span x fps)
+            # frames, exactly, as the FFmpeg source form's r= gives (README, "Usage").
             t0 = first / reader.fps
-            count = max(1, math.floor((stop - first) / reader.fps * fps))
+            count = math.ceil(Fraction(stop - first) / reader.fps * Fraction(fps))
             if count > MAX_OUTPUT_FRAMES:
                 raise SieddInputError(f"--fps {fps} makes {count} frames of the "
                                       f"{stop - first} source frames (at most "
@@ -272,9 +292,22 @@ def describe(path: str) -> dict:
         "file_bytes": sf.present_bytes, "declared_bytes": sf.file_bytes,
         "bpp": bpp(sf.present_bytes, readable, sf.width, sf.height) if readable else None,
         "sections": sf.section_sizes, "encoder": sf.meta.get("encoder", {}),
+        "quality": _stored_quality(sf.meta.get("encoder", {})),
     }
     info.update(family.describe(sf))
     return info
+
+
+def _stored_quality(encoder: dict) -> dict | None:
+    """The quality the encoder measured and stored in META (siedd 0.3 on); None when absent or
+    not numbers (META's `encoder` is informative: a stranger's file may hold anything there)."""
+    quality = encoder.get("quality")
+    keys = ("psnr", "psnr_mean_frames", "ssim", "frames")
+    if not isinstance(quality, dict) or not all(
+            isinstance(quality.get(k), (int, float)) and not isinstance(quality.get(k), bool)
+            and math.isfinite(quality[k]) for k in keys):
+        return None
+    return quality
 
 
 def cmd_info(args) -> int:
@@ -303,6 +336,11 @@ def cmd_info(args) -> int:
               + ", ".join(f"{k} {v}" for k, v in info["sections"].items()))
         print(f"  decode cost: {info['macs_per_pixel']:.0f} MAC/pixel per frame, "
               f"{info['macs_per_pixel_amortized']:.0f} amortised over the groups' shared work")
+        quality = info["quality"]
+        print("  quality at encode: " + (
+            f"PSNR {quality['psnr']:.2f} dB (clip MSE; mean of frames "
+            f"{quality['psnr_mean_frames']:.2f}), SSIM {quality['ssim']:.4f}, RGB, "
+            f"{quality['frames']} frames" if quality else "not recorded"))
         if not info["intact"]:
             print(f"  {'DAMAGED' if info['damaged_groups'] else 'TRUNCATED'}: "
                   f"{_not_intact(info)}")

@@ -128,7 +128,8 @@ def parse_override(text: str, preset: str = "s") -> tuple[str, object]:
     base = PRESETS.get(preset, PRESETS["s"])
     defaults = {f.name: getattr(base, f.name) for f in fields(base)}
     if key not in defaults or key == "name":
-        raise SieddInputError(f"unknown field {key!r} for preset {base.name}")
+        valid = ", ".join(sorted(k for k in defaults if k != "name"))
+        raise SieddInputError(f"unknown field {key!r} for preset {base.name}; its fields: {valid}")
     kind = type(defaults[key])
     try:
         value = raw.strip() if kind is str else kind(eval_number(raw) if kind is float else int(raw))

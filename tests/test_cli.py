@@ -114,9 +114,18 @@ def test_export_onnx_runs_in_plain_onnxruntime(siedd_cli, tiny_siedd, tmp_path):
     out = tmp_path / "onnx"
     run(siedd_cli, "export-onnx", tiny_siedd, out)
     recipe = json.loads((out / "siedd_onnx.json").read_text())
+
+    def recipe_coords(w, h):     # step 1 of the recipe, as its text says, not siedd's code
+        axis = lambda n: np.zeros(1) if n == 1 else -1 + 2 * np.arange(n) / (n - 1)  # noqa: E731
+        y, x = np.meshgrid(axis(h), axis(w), indexing="ij")
+        return np.stack([y.ravel(), x.ravel()], 1).astype(np.float32)
+    native = recipe_coords(recipe["width"], recipe["height"])
+    assert np.allclose(recipe["example_coords_first_rows"], native[:3])
+    assert recipe["example_coords_first_rows"][0] == [-1.0, -1.0]
     w, h = 64, 40
+    assert np.allclose(recipe_coords(w, h), coordinate_grid(w, h))
     enc = ort.InferenceSession(str(out / "encoder.onnx"), providers=["CPUExecutionProvider"])
-    feats = enc.run(None, {"coords": coordinate_grid(w, h)})[0]
+    feats = enc.run(None, {"coords": recipe_coords(w, h)})[0]
     group = recipe["groups"][1]
     dec = ort.InferenceSession(str(out / group["file"]), providers=["CPUExecutionProvider"])
     assert [i.name for i in dec.get_inputs()] == ["features"]
@@ -367,12 +376,21 @@ def test_decode_of_a_hurt_file_fails_unless_asked_for_the_frames_before(siedd_cl
 
 
 def test_existing_output_replaced_atomically(siedd_cli, tiny_siedd, tmp_path):
+    """An existing output stays unless -y asks (like ffmpeg -n); with -y it is replaced
+    atomically, and a failed run leaves it alone."""
     out = tmp_path / "o.nut"
     out.write_bytes(b"old")
-    run(siedd_cli, "decode", tiny_siedd, "-o", out, "--frames", "0:2")
+    assert_one_line_error(run(siedd_cli, "decode", tiny_siedd, "-o", out, "--frames", "0:2",
+                              ok=False), "exists; add -y (--overwrite)")
+    assert out.read_bytes() == b"old"
+    run(siedd_cli, "decode", tiny_siedd, "-o", out, "--frames", "0:2", "-y")
     assert out.read_bytes()[:4] != b"old"
-    assert_one_line_error(run(siedd_cli, "decode", tiny_siedd, "-o", out, "--frames", "0:999", ok=False),
-                          "past the end")
+    assert_one_line_error(run(siedd_cli, "decode", tiny_siedd, "-o", out, "--frames", "0:999",
+                              "--overwrite", ok=False), "past the end")
+    pattern = tmp_path / "f_%03d.png"
+    (tmp_path / "f_000.png").write_bytes(b"old")
+    assert_one_line_error(run(siedd_cli, "decode", tiny_siedd, "-o", pattern, "--frames", "0:1",
+                              ok=False), "f_000.png: exists")
     assert out.stat().st_size > 3            # a failed run left the previous file alone
 
 
@@ -411,3 +429,20 @@ def test_encode_into_an_unwritable_folder_fails_before_training(siedd_cli, carph
     result = run(siedd_cli, "encode", carphone, "-o", "/proc/siedd_out.siedd", "--frames", "2",
                  ok=False)
     assert_one_line_error(result, "/proc: cannot write there")
+
+
+def test_unknown_set_field_lists_the_valid_ones(siedd_cli, carphone, tmp_path):
+    result = run(siedd_cli, "encode", carphone, "-o", tmp_path / "x.siedd", "--set", "hiden=64",
+                 ok=False)
+    assert_one_line_error(result, "unknown field 'hiden' for preset tiny; its fields: ")
+    assert "hidden" in result.stderr and "steps" in result.stderr
+
+
+def test_info_shows_the_encode_quality_and_decode_cost(siedd_cli, tiny_encode):
+    path, summary, _ = tiny_encode
+    text = run(siedd_cli, "info", path).stdout
+    assert f"PSNR {summary['psnr']:.2f} dB (clip MSE" in text and "SSIM" in text
+    assert "MAC/pixel" in text
+    info = json.loads(run(siedd_cli, "info", path, "--json").stdout)
+    assert info["quality"]["psnr"] == pytest.approx(summary["psnr"], abs=1e-4)
+    assert info["quality"]["ssim"] == pytest.approx(summary["ssim"], abs=1e-4)

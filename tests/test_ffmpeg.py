@@ -467,3 +467,38 @@ def test_cut_short_file_renders_its_groups_then_fails(ffmpeg, tiny_siedd, tmp_pa
     assert result.returncode == 1, (result.returncode, result.stderr)
     if form != "-vf":
         assert len(raw_frames(result.stdout, *DAMAGE_SIZE)) == complete
+
+
+@pytest.mark.parametrize("rate", ["60", "24000/1001", "7"])
+def test_decode_fps_and_source_rate_give_the_same_frames(ffmpeg, tiny_siedd, siedd_cli, tmp_path,
+                                                         rate):
+    """One re-timing rule for `siedd decode --fps R` and `-f lavfi -i siedd=...:r=R`: frames at
+    k/R for every k whose time falls inside the clip, ceil(frames x R / fps) of them, the same
+    pictures."""
+    import av
+    size = (32, 24)
+    out = tmp_path / "retimed.nut"
+    subprocess.run([*siedd_cli, "decode", str(tiny_siedd), "--fps", rate, "--size",
+                    "{}x{}".format(*size), "-o", str(out), "--quiet"], check=True, env=run_env(),
+                   capture_output=True)
+    with av.open(str(out)) as container:
+        decoded = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+    rendered = raw_frames(render(ffmpeg, f"siedd={tiny_siedd}:s={size[0]}x{size[1]}:r={rate}"),
+                          *size)
+    with SieddReader(tiny_siedd) as reader:
+        expected = math.ceil(Fraction(reader.frame_count) / reader.fps * Fraction(rate))
+    assert len(decoded) == len(rendered) == expected
+    assert np.abs(decoded.astype(int) - rendered).max() <= 1
+
+
+def test_vf_past_the_clip_end_warns_once(ffmpeg, tiny_siedd):
+    """-vf holds the last frame past the clip's end, and says so once, not per frame."""
+    with SieddReader(tiny_siedd) as reader:
+        seconds = float(reader.frame_count / reader.fps)
+        last = reader.render_group(reader.group_count - 1, 16, 16)[-1]
+    result = run(ffmpeg, "-nostdin", "-v", "warning", "-f", "lavfi", "-i",
+                 f"testsrc2=s=16x16:r=10:d={seconds + 1:.2f}", "-vf", f"siedd={tiny_siedd}:s=16x16",
+                 "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1", text=False)
+    assert result.stderr.count("past the clip's end") == 1, result.stderr
+    frames = raw_frames(result.stdout, 16, 16)
+    assert np.abs(frames[-1].astype(int) - last).max() <= 1
