@@ -9,7 +9,7 @@ clip=.cache/siedd/clips/carphone_pristine.mp4
 start=$(date +%s.%N)
 $bin/siedd encode "$clip" -o out/carphone.siedd --preset tiny --json > out/carphone.json
 mid=$(date +%s.%N)
-$bin/siedd decode out/carphone.siedd -o out/carphone_352x288.mp4 --size 352x288 --quiet
+$bin/siedd decode out/carphone.siedd -o out/carphone_352x288.mp4 --size 352x288 --quiet -y
 end=$(date +%s.%N)
 $bin/python - "$start" "$mid" "$end" <<'PY'
 import json, sys
