@@ -200,7 +200,8 @@ def test_grid_through_the_cli(siedd_cli, grid_siedd, tmp_path):
     import av
     with av.open(str(out)) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-    assert len(frames) == 20 and frames[0].shape == (288, 352, 3)
+    # 10 frames at 30000/1001 fps re-timed to 60: ceil(10 x 60 x 1001 / 30000) = 21 frames
+    assert len(frames) == 21 and frames[0].shape == (288, 352, 3)
     info = json.loads(subprocess.run(siedd_cli + ["info", str(grid_siedd), "--json"], check=True,
                                      capture_output=True, text=True, env=run_env()).stdout)
     assert info["family"] == "grid" and info["preset"] == "grid-tiny"
