@@ -46,7 +46,7 @@ def export_onnx(sf, path: str, directory: str) -> list[str]:
         groups.append({"file": name, "first_frame": first, "frame_count": count})
     recipe = {
         "format": "siedd-onnx", "source": str(path), "width": sf.width, "height": sf.height,
-        "frame_count": sum(c for _, c in sf.groups[:len(sf.group_weights)]),
+        "frame_count": sf.readable_frames,
         "fps": [sf.fps.numerator, sf.fps.denominator], "hidden": d,
         "encoder": {"file": "encoder.onnx", "input": "coords", "output": "features"},
         "decoder_inputs": ["features"], "decoder_output": "frames",

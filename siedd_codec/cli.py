@@ -274,7 +274,7 @@ def describe(path: str) -> dict:
     sf = container.read(path, allow_damaged=True)
     family = family_of_meta(sf.meta)
     fps = sf.fps
-    readable = sum(count for _, count in sf.groups[:len(sf.group_weights)])
+    readable = sf.readable_frames
     info = {
         "file": path, "format_version": f"{sf.version[0]}.{sf.version[1]}",
         "width": sf.width, "height": sf.height, "frame_count": sf.frame_count,
@@ -282,7 +282,7 @@ def describe(path: str) -> dict:
         "duration": float(sf.frame_count / fps), "family": family.NAME,
         "preset": sf.meta["model"].get("preset"),
         "group_size": sf.meta["model"]["group_size"], "groups": len(sf.groups),
-        "intact": sf.loss() is None, "problem": sf.loss(),
+        "intact": not sf.truncated, "problem": sf.loss(),
         "truncated": sf.present_bytes < sf.file_bytes,
         "complete_groups": sf.group_status.count(container.GROUP_OK),
         "damaged_groups": [g for g, status in enumerate(sf.group_status)

@@ -63,6 +63,15 @@ class SieddFile:
     def truncated(self) -> bool:
         return len(self.group_weights) < len(self.groups)
 
+    @property
+    def readable_groups(self) -> list[tuple[int, int]]:
+        """(first frame, frame count) of the groups whose weights were read."""
+        return self.groups[:len(self.group_weights)]
+
+    @property
+    def readable_frames(self) -> int:
+        return sum(count for _, count in self.readable_groups)
+
     def loss(self) -> str | None:
         """Why the groups from len(group_weights) on cannot be read; None when all can."""
         g = len(self.group_weights)

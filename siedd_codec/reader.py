@@ -62,8 +62,8 @@ class SieddReader:
         self.width, self.height = parse_size(size) or self.native_size
         self.fps: Fraction = self._file.fps
         self.declared_frame_count = self._file.frame_count
-        self._groups = self._file.groups[:len(self._file.group_weights)]
-        self.frame_count = sum(count for _, count in self._groups)
+        self._groups = self._file.readable_groups
+        self.frame_count = self._file.readable_frames
         self._group_of_frame = np.repeat(np.arange(len(self._groups)),
                                          [count for _, count in self._groups])
         try:

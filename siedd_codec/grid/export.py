@@ -55,7 +55,7 @@ def export_onnx(sf, path: str, directory: str) -> list[str]:
         scales[str(scale)] = {"h": h, "w": w}
     recipe = {
         "format": "siedd-onnx", "family": "grid", "source": str(path), "width": sf.width,
-        "height": sf.height, "frame_count": sum(c for _, c in sf.groups[:len(sf.group_weights)]),
+        "height": sf.height, "frame_count": sf.readable_frames,
         "fps": [sf.fps.numerator, sf.fps.denominator], "scales": scales,
         "shared_level_scales": [renderer.levels[i][0] for i in renderer.shared],
         "frame_level_scales": [renderer.levels[i][0] for i in renderer.frame],
