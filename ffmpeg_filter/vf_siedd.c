@@ -389,7 +389,7 @@ static int siedd_filter_one(AVFilterContext *ctx, AVFrame *in)
     SieddContext *s = ctx->priv;
     AVFilterLink *inlink = ctx->inputs[0], *outlink = ctx->outputs[0];
     AVFrame *out;
-    double seconds;
+    double seconds, clip_seconds;
     int ret;
 
     if (in->pts != AV_NOPTS_VALUE)
@@ -406,11 +406,12 @@ static int siedd_filter_one(AVFilterContext *ctx, AVFrame *in)
         return 0;
     }
 
-    if (!s->warned_past_end &&
-        seconds + s->start / 1e6 >= (double)s->nb_frames * s->file_rate.den / s->file_rate.num) {
+    seconds += s->start / 1e6;     /* the clip's time from here on */
+    clip_seconds = (double)s->nb_frames * s->file_rate.den / s->file_rate.num;
+    if (!s->warned_past_end && seconds >= clip_seconds) {
         av_log(ctx, AV_LOG_WARNING, "input time %.3f s is past the clip's end (%d frames, "
-               "%.3f s): holding its last frame from here on\n", seconds + s->start / 1e6,
-               s->nb_frames, (double)s->nb_frames * s->file_rate.den / s->file_rate.num);
+               "%.3f s): holding its last frame from here on\n", seconds, s->nb_frames,
+               clip_seconds);
         s->warned_past_end = 1;
     }
 
@@ -419,7 +420,7 @@ static int siedd_filter_one(AVFilterContext *ctx, AVFrame *in)
         av_frame_free(&in);
         return AVERROR(ENOMEM);
     }
-    ret = siedd_render(ctx, out, -1, seconds + s->start / 1e6);
+    ret = siedd_render(ctx, out, -1, seconds);
     if (ret < 0) {
         /* as in sieddsrc: the error is the output's status from now on (and, through
            FF_FILTER_FORWARD_STATUS_BACK, the input's) */

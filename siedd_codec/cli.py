@@ -214,11 +214,8 @@ def _refuse_existing(output: str, overwrite: bool) -> None:
     """Like ffmpeg -n for scripts: an existing output stays unless -y asks to replace it (a PNG
     pattern: its first file)."""
     from pathlib import Path
-    from .video_io import is_png_pattern
-    try:
-        first = Path(output % 0 if is_png_pattern(output) else output)
-    except (TypeError, ValueError):     # a stray % the pattern check let through
-        first = Path(output)
+    from .video_io import first_output_file
+    first = Path(first_output_file(output))
     if not overwrite and first.exists():
         raise SieddInputError(f"{first}: exists; add -y (--overwrite) to replace it")
 

@@ -210,6 +210,20 @@ def is_png_pattern(path: str) -> bool:
     return bool(re.search(r"%0?\d*d", path)) and path.lower().endswith(".png")
 
 
+def pattern_file(pattern: str, index: int) -> str:
+    """The file a PNG pattern names for frame `index`."""
+    try:
+        return pattern % index
+    except (TypeError, ValueError):
+        raise SieddInputError(f"{pattern}: bad PNG pattern: one %d (e.g. frame_%04d.png), and %% "
+                              "for a literal %") from None
+
+
+def first_output_file(path: str) -> str:
+    """The file an output writes first: the path itself, or a PNG pattern's frame 0."""
+    return pattern_file(path, 0) if is_png_pattern(path) else path
+
+
 def _pick_pix_fmt(codec: av.Codec, width: int, height: int, ext: str) -> str:
     supported = [f.name for f in (codec.video_formats or [])] or ["yuv420p"]
     if ext == ".y4m":
@@ -245,6 +259,7 @@ class VideoWriter:
         if self._pattern:
             if codec not in (None, "png"):
                 raise SieddInputError("PNG patterns are written with the png codec only")
+            pattern_file(path, 0)           # a bad pattern refused now, not at the first frame
             return
         ext = os.path.splitext(path)[1].lower()
         if not ext:
@@ -293,7 +308,7 @@ class VideoWriter:
                              f"({self.height}, {self.width}, 3) uint8")
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         if self._pattern:
-            target = self.path % self.count
+            target = pattern_file(self.path, self.count)
             data = _encode_png(frame)
             with atomic_path(target) as tmp:
                 Path(tmp).write_bytes(data)

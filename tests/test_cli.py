@@ -164,6 +164,7 @@ def test_error_paths_are_one_line(siedd_cli, tiny_siedd, carphone, tmp_path):
         (["decode", tiny_siedd, "-o", tmp_path / "x.mp4", "--frames", "9:3"], "bad frame range"),
         (["decode", tiny_siedd, "-o", tmp_path / "x.mp4", "--codec", "nonesuch"], "unknown video encoder"),
         (["decode", tiny_siedd, "-o", tmp_path / "noext"], "extension"),
+        (["decode", tiny_siedd, "-o", tmp_path / "a%d%s.png"], "bad PNG pattern"),
         (["info", text], "not a .siedd"),
     ]
     for args, pattern in cases:
