@@ -21,6 +21,13 @@ import numpy as np  # noqa: E402
 from bench.common import ROOT, read_json  # noqa: E402
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+# the README's first screen: what to expect, from the same JSON
+SUMMARY_BEGIN, SUMMARY_END = "<!-- summary:begin -->", "<!-- summary:end -->"
+# Published, not measured here (no GPU has been lent to this project): the SIEDD paper's preset S
+# on UVG-HD (7 videos, 3,900 frames of 1920x1080), one RTX A5000, and x265 medium on the same
+# videos (../shared/notes/method.md).
+PAPER_GPU = {"gpu": "RTX A5000", "preset": "S", "seconds_per_video": 17.2 * 60,
+             "frames_per_video": 3900 / 7, "psnr": 32.96, "bpp": 0.136, "x265_psnr_at_0_1": 37.1}
 SECTION_FILES = ("run", "peak", "rd", "encode", "decode", "quant", "precision", "ablation",
                  "families")
 # results written once by hand-run experiments (their JSON says how), shown beside the suite's
@@ -396,6 +403,73 @@ def families_markdown(fam: dict) -> list[str]:
     return lines
 
 
+def summary_markdown(res: dict) -> str:
+    """The README's first screen: bits for x265's quality, encode time and decode speed of each
+    family, x264 and x265, on the benchmark's clips and machine; the GPU as published."""
+    fam, rd = res.get("families"), res.get("rd")
+    if not fam or not rd:
+        return ""
+    clips = [c for c in fam["clips"] if not c.get("note")]       # the 1080p upscale apart
+    rd_clips = [c for c in rd["clips"] if c["clip"] in {c["clip"] for c in clips}]
+
+    def span(values, fmt):
+        lo, hi = min(values), max(values)
+        return format(lo, fmt) if format(lo, fmt) == format(hi, fmt) else \
+            f"{format(lo, fmt)}-{format(hi, fmt)}"
+
+    def times(bd_percents):
+        return span([1 + v / 100 for v in bd_percents], ".1f") + "x"
+
+    def spf(points, frames):
+        return [p["encode_seconds"] / frames for p in points]
+
+    def baseline_spf(codec):
+        return [p["encode_seconds"] / c["frames"] for c in rd_clips for p in c[codec]]
+
+    decode = {(r["family"], tuple(r["size"])): r for r in fam.get("decode") or []}
+    fps = {f: decode.get((f, (640, 360))) for f in ("grid", "siedd")}
+    names = ", ".join(f"{c['clip']} {c['size'][0]}x{c['size'][1]}" for c in clips)
+    how = "from the clip's MSE" if "clip's MSE" in str(rd_clips[0].get("psnr_note", "")) \
+        else "the mean over frames, on both sides"
+    x264_bd = [c["bd"]["x264_vs_x265"]["pchip"]["bd_rate_percent"] for c in rd_clips]
+    lines = [
+        f"**What to expect.** Measured by `make bench` on {names} ({clips[0]['frames']} frames "
+        f"each) on {_machine_line(fam).split(';')[0]}; 8-bit RGB PSNR ({how}); "
+        "bits for the same PSNR as x265 medium from the BD-rate (x264 and x265 code yuv444p):", "",
+        "| codec | bits for x265's PSNR | encode, s per frame | decode 640x360 |",
+        "|---|---|---|---|",
+        f"| siedd `grid-tiny` | {times([c['bd']['grid_vs_x265'] for c in clips])} | "
+        f"{span([v for c in clips for v in spf(c['grid'], c['frames'])], '.1f')} (1 thread) | "
+        + (f"{fps['grid']['fps']:.0f} fps |" if fps["grid"] else "- |"),
+        f"| siedd `tiny` (SIEDD, d=48-128) | {times([c['bd']['siedd_vs_x265'] for c in clips])} | "
+        f"{span([v for c in clips for v in spf(c['siedd'], c['frames'])], '.1f')} (1 thread) | "
+        + (f"{fps['siedd']['fps']:.0f} fps (d={fps['siedd']['label'][1:]}) |" if fps["siedd"]
+           else "- |"),
+        f"| x264 medium | {times(x264_bd)} | {span(baseline_spf('x264'), '.3f')} (2 threads) | - |",
+        f"| x265 medium | 1x | {span(baseline_spf('x265'), '.3f')} (2 threads) | - |",
+        "",
+    ]
+    grid_spf = np.mean([v for c in clips for v in spf(c["grid"], c["frames"])])
+    ratio = grid_spf / np.mean(baseline_spf("x265"))
+    p = PAPER_GPU
+    lines.append(
+        f"On a CPU, then, a `grid-tiny` file is {times([c['bd']['grid_vs_x265'] for c in clips])} "
+        f"the size of x265 medium's at the same PSNR and takes about {ratio:,.0f} times as long per "
+        "frame to encode (one thread against two); what it offers instead is one file decoded "
+        "at any size and any frame rate. **GPU:** not measured here (no GPU has been lent to "
+        f"this project); the SIEDD paper reports preset {p['preset']} on 1080p at about "
+        f"{p['seconds_per_video'] / p['frames_per_video']:.1f} s per frame on an {p['gpu']} "
+        f"({p['psnr']} dB at {p['bpp']} bpp, where x265 medium reaches {p['x265_psnr_at_0_1']} "
+        "dB at 0.1 bpp).")
+    rd_machine = _machine_line(rd).split(";")[0]
+    if rd_machine != _machine_line(fam).split(";")[0]:
+        lines.append("")
+        lines.append(f"(x264's and x265's encode times are from the rate-distortion run, {rd['date']}, "
+                     f"on {rd_machine}.)")
+    lines.append("")
+    return "\n".join(lines)
+
+
 def grid_dev_markdown(dev: dict) -> list[str]:
     lines = _note_intro("Development runs of the grid family", f"{dev['what']}: `{dev['how']}`.",
                         dev)
@@ -564,15 +638,19 @@ def fuzz_markdown(fz: dict) -> list[str]:
     return lines
 
 
-def write_readme_block(readme: Path, body: str) -> None:
+def write_readme_block(readme: Path, body: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace what lies between the markers; the benchmark block is added at the end if absent
+    (another block must already be placed)."""
     text = readme.read_text() if readme.exists() else ""
-    block = f"{BEGIN}\n{body}{END}"
-    if BEGIN in text and END in text and text.index(BEGIN) < text.index(END):
-        a = text.index(BEGIN)
-        b = text.index(END) + len(END)
+    block = f"{begin}\n{body}{end}"
+    if begin in text and end in text and text.index(begin) < text.index(end):
+        a = text.index(begin)
+        b = text.index(end) + len(end)
         text = text[:a] + block + text[b:]
-    else:
+    elif begin == BEGIN:
         text = text.rstrip("\n") + "\n\n## Benchmarks\n\n" + block + "\n"
+    else:
+        return
     tmp = readme.with_name(f".{readme.name}.tmp")
     tmp.write_text(text)
     tmp.replace(readme)
@@ -592,6 +670,9 @@ def build(results_dir: Path, update_readme: bool = True, readme: Path | None = N
     if update_readme:
         target = readme or ROOT / "README.md"
         write_readme_block(target, markdown(res, results_dir, link_base=target.parent))
+        summary = summary_markdown(res)
+        if summary:
+            write_readme_block(target, summary, SUMMARY_BEGIN, SUMMARY_END)
         made.append(target)
     return made
 

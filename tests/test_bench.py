@@ -185,6 +185,32 @@ def test_report_writes_only_between_markers(tmp_path):
     assert "](rd.png)" in again              # plot links relative to the README
 
 
+def test_summary_states_the_families_against_x265(tmp_path):
+    """The README's first screen: bits for x265's PSNR from each family's BD-rate, encode
+    seconds per frame from the same JSON, the GPU as not measured."""
+    from bench import report
+    res_dir = _small_results(tmp_path)
+    res = report.load(res_dir)
+    meta = {"machine": res["rd"]["machine"], "versions": res["rd"]["versions"], "date": "2026-01-01"}
+    point = {"bpp": 0.05, "psnr": 30.0, "encode_seconds": 120.0}
+    res["families"] = {**meta, "clips": [
+        {"clip": "bikes", "size": [640, 272], "frames": 40, "grid": [point],
+         "siedd": [{**point, "encode_seconds": 200.0}],
+         "bd": {"grid_vs_x265": 200.0, "siedd_vs_x265": 400.0, "grid_vs_siedd": -40.0}}],
+        "decode": [{"family": "grid", "label": "q50", "size": [640, 360], "fps": 31.0}]}
+    md = report.summary_markdown(res)
+    rows = {line.split("|")[1].strip(): line for line in md.splitlines() if line.startswith("| ")}
+    assert "| 3.0x | 3.0 (1 thread) | 31 fps |" in rows["siedd `grid-tiny`"]
+    assert "| 5.0x | 5.0 (1 thread) | - |" in rows["siedd `tiny` (SIEDD, d=48-128)"]
+    assert "| 1x | 0.013 (2 threads) |" in rows["x265 medium"]     # 0.5 s for 40 frames
+    assert "not measured here" in md and "Test CPU" in md
+    readme = tmp_path / "README.md"
+    readme.write_text("# t\n\n<!-- summary:begin -->\nold\n<!-- summary:end -->\n\nrest\n")
+    report.write_readme_block(readme, md, report.SUMMARY_BEGIN, report.SUMMARY_END)
+    text = readme.read_text()
+    assert "old" not in text and "3.0x" in text and text.endswith("rest\n")
+
+
 def _ablation_result() -> dict:
     """Two rows on one clip: 'new' needs 20% fewer bits than 'today' at every PSNR."""
     widths = [48, 96, 192]
