@@ -156,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--fps", type=_rate, help="output frame rate; frames in between are blended")
     dec.add_argument("--frames", type=_frame_range, metavar="A:B", help="source frames A..B-1")
     dec.add_argument("--codec", help="FFmpeg encoder name (default: from the extension)")
+    dec.add_argument("--pix-fmt", metavar="NAME",
+                     help="pixel format to encode in, e.g. yuv444p (default: yuv420p where the "
+                          "encoder takes it, RGB for lossless encoders, yuv444p for .y4m)")
     dec.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     dec.add_argument("-y", "--overwrite", action="store_true",
                      help="replace an existing output (default: refuse, like ffmpeg -n)")
@@ -249,7 +252,8 @@ def cmd_decode(args) -> int:
                 raise SieddInputError(f"--fps {fps} makes {count} frames of the "
                                       f"{stop - first} source frames (at most "
                                       f"{MAX_OUTPUT_FRAMES})")
-        with VideoWriter(args.output, reader.width, reader.height, fps, args.codec) as writer:
+        with VideoWriter(args.output, reader.width, reader.height, fps, args.codec,
+                         args.pix_fmt) as writer:
             if args.fps is None:
                 for i in range(first, stop):
                     writer.write(reader[i])
@@ -258,7 +262,7 @@ def cmd_decode(args) -> int:
                     writer.write(reader.frame_at(float(t0 + Fraction(k) / fps)))
         if not args.quiet:
             print(f"{args.output}: {writer.count} frames {reader.width}x{reader.height} "
-                  f"@ {float(writer.fps):.6g} fps", file=sys.stderr)
+                  f"@ {float(writer.fps):.6g} fps, {writer.pix_fmt}", file=sys.stderr)
     return 0
 
 

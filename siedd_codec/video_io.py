@@ -224,16 +224,48 @@ def first_output_file(path: str) -> str:
     return pattern_file(path, 0) if is_png_pattern(path) else path
 
 
-def _pick_pix_fmt(codec: av.Codec, width: int, height: int, ext: str) -> str:
-    supported = [f.name for f in (codec.video_formats or [])] or ["yuv420p"]
+def _pick_pix_fmt(codec: av.Codec, ext: str, requested: str | None) -> str:
+    """The pixel format to encode in: the one asked for, or 4:2:0 where the encoder takes it
+    (what every player decodes), RGB for lossless encoders; 4:4:4 only on request."""
+    supported = [f.name for f in (codec.video_formats or [])]
+    if requested:
+        try:
+            av.VideoFormat(requested)
+        except ValueError:
+            raise SieddInputError(f"unknown pixel format {requested!r}") from None
+        if supported and requested not in supported:
+            raise SieddInputError(f"{codec.name} takes no {requested}; it takes "
+                                  + ", ".join(supported))
+        return requested
     if ext == ".y4m":
         return "yuv444p"
+    supported = supported or ["yuv420p"]
     for name in (_PIX_LOSSLESS if codec.name in _LOSSLESS else _PIX_PREFERENCE):
         if name in supported:
-            if name == "yuv420p" and (width % 2 or height % 2) and "yuv444p" in supported:
-                return "yuv444p"   # 4:2:0 needs even sides
             return name
     return supported[0]
+
+
+# H.264 and HEVC code subsampled chroma in whole samples and crop in whole chroma samples, so a
+# 4:2:0 picture has even sides (their encoders refuse others); VP9, AV1 and MPEG-4 take any size.
+_WHOLE_CHROMA_SAMPLES = {"h264", "hevc"}
+
+
+def _check_sides(codec: av.Codec, pix_fmt: str, width: int, height: int) -> None:
+    """An odd side the encoder cannot code in pix_fmt: one line saying what to do, before any
+    frame is rendered."""
+    if codec.canonical_name not in _WHOLE_CHROMA_SAMPLES:
+        return
+    fmt = av.VideoFormat(pix_fmt)
+    step_x, step_y = 16 // fmt.chroma_width(16), 16 // fmt.chroma_height(16)
+    if not (width % step_x or height % step_y):
+        return
+    odd = " and ".join(side for side, rest in (("width", width % step_x),
+                                               ("height", height % step_y)) if rest)
+    up = f"{-(-width // step_x) * step_x}x{-(-height // step_y) * step_y}"
+    down = f"{max(step_x, width // step_x * step_x)}x{max(step_y, height // step_y * step_y)}"
+    raise SieddInputError(f"{pix_fmt} needs an even {odd} with {codec.name} ({width}x{height} "
+                          f"asked); use --size {up} (or {down}), or --pix-fmt yuv444p")
 
 
 def _video_encoder(name: str) -> av.Codec:
@@ -251,15 +283,17 @@ class VideoWriter:
     Whatever FFmpeg refuses (a codec the container cannot hold, sizes or settings the encoder
     does not take) is a SieddInputError naming the output and the encoder."""
 
-    def __init__(self, path: str, width: int, height: int, fps: Fraction, codec: str | None = None):
+    def __init__(self, path: str, width: int, height: int, fps: Fraction, codec: str | None = None,
+                 pix_fmt: str | None = None):
         self.path, self.width, self.height, self.fps = path, width, height, Fraction(fps)
         self.count = 0
         self._pattern = is_png_pattern(path)
         require_folder(path)
         if self._pattern:
-            if codec not in (None, "png"):
-                raise SieddInputError("PNG patterns are written with the png codec only")
+            if codec not in (None, "png") or pix_fmt not in (None, "rgb24"):
+                raise SieddInputError("PNG patterns are written with the png codec, in rgb24")
             pattern_file(path, 0)           # a bad pattern refused now, not at the first frame
+            self.pix_fmt = "rgb24"
             return
         ext = os.path.splitext(path)[1].lower()
         if not ext:
@@ -268,6 +302,8 @@ class VideoWriter:
         self._name = codec or _CODEC_BY_EXT.get(ext, "libx264")
         av_codec = _video_encoder(self._name)
         self.fps = output_rate(self.fps, av_codec.name)
+        self.pix_fmt = _pick_pix_fmt(av_codec, ext, pix_fmt)
+        _check_sides(av_codec, self.pix_fmt, width, height)
         self._atomic = atomic_path(path)
         self._tmp = self._atomic.__enter__()
         try:
@@ -279,15 +315,18 @@ class VideoWriter:
         with self._refusals():
             self._stream = self._container.add_stream(self._name, rate=self.fps)
             self._stream.width, self._stream.height = width, height
-            self._stream.pix_fmt = _pick_pix_fmt(av_codec, width, height, ext)
-            self._yuv = self._stream.pix_fmt.startswith("yuv")
+            self._stream.pix_fmt = self.pix_fmt
+            fmt = av.VideoFormat(self.pix_fmt)
+            self._yuv = not (fmt.is_rgb or fmt.has_palette)
             options = dict(_QUIET_OPTIONS.get(av_codec.name, {}))
             if av_codec.name == "libx264":
                 options.update(crf="16", preset="medium")
             self._stream.options = options
+            # BT.709; limited range, but full in the (deprecated) yuvj formats, which mean it
+            self._range = "JPEG" if self.pix_fmt.startswith("yuvj") else "MPEG"
             if self._yuv:
                 cc = self._stream.codec_context
-                cc.colorspace, cc.color_range = 1, 1          # BT.709, limited range
+                cc.colorspace, cc.color_range = 1, {"MPEG": 1, "JPEG": 2}[self._range]
                 cc.color_primaries, cc.color_trc = 1, 1
             self._container.start_encoding()    # refusals now, before any frame is rendered
 
@@ -315,8 +354,8 @@ class VideoWriter:
         else:
             with self._refusals():
                 if self._yuv:
-                    frame = frame.reformat(format=self._stream.pix_fmt, dst_colorspace="itu709",
-                                           dst_color_range="MPEG")
+                    frame = frame.reformat(format=self.pix_fmt, dst_colorspace="itu709",
+                                           dst_color_range=self._range)
                 frame.pts = self.count
                 frame.time_base = 1 / self.fps
                 for packet in self._stream.encode(frame):

@@ -68,19 +68,60 @@ def test_encode_quality_and_size_from_the_cli(siedd_cli, carphone, tmp_path):
     assert abs(s["bytes"] / 5500 - 1) < 0.10, s["bytes"]
 
 
-@pytest.mark.parametrize("name,codec", [("out.mp4", "h264"), ("out.mkv", "h264"),
-                                        ("out.nut", "ffv1")])
-def test_decode_to_video(siedd_cli, tiny_siedd, tmp_path, name, codec):
+@pytest.mark.parametrize("name,codec,pix_fmt", [("out.mp4", "h264", "yuv420p"),
+                                                ("out.mkv", "h264", "yuv420p"),
+                                                ("out.nut", "ffv1", "bgr0")])
+def test_decode_to_video(siedd_cli, tiny_siedd, tmp_path, name, codec, pix_fmt):
     out = tmp_path / name
     run(siedd_cli, "decode", tiny_siedd, "-o", out, "--size", "352x288")
     with av.open(str(out)) as c:
         stream = c.streams.video[0]
         frames = [f for f in c.decode(stream)]
         assert stream.codec_context.name == codec
+        assert stream.codec_context.pix_fmt == pix_fmt      # 4:2:0 for players, RGB lossless
         assert (stream.width, stream.height) == (352, 288) and len(frames) == TINY_FRAMES
     if codec == "ffv1":   # lossless: exactly the reader's frames
         with SieddReader(tiny_siedd, size=(352, 288)) as r:
             assert np.array_equal(frames[7].to_ndarray(format="rgb24"), r[7])
+
+
+def written(path) -> tuple:
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        count = sum(1 for _ in c.decode(stream))
+        return (stream.codec_context.name, stream.codec_context.pix_fmt, stream.width,
+                stream.height, count)
+
+
+def test_decode_pixel_formats_players_take(siedd_cli, tiny_siedd, tmp_path):
+    """4:2:0 by default, also at odd sizes where the codec carries them (VP9, MPEG-4); H.264 and
+    HEVC cannot (their 4:2:0 crops in whole chroma samples): one line saying what to do, before
+    anything is rendered or written. 4:4:4 only on request."""
+    two = ["--frames", "0:2", "--size", "241x177"]
+    run(siedd_cli, "decode", tiny_siedd, "-o", tmp_path / "odd.webm", *two)
+    assert written(tmp_path / "odd.webm") == ("vp9", "yuv420p", 241, 177, 2)
+    run(siedd_cli, "decode", tiny_siedd, "-o", tmp_path / "odd.avi", *two)
+    assert written(tmp_path / "odd.avi") == ("mpeg4", "yuv420p", 241, 177, 2)
+    run(siedd_cli, "decode", tiny_siedd, "-o", tmp_path / "odd444.mp4", *two, "--pix-fmt",
+        "yuv444p")
+    assert written(tmp_path / "odd444.mp4") == ("h264", "yuv444p", 241, 177, 2)
+    cases = [
+        (["-o", tmp_path / "odd.mp4", *two], "yuv420p needs an even width and height with "
+         "libx264 (241x177 asked); use --size 242x178 (or 240x176), or --pix-fmt yuv444p"),
+        (["-o", tmp_path / "odd.mkv", *two, "--codec", "libx265"], "yuv420p needs an even width "
+         "and height with libx265"),
+        (["-o", tmp_path / "odd422.mkv", *two, "--pix-fmt", "yuv422p"], "yuv422p needs an even "
+         "width with libx264"),
+        (["-o", tmp_path / "x.mp4", "--pix-fmt", "rgb48be"], "libx264 takes no rgb48be; it takes "
+         "yuv420p, "),
+        (["-o", tmp_path / "x.mp4", "--pix-fmt", "yuv42"], "unknown pixel format 'yuv42'"),
+        (["-o", tmp_path / "f_%03d.png", "--pix-fmt", "yuv420p"], "png codec, in rgb24"),
+    ]
+    for args, message in cases:
+        result = run(siedd_cli, "decode", tiny_siedd, *args, ok=False)
+        assert_one_line_error(result, message)
+        assert result.returncode == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["odd.avi", "odd.webm", "odd444.mp4"]
 
 
 def test_decode_png_pattern_fps_and_range(siedd_cli, tiny_siedd, tmp_path):
