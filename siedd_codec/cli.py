@@ -6,11 +6,13 @@ terminated (SIGTERM); either way temporary outputs are removed and an encode's s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import signal
 import sys
 import threading
+from dataclasses import dataclass
 from fractions import Fraction
 
 from . import __version__
@@ -100,6 +102,18 @@ def _byte_count(text: str) -> int:
     return int(value)
 
 
+def _ladder(text: str) -> list[tuple[int, int]]:
+    from .ladder import parse_ladder
+    try:
+        return parse_ladder(text)
+    except SieddError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _seconds(text: str) -> float:
+    return _number(text, "segment length", lambda v: 0 < v <= 3600, "(0, 3600] seconds")
+
+
 def _positive(text: str) -> int:
     value = _nonneg(text)
     if value < 1:
@@ -108,6 +122,7 @@ def _positive(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .ladder import SEGMENT_SECONDS
     from .presets import PRESETS
     parser = _Parser(prog="siedd", description="SIEDD neural video codec")
     parser.add_argument("--version", action="version", version=f"siedd {__version__}")
@@ -150,9 +165,16 @@ def build_parser() -> argparse.ArgumentParser:
     dec = sub.add_parser("decode", help="render a .siedd file to a video file or PNG frames")
     dec.add_argument("input", help=".siedd file")
     dec.add_argument("-o", "--output", required=True,
-                     help="video file (.mp4, .mkv, .webm, .mov, .avi, .nut, .y4m) or a PNG "
-                          "pattern like frame_%%04d.png")
-    dec.add_argument("--size", type=_size, help="output WxH (default: native)")
+                     help="video file (.mp4, .mkv, .webm, .mov, .avi, .nut, .y4m), a PNG "
+                          "pattern like frame_%%04d.png, or with --ladder an HLS master playlist "
+                          "(.m3u8)")
+    sizes = dec.add_mutually_exclusive_group()
+    sizes.add_argument("--size", type=_size, help="output WxH (default: native)")
+    sizes.add_argument("--ladder", type=_ladder, metavar="SIZES",
+                       help="write an HLS ladder, one H.264 4:2:0 variant per size: WxH exactly, "
+                            "Hp at the clip's aspect ratio (e.g. 426x240,1280x720,1080p)")
+    dec.add_argument("--segment", type=_seconds, metavar="SECONDS",
+                     help=f"--ladder's segment length (default {SEGMENT_SECONDS:g})")
     dec.add_argument("--fps", type=_rate, help="output frame rate; frames in between are blended")
     dec.add_argument("--frames", type=_frame_range, metavar="A:B", help="source frames A..B-1")
     dec.add_argument("--codec", help="FFmpeg encoder name (default: from the extension)")
@@ -223,47 +245,108 @@ def _refuse_existing(output: str, overwrite: bool) -> None:
         raise SieddInputError(f"{first}: exists; add -y (--overwrite) to replace it")
 
 
+@dataclass(frozen=True)
+class _Pictures:
+    """What decode writes: `count` pictures at `fps`; picture k is source frame first + k, or
+    with --fps the picture at time first/fps_source + k/fps."""
+    first: int
+    count: int
+    fps: Fraction
+    retimed: bool
+
+    def picture(self, reader, k: int):
+        if not self.retimed:
+            return reader[self.first + k]
+        return reader.frame_at(float(self.first / reader.fps + Fraction(k) / self.fps))
+
+
+def _pictures(reader, args) -> _Pictures:
+    declared, readable = reader.declared_frame_count, reader.frame_count
+    first, stop = args.frames or (None, None)
+    first = first or 0
+    stop = declared if stop is None else stop
+    if first >= declared or stop > declared:
+        raise SieddInputError(f"--frames {first}:{stop} is past the end ({declared} frames)")
+    if stop > readable:     # cut short or damaged: no shorter video without a word
+        raise SieddFormatError(f"{args.input}: {reader.loss}; frames {readable}-{declared - 1} "
+                               f"cannot be decoded, --frames 0:{readable} decodes the ones "
+                               "before")
+    if args.fps is None:
+        return _Pictures(first, stop - first, reader.fps, False)
+    # Output frame k shows source time first/fps_src + k/fps, for every k whose time falls
+    # before the range's end (each source frame lasts 1/fps_src): ceil(span x fps) frames,
+    # exactly, as the FFmpeg source form's r= gives (README, "Usage").
+    count = math.ceil(Fraction(stop - first) / reader.fps * Fraction(args.fps))
+    if count > MAX_OUTPUT_FRAMES:
+        raise SieddInputError(f"--fps {args.fps} makes {count} frames of the {stop - first} "
+                              f"source frames (at most {MAX_OUTPUT_FRAMES})")
+    return _Pictures(first, count, Fraction(args.fps), True)
+
+
+def _decode_problem(args) -> str | None:
+    """Option combinations decode refuses (bad usage, exit 2)."""
+    hls = args.output.lower().endswith(".m3u8")
+    if args.ladder is None:
+        if hls:
+            return "an .m3u8 output is an HLS ladder: add --ladder SIZES (e.g. 426x240,720p)"
+        if args.segment is not None:
+            return "--segment applies to --ladder only"
+        return None
+    if not hls:
+        return "--ladder writes an HLS master playlist: -o NAME.m3u8"
+    if args.codec or args.pix_fmt:
+        return "--ladder writes H.264 in yuv420p; --codec and --pix-fmt do not apply"
+    return None
+
+
 def cmd_decode(args) -> int:
     from .fsutil import same_file
     from .reader import SieddReader
-    from .video_io import VideoWriter
     if same_file(args.input, args.output):
         raise SieddInputError(f"{args.output}: refusing to overwrite the input")
-    _refuse_existing(args.output, args.overwrite)
-    with SieddReader(args.input, size=args.size, device=args.device, allow_damaged=True) as reader:
-        declared, readable = reader.declared_frame_count, reader.frame_count
-        first, stop = args.frames or (None, None)
-        first = first or 0
-        stop = declared if stop is None else stop
-        if first >= declared or stop > declared:
-            raise SieddInputError(f"--frames {first}:{stop} is past the end ({declared} frames)")
-        if stop > readable:     # cut short or damaged: no shorter video without a word
-            raise SieddFormatError(f"{args.input}: {reader.loss}; frames {readable}-{declared - 1} "
-                                   f"cannot be decoded, --frames 0:{readable} decodes the ones "
-                                   "before")
-        fps = args.fps or reader.fps
-        if args.fps is not None:
-            # Output frame k shows source time first/fps_src + k/fps, for every k whose time
-            # falls before the range's end (each source frame lasts 1/fps_src): ceil(span x fps)
-            # frames, exactly, as the FFmpeg source form's r= gives (README, "Usage").
-            t0 = first / reader.fps
-            count = math.ceil(Fraction(stop - first) / reader.fps * Fraction(fps))
-            if count > MAX_OUTPUT_FRAMES:
-                raise SieddInputError(f"--fps {fps} makes {count} frames of the "
-                                      f"{stop - first} source frames (at most "
-                                      f"{MAX_OUTPUT_FRAMES})")
-        with VideoWriter(args.output, reader.width, reader.height, fps, args.codec,
+    if args.ladder:
+        from . import container, ladder
+        ladder.refuse_existing(args.output, args.overwrite)
+        native = None
+        if any(width == 0 for width, _ in args.ladder):     # an Hp size: the clip's aspect
+            clip = container.read(args.input, allow_damaged=True)
+            native = (clip.width, clip.height)
+        sizes = ladder.resolve_ladder(args.ladder, native)
+    else:
+        _refuse_existing(args.output, args.overwrite)
+        sizes = [args.size]
+    with contextlib.ExitStack() as stack:
+        readers = [stack.enter_context(SieddReader(args.input, size=size, device=args.device,
+                                                   allow_damaged=True)) for size in sizes]
+        plan = _pictures(readers[0], args)
+        if args.ladder:
+            variants = ladder.write_ladder(args.output, readers, plan.fps, plan.count,
+                                           plan.picture, args.segment or ladder.SEGMENT_SECONDS)
+            if not args.quiet:
+                print(_ladder_report(args.output, variants), file=sys.stderr)
+            return 0
+        from .video_io import VideoWriter
+        reader = readers[0]
+        with VideoWriter(args.output, reader.width, reader.height, plan.fps, args.codec,
                          args.pix_fmt) as writer:
-            if args.fps is None:
-                for i in range(first, stop):
-                    writer.write(reader[i])
-            else:
-                for k in range(count):
-                    writer.write(reader.frame_at(float(t0 + Fraction(k) / fps)))
+            for k in range(plan.count):
+                writer.write(plan.picture(reader, k))
         if not args.quiet:
             print(f"{args.output}: {writer.count} frames {reader.width}x{reader.height} "
                   f"@ {float(writer.fps):.6g} fps, {writer.pix_fmt}", file=sys.stderr)
     return 0
+
+
+def _ladder_report(output: str, variants: list[dict]) -> str:
+    def count(n, what):
+        return f"{n} {what}{'s' * (n != 1)}"
+    first = variants[0]
+    lines = [f"{output}: HLS ladder of {count(len(variants), 'variant')}, "
+             f"{count(first['frames'], 'frame')} @ {float(first['fps']):.6g} fps in "
+             f"{count(first['segments'], 'segment')}"]
+    lines += [f"  {v['name']}: {v['average_bandwidth'] / 1000:.0f} kb/s average, "
+              f"{v['bandwidth'] / 1000:.0f} kb/s peak, {v['codecs']}" for v in variants]
+    return "\n".join(lines)
 
 
 def describe(path: str) -> dict:
@@ -428,7 +511,11 @@ def _terminate(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    problem = _decode_problem(args) if args.command == "decode" else None
+    if problem:
+        parser.error(problem)
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
     try:

@@ -39,6 +39,15 @@ def _umask() -> int:
     return mask
 
 
+def temporary_folder(target: str | os.PathLike) -> Path:
+    """A new empty folder beside `target` (hidden, named after it), with the mode a new folder
+    gets: for outputs made of several files, written there and renamed into place."""
+    target = Path(target)
+    folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    os.chmod(folder, 0o777 & ~_umask())     # mkdtemp makes 0700
+    return folder
+
+
 def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:
     with atomic_path(target) as tmp:
         with open(tmp, "wb") as fh:

@@ -20,6 +20,7 @@ from .errors import SieddInputError
 from .fsutil import atomic_path, require_folder
 
 import av  # noqa: E402
+from av.video.frame import PictureType  # noqa: E402
 
 # PyAV's log capture stays off (its default): with frame-threaded decoding, a decoder thread
 # logging through Python while the main thread closes the stream deadlocks on the GIL.
@@ -281,10 +282,13 @@ def _video_encoder(name: str) -> av.Codec:
 class VideoWriter:
     """Writes RGB frames to a video file (atomically) or to a PNG pattern (each file atomic).
     Whatever FFmpeg refuses (a codec the container cannot hold, sizes or settings the encoder
-    does not take) is a SieddInputError naming the output and the encoder."""
+    does not take) is a SieddInputError naming the output and the encoder. codec_options replace
+    the encoder's defaults here (libx264: CRF 16, preset medium); muxer_options go to the
+    container (the hls muxer's segmenting, say)."""
 
     def __init__(self, path: str, width: int, height: int, fps: Fraction, codec: str | None = None,
-                 pix_fmt: str | None = None):
+                 pix_fmt: str | None = None, codec_options: dict | None = None,
+                 muxer_options: dict | None = None):
         self.path, self.width, self.height, self.fps = path, width, height, Fraction(fps)
         self.count = 0
         self._pattern = is_png_pattern(path)
@@ -307,7 +311,7 @@ class VideoWriter:
         self._atomic = atomic_path(path)
         self._tmp = self._atomic.__enter__()
         try:
-            self._container = av.open(str(self._tmp), "w")
+            self._container = av.open(str(self._tmp), "w", container_options=muxer_options)
         except (av.FFmpegError, ValueError) as exc:
             self._abort()
             raise SieddInputError(f"{path}: FFmpeg writes no format with the extension {ext!r} "
@@ -319,7 +323,9 @@ class VideoWriter:
             fmt = av.VideoFormat(self.pix_fmt)
             self._yuv = not (fmt.is_rgb or fmt.has_palette)
             options = dict(_QUIET_OPTIONS.get(av_codec.name, {}))
-            if av_codec.name == "libx264":
+            if codec_options is not None:
+                options.update(codec_options)
+            elif av_codec.name == "libx264":
                 options.update(crf="16", preset="medium")
             self._stream.options = options
             # BT.709; limited range, but full in the (deprecated) yuvj formats, which mean it
@@ -341,7 +347,8 @@ class VideoWriter:
             raise SieddInputError(f"{self.path}: cannot write with {self._name} "
                                   f"({_short(exc)})") from None
 
-    def write(self, rgb: np.ndarray) -> None:
+    def write(self, rgb: np.ndarray, keyframe: bool = False) -> None:
+        """keyframe: code this frame as a key frame (an IDR for H.264), e.g. to start a segment."""
         if rgb.shape != (self.height, self.width, 3) or rgb.dtype != np.uint8:
             raise ValueError(f"frame of shape {rgb.shape} {rgb.dtype}, expected "
                              f"({self.height}, {self.width}, 3) uint8")
@@ -358,9 +365,16 @@ class VideoWriter:
                                            dst_color_range=self._range)
                 frame.pts = self.count
                 frame.time_base = 1 / self.fps
+                if keyframe:
+                    frame.pict_type = PictureType.I
                 for packet in self._stream.encode(frame):
                     self._container.mux(packet)
         self.count += 1
+
+    @property
+    def extradata(self) -> bytes:
+        """The encoder's global headers (H.264 in MPEG-TS/HLS: its SPS and PPS, Annex B)."""
+        return bytes(self._stream.codec_context.extradata or b"")
 
     def close(self) -> None:
         if self._pattern:
