@@ -237,7 +237,8 @@ def test_readme_filter_form_writes_the_ladder(tiny_siedd, tmp_path):
         assert f"s={size}" in command
         command = command.replace(f"s={size}", f"s={replacement}")
     argv = shlex.split(command)
-    argv[0] = str(ROOT / argv[0])
+    assert argv[0] == ".venv/bin/ffmpeg"
+    argv[0] = str(BIN / "ffmpeg")
     (tmp_path / "clip.siedd").symlink_to(tiny_siedd)
     (tmp_path / "out").mkdir()
     run([argv[0], "-v", "error", *argv[1:]], cwd=tmp_path)
