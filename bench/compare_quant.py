@@ -87,7 +87,7 @@ def main(argv=None):
                                         "qat": "off", "rate_lambda": 0.0, "key_interval": 1})
     video = read_video(args.clip, frames=args.frames, size=parse_size(args.size) if args.size else None)
     t0 = time.perf_counter()
-    model = Trainer(video.frames, preset, quiet=True).run()
+    model = Trainer(video, preset, quiet=True).run()
     train_s = time.perf_counter() - t0
     n, w, h = len(video), video.width, video.height
 

@@ -91,7 +91,7 @@ def encode(input_path: str, output: str, preset: Preset, start: int = 0,
         from .reader import SieddReader
         t2 = time.perf_counter()
         with SieddReader(out) as reader:
-            quality = clip_quality(reader, video.frames)
+            quality = clip_quality(reader, video)     # streamed: one frame of each at a time
         sf.meta["encoder"]["quality"] = {k: round(v, 4) if isinstance(v, float) else v
                                          for k, v in quality.items()}
         file_bytes = container.write(out, sf)

@@ -87,7 +87,7 @@ def plan(video, preset, target_bytes, choose_width, info):
 def train(video, preset, budget_bits, device, seed, quiet, state, log, info):
     """Train on the video: -> (the trained model, stats)."""
     from .training import Trainer
-    trainer = Trainer(video.frames, preset, device=device, seed=seed, quiet=quiet, state=state,
+    trainer = Trainer(video, preset, device=device, seed=seed, quiet=quiet, state=state,
                       log=log, budget_bits=budget_bits)
     model = trainer.run()
     stats = dict(model.stats, groups=len(model.group_ranges))

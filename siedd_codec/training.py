@@ -38,6 +38,7 @@ from .ratecontrol import (DEFAULT_QUALITY, GROUP_BITS_PRIOR, Lagrangian, encoder
                           quality_to_lambda, steering_bounds)
 from .resume import ResumeState
 from .tensor_codec import dequantize
+from .video_io import Video
 from .weights import HEAD_DELTAS, PREDICTED_GROUP, encode_encoder, encode_group, reconstruct
 
 try:
@@ -147,6 +148,10 @@ def resolve_bf16(precision: str, device: torch.device) -> bool:
     return precision == "bf16"
 
 
+# the most frame bytes (uint8 RGB) a batch of groups holds when several train at once (CUDA)
+BATCH_FRAME_BYTES = 1 << 30
+
+
 class PixelSampler:
     """Consecutive slices of a reshuffled permutation: every pixel once per epoch."""
 
@@ -165,13 +170,13 @@ class PixelSampler:
 
 
 class Trainer:
-    def __init__(self, frames: np.ndarray, preset: Preset, device: str = "auto", seed: int = 0,
+    def __init__(self, video: Video, preset: Preset, device: str = "auto", seed: int = 0,
                  quiet: bool = False, state: ResumeState | None = None, log=None,
                  budget_bits: float | None = None):
-        """budget_bits: rate control - the bits the coded weights (encoder and groups, with
+        """video: read on demand - phase 1 holds the anchor frames, phase 2 one batch of groups'
+        frames, so memory does not grow with the clip's length.
+        budget_bits: rate control - the bits the coded weights (encoder and groups, with
         their per-section headers) may take; lambda is then steered to it (ratecontrol.py)."""
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise ValueError("frames must be (N, H, W, 3) uint8")
         self.preset = preset
         self.budget_bits = budget_bits
         self.rate_on = preset.rate_lambda > 0 or budget_bits is not None
@@ -182,15 +187,15 @@ class Trainer:
         self.quiet = quiet
         self.state = state
         self.log = log or (lambda msg: None)
-        self.n, self.h, self.w = frames.shape[:3]
+        self.source = video
+        self.n, self.h, self.w = len(video), video.height, video.width
         self.pixels = self.h * self.w
-        self.norm = frame_norm(frames)
+        self.norm = np.concatenate([frame_norm(frame[None]) for frame in video])
         self.samples = min(self.pixels, max(preset.min_samples,
                                             round(preset.sample_fraction * self.pixels)))
         dev = self.device
-        # pixel-major uint8: one gather fetches a sample's value in every frame
-        self.video = torch.from_numpy(frames.reshape(self.n, self.pixels, 3).transpose(1, 0, 2)
-                                      .copy()).to(dev)
+        self.video = None                       # the frames in training: _load
+        self.slot = torch.full((self.n,), -1, dtype=torch.long, device=dev)
         self.mean = torch.from_numpy(self.norm[:, 0]).to(dev)
         self.std = torch.from_numpy(self.norm[:, 1]).to(dev)
         self.coords = torch.from_numpy(coordinate_grid(self.w, self.h)).to(dev)
@@ -212,11 +217,22 @@ class Trainer:
         return tqdm(total=total, desc=desc, unit="step" if position else "group",
                     leave=position == 0, position=position, dynamic_ncols=True, mininterval=0.5)
 
+    def _load(self, frame_ids: list[int]) -> None:
+        """Hold these frames (ascending) for training, and only these."""
+        frames = self.source.take(frame_ids)
+        self.video = None
+        # pixel-major uint8: one gather fetches a sample's value in every frame
+        self.video = torch.from_numpy(frames.reshape(len(frame_ids), self.pixels, 3)
+                                      .transpose(1, 0, 2).copy()).to(self.device)
+        self.slot.fill_(-1)
+        self.slot[torch.tensor(frame_ids, device=self.device)] = torch.arange(
+            len(frame_ids), device=self.device)
+
     def _targets(self, pix: torch.Tensor, frame_ids: torch.Tensor) -> torch.Tensor:
         """frame_ids (B, F) -> z-scored targets (B, S, F, 3)."""
         B, F = frame_ids.shape
         flat = frame_ids.reshape(-1)
-        t = self.video[pix[:, None], flat[None, :]].float() / 255.0          # (S, B*F, 3)
+        t = self.video[pix[:, None], self.slot[flat][None, :]].float() / 255.0   # (S, B*F, 3)
         t = (t - self.mean[flat][None, :, None]) / self.std[flat][None, :, None]
         return t.reshape(-1, B, F, 3).permute(1, 0, 2, 3)
 
@@ -398,6 +414,7 @@ class Trainer:
         encoder = SharedEncoder(d, init_gen).to(self.device)
         bank = DecoderBank(len(anchors), d, 1, init_gen).to(self.device)
         frame_ids = torch.tensor(anchors, device=self.device)[:, None]
+        self._load(sorted(set(anchors)))
         enc_params = encoder.weights()
         stored = self._stored(enc_params, banked=False, init_bits=self._bits_of(enc_params))
         raw = {f"anchor.{k}": v for k, v in bank.weights().items()}
@@ -446,9 +463,11 @@ class Trainer:
             return 1
         d, s = self.preset.hidden, self.samples
         params = 3 * d * d + 3 * d + frames * 3 * (d + 1)
-        per_group = 4 * (7 * params + 12 * s * d + 4 * s * frames * 3)
+        per_group = 4 * (7 * params + 12 * s * d + 4 * s * frames * 3) + frames * self.pixels * 3
         free, _ = torch.cuda.mem_get_info(self.device)
-        return max(1, min(total, int(free // 4 // per_group)))
+        # the batch's frames pass through host memory too: bounded, whatever the clip's length
+        host = BATCH_FRAME_BYTES // (frames * self.pixels * 3)
+        return max(1, min(total, host, int(free // 4 // per_group)))
 
     def plan_batches(self, groups: list[tuple[int, int]], todo: list[int]) -> list[list[int]]:
         """Batches of groups that may train together: equal frame counts, and a predicted group
@@ -531,6 +550,7 @@ class Trainer:
                                   deltas=FRAME_DELTAS if self.preset.head_deltas == "on" else ())
             frame_ids = torch.tensor([[groups[g][0] + k for k in range(frames)] for g in batch],
                                      device=self.device)
+            self._load(sorted(frame_ids.reshape(-1).tolist()))
             budget = None
             if self.budget_bits is not None:
                 left = self.budget_bits - self.spent_bits

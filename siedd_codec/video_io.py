@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -32,24 +33,87 @@ _RANGE_NAMES = {1: "MPEG", 2: "JPEG"}
 PNG_FOLDER_FPS = Fraction(25)
 
 
-@dataclass
+@dataclass(eq=False)
 class Video:
-    frames: np.ndarray                  # (N, H, W, 3) uint8 RGB
+    """Frames [start, start + len) of a video file or a folder of PNG frames, as RGB, read on
+    demand: memory holds the frames asked for, never the whole clip, so the encoder takes any
+    length. A read continues decoding from where the last one stopped, or starts the input
+    again for an earlier frame (decoding costs milliseconds a frame, training seconds)."""
+    count: int
+    width: int
+    height: int
     fps: Fraction
     color: dict = field(default_factory=dict)
     source: str = ""
     native_size: tuple[int, int] = (0, 0)
+    # a fresh pass over the clip's frames from its first; None for an in-memory clip
+    _open: Callable[[], Iterator[np.ndarray]] | None = field(default=None, repr=False)
+    _array: np.ndarray | None = field(default=None, repr=False)
+    _cursor: Iterator[np.ndarray] | None = field(default=None, init=False, repr=False)
+    _position: int = field(default=0, init=False, repr=False)
 
-    @property
-    def width(self) -> int:
-        return self.frames.shape[2]
-
-    @property
-    def height(self) -> int:
-        return self.frames.shape[1]
+    @classmethod
+    def from_frames(cls, frames: np.ndarray, fps, **kwargs) -> "Video":
+        """A clip held in memory, (N, H, W, 3) uint8."""
+        n, h, w = frames.shape[:3]
+        return cls(count=n, width=w, height=h, fps=Fraction(fps), _array=frames, **kwargs)
 
     def __len__(self) -> int:
-        return self.frames.shape[0]
+        return self.count
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Every frame, in order, one at a time (a pass of its own)."""
+        if self._array is not None:
+            return iter(self._array)
+        return self._checked(self._open())
+
+    def read(self, first: int, count: int) -> np.ndarray:
+        """Frames [first, first + count), (count, H, W, 3)."""
+        return self.take(range(first, first + count))
+
+    def take(self, indices) -> np.ndarray:
+        """The frames at the given indices (ascending), (len, H, W, 3)."""
+        indices = list(indices)
+        if any(b <= a for a, b in zip(indices, indices[1:])) or \
+                (indices and not 0 <= indices[0] <= indices[-1] < self.count):
+            raise ValueError(f"frame indices must ascend within 0..{self.count - 1}")
+        if self._array is not None:
+            return self._array[indices]
+        out = np.empty((len(indices), self.height, self.width, 3), np.uint8)
+        for k, index in enumerate(indices):
+            if self._cursor is None or index < self._position:
+                if self._cursor is not None:
+                    self._cursor.close()
+                self._cursor, self._position = self._checked(self._open()), 0
+            while self._position < index:
+                next(self._cursor)
+                self._position += 1
+            out[k] = next(self._cursor)
+            self._position += 1
+        return out
+
+    @property
+    def frames(self) -> np.ndarray:
+        """All frames in memory at once: for short clips (tests, benchmarks), never the encoder."""
+        if self._array is None:
+            self._array = np.stack(list(self))
+        return self._array
+
+    def _checked(self, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        """A pass must give the frames the first one counted (an input that changed under us
+        would otherwise train on other pictures)."""
+        n = 0
+        for frame in frames:
+            if n == self.count:
+                break
+            if frame.shape != (self.height, self.width, 3):
+                raise SieddInputError(f"{self.source}: frame {n} is {frame.shape[1]}x"
+                                      f"{frame.shape[0]}, the clip {self.width}x{self.height}")
+            yield frame
+            n += 1
+        if n < self.count:
+            raise SieddInputError(f"{self.source}: gave {n} frames on a second reading, "
+                                  f"{self.count} on the first (was it changed?)")
 
 
 def input_matrix(colorspace: int, height: int) -> str:
@@ -82,13 +146,14 @@ def _check_range(start: int, frames: int | None) -> None:
 
 def read_video(path: str | os.PathLike, start: int = 0, frames: int | None = None,
                size: tuple[int, int] | None = None) -> Video:
-    """Frames [start, start+frames) of a video file or a folder of PNG frames, as RGB."""
+    """Frames [start, start+frames) of a video file or a folder of PNG frames, as RGB (read on
+    demand: Video). One pass here counts them and checks they decode, at one size."""
     _check_range(start, frames)
     path = Path(path)
     if not path.exists():
         raise SieddInputError(f"{path}: no such file or folder")
     if path.is_dir():
-        return _read_png_folder(path, start, frames, size)
+        return _png_folder(path, start, frames, size)
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
@@ -97,65 +162,97 @@ def read_video(path: str | os.PathLike, start: int = 0, frames: int | None = Non
         if not container.streams.video:
             raise SieddInputError(f"{path}: has no video stream")
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
         fps = stream.average_rate or stream.guessed_rate or Fraction(25)
-        out: list[np.ndarray] = []
-        color = {}
+    color: dict = {}
+    count = seen = 0
+    with contextlib.closing(_decoded(path)) as decoded:
+        for frame, index in decoded:
+            seen = index + 1
+            if index < start:
+                continue
+            shape = [frame.width, frame.height]
+            if not color:
+                color = {"matrix": input_matrix(frame.colorspace, frame.height),
+                         "range": input_range(frame.color_range),
+                         "source_pixel_format": frame.format.name, "source_size": shape}
+            elif shape != color["source_size"] and size is None:
+                raise SieddInputError(f"{path}: frame {index} is {shape[0]}x{shape[1]}, the first "
+                                      f"{color['source_size'][0]}x{color['source_size'][1]}; "
+                                      "give --size to resample them all to one size")
+            count += 1
+            if frames is not None and count >= frames:
+                break
+
+    def frames_from_start() -> Iterator[np.ndarray]:
+        with contextlib.closing(_decoded(path)) as decoded:
+            for frame, index in decoded:
+                if index >= start:
+                    yield frame_to_rgb(frame, size)
+    return _finish(count, path, start, frames, seen, Fraction(fps), color, size,
+                   frames_from_start)
+
+
+def _decoded(path: Path) -> Iterator[tuple["av.VideoFrame", int]]:
+    """(frame, index) of the first video stream; a decoding error after the first frame ends
+    the stream there (what players show of a cut-short file), before it is an input error."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
         index = 0
         try:
             for frame in container.decode(stream):
-                if index >= start:
-                    if not color:
-                        color = {"matrix": input_matrix(frame.colorspace, frame.height),
-                                 "range": input_range(frame.color_range),
-                                 "source_pixel_format": frame.format.name,
-                                 "source_size": [frame.width, frame.height]}
-                    out.append(frame_to_rgb(frame, size))
-                    if frames is not None and len(out) >= frames:
-                        break
+                yield frame, index
                 index += 1
         except av.FFmpegError as exc:
-            if not out:
+            if index == 0:
                 raise SieddInputError(f"{path}: cannot decode video ({_short(exc)})") from None
-    return _finish(out, path, start, frames, index, Fraction(fps), color)
 
 
-def _finish(out, path, start, frames, seen, fps, color) -> Video:
-    if not out:
+def _finish(count, path, start, frames, seen, fps, color, size, frames_from_start) -> Video:
+    if not count:
         if start > 0 and seen <= start:
             raise SieddInputError(f"{path}: --start {start} is past the end ({seen} frames)")
         raise SieddInputError(f"{path}: no frames")
-    if frames is not None and len(out) < frames:
+    if frames is not None and count < frames:
         raise SieddInputError(
             f"{path}: --frames {frames} from --start {start} runs past the end "
-            f"(only {len(out)} frames there)")
-    stack = np.stack(out)
-    native = tuple(color.get("source_size", (stack.shape[2], stack.shape[1])))
-    return Video(frames=stack, fps=fps, color=color, source=os.path.basename(str(path)),
-                 native_size=native)
+            f"(only {count} frames there)")
+    native = tuple(color["source_size"])
+    width, height = size or native
+    return Video(count=count, width=width, height=height, fps=fps, color=color,
+                 source=os.path.basename(str(path)), native_size=native, _open=frames_from_start)
 
 
-def _read_png_folder(folder: Path, start, frames, size) -> Video:
+def _png_folder(folder: Path, start, frames, size) -> Video:
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")
     if not files:
         raise SieddInputError(f"{folder}: folder holds no .png frames")
     chosen = files[start:] if frames is None else files[start:start + frames]
-    out, color, shape = [], {}, None
-    for file in chosen:
+
+    def decoded(file: Path):
         try:
             with av.open(str(file)) as c:
-                frame = next(c.decode(video=0))
+                return next(c.decode(video=0))
         except (av.FFmpegError, StopIteration, OSError) as exc:
             raise SieddInputError(f"{file}: cannot read PNG ({_short(exc)})") from None
-        if shape is None:
-            shape = (frame.width, frame.height)
+
+    color: dict = {}
+    for file in chosen:
+        frame = decoded(file)
+        shape = [frame.width, frame.height]
+        if not color:
             color = {"matrix": "rgb", "range": "JPEG", "source_pixel_format": frame.format.name,
-                     "source_size": list(shape)}
-        elif (frame.width, frame.height) != shape:
-            raise SieddInputError(f"{file}: size {frame.width}x{frame.height} differs from the "
-                                  f"first frame's {shape[0]}x{shape[1]}")
-        out.append(frame_to_rgb(frame, size))
-    return _finish(out, folder, start, frames, len(files), PNG_FOLDER_FPS, color)
+                     "source_size": shape}
+        elif shape != color["source_size"]:
+            raise SieddInputError(f"{file}: size {shape[0]}x{shape[1]} differs from the "
+                                  f"first frame's {color['source_size'][0]}x"
+                                  f"{color['source_size'][1]}")
+
+    def frames_from_start() -> Iterator[np.ndarray]:
+        for file in chosen:
+            yield frame_to_rgb(decoded(file), size)
+    return _finish(len(chosen), folder, start, frames, len(files), PNG_FOLDER_FPS, color, size,
+                   frames_from_start)
 
 
 def _short(exc: Exception) -> str:

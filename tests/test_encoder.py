@@ -69,6 +69,44 @@ def test_read_range_and_resample(carphone):
         read_video(carphone, start=500)
 
 
+def test_frames_are_read_on_demand(carphone, tmp_path):
+    """A clip is not held in memory: reads decode what they ask for, forwards or from the start
+    again, and give the frames a whole reading gives."""
+    whole = read_video(carphone, start=3, frames=12, size=(40, 32)).frames
+    v = read_video(carphone, start=3, frames=12, size=(40, 32))
+    assert v._array is None and (len(v), v.width, v.height) == (12, 40, 32)
+    assert np.array_equal(v.read(5, 3), whole[5:8])
+    assert np.array_equal(v.take([0, 2, 11]), whole[[0, 2, 11]])    # back to the start
+    assert np.array_equal(v.take([7]), whole[[7]])
+    assert np.array_equal(np.stack(list(v)), whole) and v._array is None
+    with pytest.raises(ValueError, match="ascend"):
+        v.take([3, 2])
+    with pytest.raises(ValueError, match="ascend"):
+        v.read(10, 3)
+
+
+def test_a_clip_that_changes_size_needs_size(tmp_path, carphone):
+    """Two MPEG-TS files joined: the picture size changes mid-stream (as broadcast streams do)."""
+    import av
+    frames = read_video(carphone, frames=4).frames
+    parts = []
+    for k, part in enumerate((frames[:2], frames[2:, :72, :88])):
+        path = tmp_path / f"part{k}.ts"
+        with av.open(str(path), "w", format="mpegts") as c:
+            s = c.add_stream("mpeg2video", rate=25)
+            s.width, s.height, s.pix_fmt = part.shape[2], part.shape[1], "yuv420p"
+            for f in part:
+                c.mux(s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")))
+            c.mux(s.encode())
+        parts.append(path.read_bytes())
+    clip = tmp_path / "two_sizes.ts"
+    clip.write_bytes(b"".join(parts))
+    with pytest.raises(SieddInputError, match="give --size"):
+        read_video(clip)
+    v = read_video(clip, size=(88, 72))
+    assert v.frames.shape[1:] == (72, 88, 3) and len(v) >= 3
+
+
 def test_png_folder_and_odd_size_round_trip(tmp_path, carphone):
     src = read_video(carphone, frames=6, size=(41, 23)).frames
     folder = tmp_path / "pngs"

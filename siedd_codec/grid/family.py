@@ -88,7 +88,7 @@ def train(video, preset, budget_bits, device, seed, quiet, state, log, info):
         bar = tqdm(total=preset.steps * len(plan_groups(len(video), preset.group_size)),
                    desc="grid groups", unit="step", dynamic_ncols=True, mininterval=0.5)
     t0 = time.perf_counter()
-    trainer = GridTrainer(video.frames, preset, dev, seed=seed, state=state, log=log, bar=bar,
+    trainer = GridTrainer(video, preset, dev, seed=seed, state=state, log=log, bar=bar,
                           budget_bits=budget_bits)
     try:
         groups, codes, stats = trainer.run()

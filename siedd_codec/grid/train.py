@@ -30,9 +30,10 @@ SCALE_LR = 1e-2
 
 
 class GridTrainer:
-    def __init__(self, frames: np.ndarray, preset, device: torch.device, seed: int = 0,
+    def __init__(self, video, preset, device: torch.device, seed: int = 0,
                  state=None, log=None, bar=None, budget_bits: float | None = None):
-        self.frames = frames
+        """video: a video_io.Video, read group by group (memory holds one group's frames)."""
+        self.video = video
         self.preset = preset
         self.device = device
         self.seed = seed
@@ -40,9 +41,20 @@ class GridTrainer:
         self.log = log or (lambda msg: None)
         self.bar = bar
         self.budget_bits = budget_bits
-        self.n, self.h, self.w = frames.shape[:3]
+        self.n, self.h, self.w = len(video), video.height, video.width
 
     def run(self):
+        # the bilinear reads' backward adds into the latents from several threads (index_put_
+        # with accumulate): its order, and so the file, varied from run to run; the
+        # deterministic kernel makes one seed give one file, whatever the threads or the run
+        was = torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(True)
+        try:
+            return self._run()
+        finally:
+            torch.use_deterministic_algorithms(was)
+
+    def _run(self):
         p = self.preset
         groups = plan_groups(self.n, p.group_size)
         codes: list = [None] * len(groups)
@@ -93,8 +105,10 @@ class GridTrainer:
         gen = torch.Generator().manual_seed(seed)
         noise_gen = torch.Generator(device=dev).manual_seed(seed + 1)
         pixels = self.h * self.w
-        target = torch.from_numpy(self.frames[first:first + count].reshape(-1, 3)).to(dev)
-        mean_rgb = self.frames[first:first + count].reshape(-1, 3).mean(axis=0) / 255.0
+        frames = self.video.read(first, count)
+        target = torch.from_numpy(frames.reshape(-1, 3)).to(dev)
+        mean_rgb = frames.reshape(-1, 3).mean(axis=0) / 255.0
+        del frames
         model = GridGroup(p.level_list(), p.synthesis_widths(), self.w, self.h, count,
                           mean_rgb, p.scale_init).to(dev)
         lam0 = p.rate_lambda
