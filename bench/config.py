@@ -65,6 +65,9 @@ def _grid_points(qualities=_GRID_QUALITIES, **extra):
     return [{"label": f"q{q}", "preset": "grid-tiny",
              "set": {"rate_lambda": round(quality_to_lambda(q), 6), **extra}} for q in qualities]
 
+# what training holds does not depend on the step counts: the memory section cuts them to a few
+_MEMORY_STEPS = {"anchor_steps": 4, "steps": 4}
+
 _QUICK_POINT = dict(anchors=2, anchor_steps=100, steps=150, group_size=4, sample_fraction=1 / 8,
                     min_samples=512)
 
@@ -72,6 +75,8 @@ SCALES: dict[str, dict] = {
     "quick": {
         "device": "cpu",
         "peak": {"sizes": [512, 1024], "seconds": 0.3, "repeats": 1},
+        "memory": {"clip": "bikes", "size": [160, 68], "frames": [20, 60], "preset": "tiny",
+                   "set": _MEMORY_STEPS, "threads": 1},
         "rd": {
             "clips": [{"clip": "bikes", "size": [160, 68], "frames": 8},
                       {"clip": "vtest", "size": [192, 144], "frames": 8}],
@@ -160,6 +165,10 @@ SCALES: dict[str, dict] = {
                      "base": {"preset": "tiny", "set": _CPU_POINT},
                      "rows": _ABLATION_ROWS, "default": "predict", "rate_targets": _RATE_TARGETS,
                      "jobs": 2, "threads_per_job": 1},
+        # peak memory of `siedd encode` against the clip's length (bench/memory.py); `before`:
+        # the encoder that held the whole clip
+        "memory": {"clip": "bigbuckbunny", "size": [640, 360], "frames": [200, 2000],
+                   "preset": "tiny", "set": _MEMORY_STEPS, "threads": 1, "before": "cde42c5"},
         "families": {
             "clips": [{"clip": "bikes", "size": [640, 272], "frames": 40},
                       {"clip": "bigbuckbunny", "size": [640, 360], "frames": 40},
@@ -220,6 +229,8 @@ SCALES: dict[str, dict] = {
                       "widths": [512], "seeds": [0, 1]},
     },
 }
-SECTIONS = ("peak", "rd", "encode", "decode", "quant", "precision", "ablation", "families")
-# what a plain run does; the ablation (hours on a CPU) runs when asked for: --only ablation
+SECTIONS = ("peak", "rd", "encode", "decode", "quant", "precision", "memory", "ablation",
+            "families")
+# what a plain run does; the ablation and families (hours on a CPU) run when asked for:
+# --only ablation,families
 DEFAULT_SECTIONS = SECTIONS[:-2]

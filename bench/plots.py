@@ -195,6 +195,26 @@ def families_plot(fam: dict, out_dir: Path) -> Path:
     return _save(fig, out_dir / "families.png")
 
 
+def memory_plot(mem: dict, out_dir: Path) -> Path:
+    """Peak resident memory of `siedd encode` against the number of frames."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    for code, style, label in (("now", "o-", "siedd (frames read on demand)"),
+                               ("before", "s:", "before (the whole clip in memory)")):
+        rows = sorted((r for r in mem["rows"] if r["code"] == code), key=lambda r: r["frames"])
+        if rows:
+            ax.plot([r["frames"] for r in rows], [r["peak_rss_mib"] for r in rows], style,
+                    label=label + (f" {rows[0]['commit']}" if rows[0].get("commit") else ""))
+    ax.set_xscale("log")
+    ax.set_xlabel("frames encoded")
+    ax.set_ylabel("peak resident memory (MiB)")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(f"siedd encode --preset {mem['preset']}, {mem['clip']} {mem['size'][0]}x"
+                 f"{mem['size'][1]}\n" + _subtitle(mem), fontsize=9)
+    return _save(fig, out_dir / "memory.png")
+
+
 def make_all(results: dict, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     made = []
@@ -210,4 +230,6 @@ def make_all(results: dict, out_dir: Path) -> list[Path]:
         made.append(ablation_plot(results["ablation"], out_dir))
     if results.get("families") and results["families"].get("clips"):
         made.append(families_plot(results["families"], out_dir))
+    if results.get("memory") and results["memory"].get("rows"):
+        made.append(memory_plot(results["memory"], out_dir))
     return made

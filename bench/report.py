@@ -28,7 +28,7 @@ SUMMARY_BEGIN, SUMMARY_END = "<!-- summary:begin -->", "<!-- summary:end -->"
 # videos (../shared/notes/method.md).
 PAPER_GPU = {"gpu": "RTX A5000", "preset": "S", "seconds_per_video": 17.2 * 60,
              "frames_per_video": 3900 / 7, "psnr": 32.96, "bpp": 0.136, "x265_psnr_at_0_1": 37.1}
-SECTION_FILES = ("run", "peak", "rd", "encode", "decode", "quant", "precision", "ablation",
+SECTION_FILES = ("run", "peak", "rd", "encode", "decode", "quant", "precision", "memory", "ablation",
                  "families")
 # results written once by hand-run experiments (their JSON says how), shown beside the suite's
 NOTE_FILES = ("decode_ab", "rate_dev", "item0", "grid_dev", "fuzz")
@@ -301,6 +301,9 @@ def markdown(res: dict, results_dir: Path | None = None, link_base: Path = ROOT)
                          f"{r['psnr_bf16_mean']:.2f} dB | {diffs} dB |")
         lines.append("")
 
+    mem = res.get("memory")
+    if mem and mem.get("rows"):
+        lines += memory_markdown(mem)
     fam = res.get("families")
     if fam and fam.get("clips"):
         lines += families_markdown(fam)
@@ -330,6 +333,45 @@ def markdown(res: dict, results_dir: Path | None = None, link_base: Path = ROOT)
                       if p in ("rd.png", "decode_fps.png", "ablation.png")]
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def memory_markdown(mem: dict) -> list[str]:
+    """Peak memory of an encode against the clip's length; the features cache, computed."""
+    lines = ["### Memory", ""]
+    steps = ", ".join(f"{k}={v}" for k, v in mem["set"].items())
+    lines.append(
+        f"`siedd encode --preset {mem['preset']}` ({steps}: what training holds does not depend "
+        f"on the steps) on {mem['clip']} at {mem['size'][0]}x{mem['size'][1]}, "
+        f"{mem['source']}, one process per encode, {mem.get('threads', 1)} thread; peak resident "
+        f"memory of that process (ru_maxrss). Run {mem.get('date')}, {_machine_line(mem)}.")
+    lines.append("")
+    lines.append("| encoder | frames | peak RSS | seconds |")
+    lines.append("|---|---|---|---|")
+    for r in mem["rows"]:
+        who = "siedd" if r["code"] == "now" else f"before ({r['commit']}, the whole clip in memory)"
+        lines.append(f"| {who} | {r['frames']:,} | {r['peak_rss_mib']:,.0f} MiB | "
+                     f"{r['seconds']:.0f} |")
+    now = sorted((r for r in mem["rows"] if r["code"] == "now"), key=lambda r: r["frames"])
+    if len(now) >= 2:
+        growth = now[-1]["peak_rss_mib"] / now[0]["peak_rss_mib"] - 1
+        lines += ["", f"From {now[0]['frames']:,} to {now[-1]['frames']:,} frames siedd's peak "
+                      f"memory changes by {growth:+.1%}."]
+    lines += ["", "![peak memory against frames](bench/results/memory.png)", ""]
+    cache = mem.get("features_cache") or []
+    if cache:
+        sizes = list(dict.fromkeys(r["size"] for r in cache))
+        lines.append("The frozen encoder's features for every pixel (SIEDD presets, float32, "
+                     "computed: width x height x d x 4 bytes; on the training device):")
+        lines.append("")
+        lines.append("| preset | d | " + " | ".join(sizes) + " |")
+        lines.append("|---|---|" + "---|" * len(sizes))
+        for preset in dict.fromkeys(r["preset"] for r in cache):
+            rows = {r["size"]: r for r in cache if r["preset"] == preset}
+            first = next(iter(rows.values()))
+            lines.append(f"| {preset} | {first['d']} | "
+                         + " | ".join(f"{rows[z]['mib'] / 1024:.1f} GiB" for z in sizes) + " |")
+        lines.append("")
+    return lines
 
 
 def families_markdown(fam: dict) -> list[str]:

@@ -128,7 +128,7 @@ def main(argv=None) -> int:
             run_info["sections"]["peak"] = {"seconds": round(time.perf_counter() - t0, 1),
                                             "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
         peak_data = peak or (read_json(out_dir / "peak.json") or {}).get("result") or {}
-        from bench import ablation, families, rd, speed
+        from bench import ablation, families, memory, rd, speed
         jobs = {
             "rd": lambda: rd.run(cfg["rd"], device),
             "encode": lambda: speed.run_encode(cfg["encode"], device, peak_data),
@@ -137,6 +137,7 @@ def main(argv=None) -> int:
             "precision": lambda: speed.run_precision(cfg["precision"], device),
             "ablation": lambda: ablation.run(cfg["ablation"], device, out_dir),
             "families": lambda: families.run(cfg["families"], device, out_dir),
+            "memory": lambda: memory.run(cfg["memory"], device),
         }
         for name in SECTIONS:
             if name in sections and name in jobs:
