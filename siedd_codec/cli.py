@@ -220,6 +220,8 @@ def cmd_encode(args) -> int:
                      restart=args.restart, quiet=args.quiet or args.json, target_bpp=args.bpp,
                      target_bytes=args.bytes,
                      choose_width=preset.family == "siedd" and "hidden" not in overrides)
+    if summary is None:          # a torchrun rank other than 0: rank 0 reports
+        return 0
     if args.json:
         print(json.dumps(summary, sort_keys=True))
     else:

@@ -25,9 +25,33 @@ def encode(input_path: str, output: str, preset: Preset, start: int = 0,
     with choose_width, lets rate control pick the width); otherwise the preset's rate_lambda
     (the --quality knob) sets the trade. Finished work is saved in OUTPUT.partial/ as training
     goes; resume continues from it, restart discards it, and with neither, saved work there is
-    an error (resume.ResumeState)."""
+    an error (resume.ResumeState).
+
+    Under torchrun (distributed.py) every process calls this; rank 0 writes the file and
+    returns the summary, the others return None."""
+    from .distributed import Job
+    job = Job.from_env()
+    if job is None:
+        return _encode(input_path, output, preset, start, frames, size, device, seed, resume,
+                       restart, quiet, measure, target_bpp, target_bytes, choose_width, None)
+    if target_bpp is not None or target_bytes is not None:
+        raise SieddInputError("rate control (--bpp, --bytes) trains the groups one after "
+                              "another, each on what the others spent: it takes one process; "
+                              "with torchrun use --quality")
+    device = job.device(device)
+    job.start(device)
+    try:
+        return _encode(input_path, output, preset, start, frames, size, device, seed, resume,
+                       restart, quiet or not job.leader, measure, None, None, choose_width, job)
+    finally:
+        job.close()
+
+
+def _encode(input_path, output, preset, start, frames, size, device, seed, resume, restart,
+            quiet, measure, target_bpp, target_bytes, choose_width, job) -> dict | None:
     from .training import plan_groups   # torch: the encoder's dependency only
     family = family_of_preset(preset)
+    leader = job is None or job.leader
     if resume and restart:
         raise SieddInputError("resume and restart exclude each other")
 
@@ -61,11 +85,20 @@ def encode(input_path: str, output: str, preset: Preset, start: int = 0,
                    "size_bytes": stat.st_size, "start": start, "frames": len(video),
                    "shape": [video.width, video.height], "preset": preset.as_dict(), "seed": seed,
                    "target_bytes": target_bytes}
-    state = ResumeState(out.with_name(out.name + ".partial"), fingerprint, resume=resume,
-                        restart=restart, groups=len(plan_groups(len(video), preset.group_size)))
+    partial = out.with_name(out.name + ".partial")
+    groups = len(plan_groups(len(video), preset.group_size))
+    if leader:          # rank 0 checks, keeps or clears the saved work; the others then join it
+        state = ResumeState(partial, fingerprint, resume=resume, restart=restart, groups=groups)
+    if job is not None:
+        job.barrier()
+        if not leader:
+            state = ResumeState.attach(partial, fingerprint, groups=groups)
     if resume and not state.resuming:
         log(f"siedd: no saved work in {state.folder}; starting from the beginning")
-    model, stats = family.train(video, preset, budget_bits, device, seed, quiet, state, log, info)
+    model, stats = family.train(video, preset, budget_bits, device, seed, quiet, state, log, info,
+                                job)
+    if not leader:
+        return None
     t_train = time.perf_counter() - t0 - t_read
     sf = family.build_file(model, video, preset, info)
     file_bytes = container.write(out, sf)

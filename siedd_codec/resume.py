@@ -55,6 +55,20 @@ class ResumeState:
             atomic_write_bytes(self.folder / FINGERPRINT,
                                json.dumps(self.fingerprint, sort_keys=True).encode())
 
+    @classmethod
+    def attach(cls, folder: str | Path, fingerprint: dict, groups: int | None = None
+               ) -> "ResumeState":
+        """Another process's view of the state rank 0 of a torchrun encode opened (checked,
+        kept or cleared): it saves its own groups there and reads what is saved, and never
+        clears. A folder that is not shared (another machine) is made here."""
+        self = cls.__new__(cls)
+        self.folder = Path(folder)
+        self.fingerprint = {**fingerprint, "state_format": STATE_FORMAT}
+        self.groups = groups
+        self.folder.mkdir(exist_ok=True)
+        self.resuming = bool(self._work())
+        return self
+
     # -- what is there ---------------------------------------------------------------------------
     def _work(self) -> list[Path]:
         """The saved results (temporaries of a write cut short are not work)."""

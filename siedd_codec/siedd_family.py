@@ -84,11 +84,11 @@ def plan(video, preset, target_bytes, choose_width, info):
     return plan_rate(video, preset, target_bytes, choose_width, info)
 
 
-def train(video, preset, budget_bits, device, seed, quiet, state, log, info):
+def train(video, preset, budget_bits, device, seed, quiet, state, log, info, job=None):
     """Train on the video: -> (the trained model, stats)."""
     from .training import Trainer
     trainer = Trainer(video, preset, device=device, seed=seed, quiet=quiet, state=state,
-                      log=log, budget_bits=budget_bits)
+                      log=log, budget_bits=budget_bits, job=job)
     model = trainer.run()
     stats = dict(model.stats, groups=len(model.group_ranges))
     info.update({"preset": preset.as_dict(), "device": stats["device"],

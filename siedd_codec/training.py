@@ -22,6 +22,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -40,6 +41,9 @@ from .resume import ResumeState
 from .tensor_codec import dequantize
 from .video_io import Video
 from .weights import HEAD_DELTAS, PREDICTED_GROUP, encode_encoder, encode_group, reconstruct
+
+if TYPE_CHECKING:
+    from .distributed import Job
 
 try:
     from tqdm.auto import tqdm
@@ -172,11 +176,14 @@ class PixelSampler:
 class Trainer:
     def __init__(self, video: Video, preset: Preset, device: str = "auto", seed: int = 0,
                  quiet: bool = False, state: ResumeState | None = None, log=None,
-                 budget_bits: float | None = None):
+                 budget_bits: float | None = None, job: Job | None = None):
         """video: read on demand - phase 1 holds the anchor frames, phase 2 one batch of groups'
         frames, so memory does not grow with the clip's length.
         budget_bits: rate control - the bits the coded weights (encoder and groups, with
-        their per-section headers) may take; lambda is then steered to it (ratecontrol.py)."""
+        their per-section headers) may take; lambda is then steered to it (ratecontrol.py).
+        job: this process's share of a torchrun job (distributed.py): phase 1 on rank 0, the
+        chains of groups dealt out by rank."""
+        self.job = job
         self.preset = preset
         self.budget_bits = budget_bits
         self.rate_on = preset.rate_lambda > 0 or budget_bits is not None
@@ -504,6 +511,7 @@ class Trainer:
 
         def account(g: int, group_codes: Codes, lam: float, estimate: float) -> None:
             codes[g] = group_codes
+            lams[g] = lam
             self.group_lam[not is_key_group(g, self.preset.key_interval)] = lam
             if self.budget_bits is not None:
                 self.estimated_bits += estimate
@@ -512,8 +520,13 @@ class Trainer:
 
         self.group_lam: dict[bool, float] = {}
         self.groups_restored = 0
-        outer = self._bar(len(groups), "phase 2: groups")
-        for batch in self.plan_batches(groups, list(range(len(groups)))):
+        key_interval = self.preset.key_interval
+        # a chain (a key group and the groups predicted from it) trains in order, on one rank
+        mine = [g for g in range(len(groups))
+                if self.job is None or self.job.owns(g // key_interval)]
+        lams: dict[int, float] = {}
+        outer = self._bar(len(mine), "phase 2: groups")
+        for batch in self.plan_batches(groups, mine):
             if all(g in saved for g in batch):
                 for g in batch:
                     account(g, *saved[g])
@@ -585,7 +598,28 @@ class Trainer:
                 outer.update(len(batch))
         if outer is not None:
             outer.close()
+        if self.job is not None:
+            self._gather_groups(codes, lams)
         return [codes[g] for g in range(len(groups))], [values_of(g) for g in range(len(groups))]
+
+    def _gather_groups(self, codes: dict[int, Codes], lams: dict[int, float]) -> None:
+        """Every rank's coded groups on every rank; lambda per kind of group as the last group
+        of that kind left it (what one process would have carried)."""
+        from .distributed import arrays_codes, codes_arrays
+        mine = {}
+        for g, group_codes in codes.items():
+            mine.update(codes_arrays(f"g{g:05d}/", group_codes))
+            mine[f"lam{g:05d}"] = np.float64(lams[g])
+        mine["restored"] = np.int64(self.groups_restored)
+        parts = self.job.gather(mine)
+        self.groups_restored = sum(int(p.pop("restored")) for p in parts)
+        for part in parts:
+            for key in [k for k in part if k.startswith("lam")]:
+                g = int(key[3:])
+                codes[g] = arrays_codes(f"g{g:05d}/", part)
+                lams[g] = float(part[key])
+        for g in sorted(lams):
+            self.group_lam[not is_key_group(g, self.preset.key_interval)] = lams[g]
 
     def restore(self, anchors: list[int], groups: list[tuple[int, int]]):
         """What a killed run saved, all of it read and checked before any training:
@@ -619,14 +653,24 @@ class Trainer:
                  "anchors": anchors, "threads": torch.get_num_threads()}
         t0 = time.perf_counter()
         phase1, saved = self.restore(anchors, groups)
-        if phase1 is not None:
+        leader = self.job is None or self.job.leader
+        if phase1 is not None and leader:
             encoder_codes, anchor_w, self.estimated_bits = phase1
             self.log("resuming: phase 1 restored")
-        else:
+        elif leader:
             encoder_codes, anchor_w = self.phase1(anchors)
             if self.state is not None:
                 self.state.save_codes("phase1", encoder_codes, **anchor_w,
                                       estimated_bits=np.float64(self.estimated_bits))
+        if self.job is not None:
+            # rank 0's phase 1 (trained or restored) is every rank's
+            from .distributed import arrays_codes, codes_arrays
+            sent = self.job.broadcast(
+                {**codes_arrays("enc/", encoder_codes), **{f"anchor/{k}": v for k, v in anchor_w.items()},
+                 "estimated_bits": np.float64(self.estimated_bits)} if leader else None)
+            encoder_codes = arrays_codes("enc/", sent)
+            anchor_w = {k[len("anchor/"):]: v for k, v in sent.items() if k.startswith("anchor/")}
+            self.estimated_bits = float(sent["estimated_bits"])
         stats["phase1_seconds"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         encoder_w = decoded(encoder_codes)

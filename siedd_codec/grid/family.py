@@ -75,7 +75,7 @@ def plan(video, preset, target_bytes, choose_width, info):
     return preset, 8.0 * (target_bytes - fixed)
 
 
-def train(video, preset, budget_bits, device, seed, quiet, state, log, info):
+def train(video, preset, budget_bits, device, seed, quiet, state, log, info, job=None):
     from ..training import resolve_device
     from .train import GridTrainer, plan_groups
     try:
@@ -89,7 +89,7 @@ def train(video, preset, budget_bits, device, seed, quiet, state, log, info):
                    desc="grid groups", unit="step", dynamic_ncols=True, mininterval=0.5)
     t0 = time.perf_counter()
     trainer = GridTrainer(video, preset, dev, seed=seed, state=state, log=log, bar=bar,
-                          budget_bits=budget_bits)
+                          budget_bits=budget_bits, job=job)
     try:
         groups, codes, stats = trainer.run()
     finally:

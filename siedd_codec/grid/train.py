@@ -31,9 +31,11 @@ SCALE_LR = 1e-2
 
 class GridTrainer:
     def __init__(self, video, preset, device: torch.device, seed: int = 0,
-                 state=None, log=None, bar=None, budget_bits: float | None = None):
-        """video: a video_io.Video, read group by group (memory holds one group's frames)."""
+                 state=None, log=None, bar=None, budget_bits: float | None = None, job=None):
+        """video: a video_io.Video, read group by group (memory holds one group's frames).
+        job: a torchrun job's share (distributed.py): group g trains on rank g mod ranks."""
         self.video = video
+        self.job = job
         self.preset = preset
         self.device = device
         self.seed = seed
@@ -62,6 +64,8 @@ class GridTrainer:
         spent = 0.0
         saved = self.restore(groups)
         for g, (first, count) in enumerate(groups):
+            if self.job is not None and not self.job.owns(g):
+                continue
             if g in saved:
                 codes[g], extra = saved[g]
                 lams.append(float(extra["lam"]))
@@ -78,8 +82,31 @@ class GridTrainer:
                     self.state.save_codes(f"grid_group_{g:05d}", codes[g],
                                           lam=np.float64(lam))
             spent += 8 * len(compress(codes[g]))
+        restored = sum(1 for g in saved if self.job is None or self.job.owns(g))
+        if self.job is not None:
+            restored = self._gather(codes, lams, restored)
         return groups, codes, {"final_lambda": float(np.median(lams)),
-                               "groups_restored": len(saved)}
+                               "groups_restored": restored}
+
+    def _gather(self, codes: list, lams: list[float], restored: int) -> int:
+        """Every rank's groups into codes (in place) and lams (group order); -> groups restored
+        in the whole job."""
+        from ..distributed import arrays_codes, codes_arrays
+        mine = {"restored": np.int64(restored)}
+        owned = [g for g in range(len(codes)) if codes[g] is not None]
+        for g, lam in zip(owned, lams):
+            mine.update(codes_arrays(f"g{g:05d}/", codes[g]))
+            mine[f"lam{g:05d}"] = np.float64(lam)
+        by_group = {}
+        restored = 0
+        for part in self.job.gather(mine):
+            restored += int(part.pop("restored"))
+            for key in [k for k in part if k.startswith("lam")]:
+                g = int(key[3:])
+                codes[g] = arrays_codes(f"g{g:05d}/", part)
+                by_group[g] = float(part[key])
+        lams[:] = [by_group[g] for g in sorted(by_group)]
+        return restored
 
     def restore(self, groups) -> dict:
         """The groups a killed run finished, all read and checked before any training. Each
