@@ -77,6 +77,8 @@ SCALES: dict[str, dict] = {
         "peak": {"sizes": [512, 1024], "seconds": 0.3, "repeats": 1},
         "memory": {"clip": "bikes", "size": [160, 68], "frames": [20, 60], "preset": "tiny",
                    "set": _MEMORY_STEPS, "threads": 1},
+        "scale": {"clip": "bikes", "size": [96, 48], "frames": 16, "preset": "tiny",
+                  "set": {"group_size": 4, "anchor_steps": 10, "steps": 10}},
         "rd": {
             "clips": [{"clip": "bikes", "size": [160, 68], "frames": 8},
                       {"clip": "vtest", "size": [192, 144], "frames": 8}],
@@ -167,6 +169,9 @@ SCALES: dict[str, dict] = {
                      "jobs": 2, "threads_per_job": 1},
         # peak memory of `siedd encode` against the clip's length (bench/memory.py); `before`:
         # the encoder that held the whole clip
+        # one process (1 and 2 threads) against torchrun with 2 ranks: 4 groups, 2 chains
+        "scale": {"clip": "bikes", "size": [320, 136], "frames": 80, "preset": "tiny",
+                  "set": {"anchor_steps": 100, "steps": 300}},
         "memory": {"clip": "bigbuckbunny", "size": [640, 360], "frames": [200, 2000],
                    "preset": "tiny", "set": _MEMORY_STEPS, "threads": 1, "before": "cde42c5"},
         "families": {
@@ -229,8 +234,8 @@ SCALES: dict[str, dict] = {
                       "widths": [512], "seeds": [0, 1]},
     },
 }
-SECTIONS = ("peak", "rd", "encode", "decode", "quant", "precision", "memory", "ablation",
-            "families")
+SECTIONS = ("peak", "rd", "encode", "decode", "quant", "precision", "memory", "scale",
+            "ablation", "families")
 # what a plain run does; the ablation and families (hours on a CPU) run when asked for:
 # --only ablation,families
 DEFAULT_SECTIONS = SECTIONS[:-2]

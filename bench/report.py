@@ -28,7 +28,8 @@ SUMMARY_BEGIN, SUMMARY_END = "<!-- summary:begin -->", "<!-- summary:end -->"
 # videos (../shared/notes/method.md).
 PAPER_GPU = {"gpu": "RTX A5000", "preset": "S", "seconds_per_video": 17.2 * 60,
              "frames_per_video": 3900 / 7, "psnr": 32.96, "bpp": 0.136, "x265_psnr_at_0_1": 37.1}
-SECTION_FILES = ("run", "peak", "rd", "encode", "decode", "quant", "precision", "memory", "ablation",
+SECTION_FILES = ("run", "peak", "rd", "encode", "decode", "quant", "precision", "memory", "scale",
+                 "ablation",
                  "families")
 # results written once by hand-run experiments (their JSON says how), shown beside the suite's
 NOTE_FILES = ("decode_ab", "rate_dev", "item0", "grid_dev", "fuzz")
@@ -304,6 +305,9 @@ def markdown(res: dict, results_dir: Path | None = None, link_base: Path = ROOT)
     mem = res.get("memory")
     if mem and mem.get("rows"):
         lines += memory_markdown(mem)
+    sc = res.get("scale")
+    if sc and sc.get("rows"):
+        lines += scale_markdown(sc)
     fam = res.get("families")
     if fam and fam.get("clips"):
         lines += families_markdown(fam)
@@ -371,6 +375,30 @@ def memory_markdown(mem: dict) -> list[str]:
             lines.append(f"| {preset} | {first['d']} | "
                          + " | ".join(f"{rows[z]['mib'] / 1024:.1f} GiB" for z in sizes) + " |")
         lines.append("")
+    return lines
+
+
+def scale_markdown(sc: dict) -> list[str]:
+    """One process against torchrun ranks, and the model that projects to N GPUs."""
+    lines = ["### Spreading an encode over processes", ""]
+    steps = ", ".join(f"{k}={v}" for k, v in sc["set"].items())
+    lines.append(
+        f"`siedd encode --preset {sc['preset']}` ({steps}) on {sc['clip']} {sc['size'][0]}x"
+        f"{sc['size'][1]}, {sc['frames']} frames ({sc['chains']} chains of groups), three ways; "
+        f"wall time of the whole command (torchrun's start included), phases as rank 0 timed "
+        f"them. Run {sc.get('date')}, {_machine_line(sc)}.")
+    lines += ["", "| way | wall | phase 1 | phase 2 | bytes |", "|---|---|---|---|---|"]
+    for r in sc["rows"]:
+        lines.append(f"| {r['way']} | {r['wall_seconds']:.1f} s | {r['phase1_seconds']:.1f} s | "
+                     f"{r['phase2_seconds']:.1f} s | {r['bytes']:,} |")
+    one = sc["rows"][0]
+    two = next(r for r in sc["rows"] if r["ranks"] == 2)
+    same = "byte-identical" if sc["identical_1_rank_vs_2_ranks"] else "**different**"
+    lines += ["", f"The files of 1 process and of 2 ranks are {same}. Phase 2 on 2 ranks: "
+                  f"{one['phase2_seconds'] / two['phase2_seconds']:.2f}x faster than 1 process "
+                  f"with 1 thread; phase 1 is {sc['phase1_share']:.0%} of one process's training "
+                  f"here. Each rank sends {sc['group_transfer_bytes']:,} bytes per group of this "
+                  "preset (its codes, once, at the end).", ""]
     return lines
 
 

@@ -128,7 +128,7 @@ def main(argv=None) -> int:
             run_info["sections"]["peak"] = {"seconds": round(time.perf_counter() - t0, 1),
                                             "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
         peak_data = peak or (read_json(out_dir / "peak.json") or {}).get("result") or {}
-        from bench import ablation, families, memory, rd, speed
+        from bench import ablation, families, memory, rd, scale, speed
         jobs = {
             "rd": lambda: rd.run(cfg["rd"], device),
             "encode": lambda: speed.run_encode(cfg["encode"], device, peak_data),
@@ -138,6 +138,7 @@ def main(argv=None) -> int:
             "ablation": lambda: ablation.run(cfg["ablation"], device, out_dir),
             "families": lambda: families.run(cfg["families"], device, out_dir),
             "memory": lambda: memory.run(cfg["memory"], device),
+            "scale": lambda: scale.run(cfg["scale"], device),
         }
         for name in SECTIONS:
             if name in sections and name in jobs:
