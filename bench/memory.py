@@ -48,14 +48,14 @@ def looped_clip(clip: str, size: tuple[int, int], frames: int) -> Path:
     return out
 
 
-def _run_measured(cmd: list[str], env: dict) -> tuple[float, float, int, str, dict]:
+def _run_measured(cmd: list[str], env: dict, cwd: Path) -> tuple[float, float, int, str, dict]:
     """cmd's peak RSS (MiB, ru_maxrss of that child alone via wait4), seconds, status, stderr
     tail, and its --json summary."""
     t0 = time.perf_counter()
     err_path = WORK / "memory_stderr.txt"
     out_path = WORK / "memory_stdout.txt"
     with open(err_path, "wb") as err, open(out_path, "wb") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err)
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, cwd=cwd)
         _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - t0
@@ -94,14 +94,19 @@ def _checkout(commit: str) -> Path:
     return tree
 
 
-def run(cfg: dict, device: str) -> dict:
+def run(cfg: dict, device: str, only: str | None = None) -> dict:
+    """only: 'now' or 'before' to measure one encoder's rows."""
     size = tuple(cfg["size"])
     clip = looped_clip(cfg["clip"], size, max(cfg["frames"]))
     rows = []
     trees = [("now", None)] + ([("before", cfg["before"])] if cfg.get("before") else [])
     for label, commit in trees:
+        if only and label != only:
+            continue
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         env.update(OMP_NUM_THREADS=str(cfg.get("threads", 1)))
+        # `python -m` puts the working folder first on sys.path: run from the code's own tree
+        code = ROOT
         if commit:
             code = _checkout(commit)
             env["PYTHONPATH"] = f"{code}:{code / '_path'}"
@@ -112,7 +117,7 @@ def run(cfg: dict, device: str) -> dict:
                    "--device", device, "--restart",
                    *[a for k, v in cfg["set"].items() for a in ("--set", f"{k}={v}")]]
             log(f"memory: {label} {frames} frames")
-            rss, seconds, status, err, summary = _run_measured(cmd, env)
+            rss, seconds, status, err, summary = _run_measured(cmd, env, code)
             if status != 0:
                 raise RuntimeError(f"memory: {label} {frames} frames failed ({status}): {err}")
             rows.append({"code": label, "commit": commit, "frames": frames,
