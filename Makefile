@@ -28,8 +28,9 @@ $(CLIPS): scripts/fetch_clips.sh
 	bash scripts/fetch_clips.sh $(CACHE)
 	touch $@
 
-# FFmpeg 5.1 with the siedd filters (ffmpeg_filter/): libsiedd.so, the decoder as a C library, in
-# .venv/lib; ffmpeg and ffprobe linked to it in .venv/bin; the FFmpeg tree in build/ffmpeg.
+# FFmpeg 5.1, full (every native component, the Debian codec libraries, GPL), with siedd's filters,
+# demuxer and decoder (ffmpeg_filter/): libsiedd.so, the decoder as a C library, in .venv/lib;
+# ffmpeg and ffprobe linked to it in .venv/bin; the FFmpeg tree in build/ffmpeg.
 .PHONY: ffmpeg
 SIEDD_LIB := $(VENV)/lib/libsiedd.so
 FFMPEG := $(VENV)/bin/ffmpeg
@@ -39,7 +40,10 @@ ffmpeg: $(FFMPEG)
 $(SIEDD_LIB): ffmpeg_filter/build_lib.py ffmpeg_filter/siedd.h | $(INSTALLED)
 	$(PY) ffmpeg_filter/build_lib.py $(VENV)/lib
 
-$(FFMPEG): $(SIEDD_LIB) ffmpeg_filter/vf_siedd.c ffmpeg_filter/siedd.h ffmpeg_filter/patch_ffmpeg.py ffmpeg_filter/build_ffmpeg.sh
+FFMPEG_SOURCES := $(addprefix ffmpeg_filter/,vf_siedd.c siedddec.c libsiedddec.c siedd.h \
+                    patch_ffmpeg.py build_ffmpeg.sh)
+
+$(FFMPEG): $(SIEDD_LIB) $(FFMPEG_SOURCES)
 	bash ffmpeg_filter/build_ffmpeg.sh $(VENV) build/ffmpeg
 	touch $@
 

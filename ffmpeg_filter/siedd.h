@@ -10,8 +10,8 @@
  *  - Every call returns a negative SIEDD_ERR_* code on failure; siedd_last_error() then gives a
  *    one-line message (per calling thread, valid until that thread's next failing call).
  *  - 0 is never a success value. If the embedded Python cannot start, cffi makes every call
- *    return 0: call siedd_abi_version() first and accept the library only when it returns
- *    SIEDD_ABI_VERSION.
+ *    return 0: call siedd_abi_version() first and accept the library only when
+ *    SIEDD_ABI_COMPATIBLE(version) holds (0 never does).
  *  - Any thread may call; calls on one handle are serialised.
  *  - For programs that don't run Python themselves (FFmpeg, C tools): cffi's start-up lock can
  *    spin forever in a process whose own Python is already running. From Python, use
@@ -30,7 +30,17 @@
 extern "C" {
 #endif
 
-#define SIEDD_ABI_VERSION   0x53450001  /* 'S' 'E' major 0 minor 1 */
+#define SIEDD_ABI_VERSION   0x53450002  /* 'S' 'E' major 0 minor 2 */
+
+/* A library whose siedd_abi_version() passes this has every call below: the same major
+   version, and a minor one at least this header's (minor versions only add calls). */
+#define SIEDD_ABI_COMPATIBLE(version) \
+    (((version) & ~0xff) == (SIEDD_ABI_VERSION & ~0xff) && \
+     ((version) & 0xff) >= (SIEDD_ABI_VERSION & 0xff))
+
+/* The largest .siedd file the *_buffer calls take, in bytes (512 MiB): the library copies it,
+   so a caller holds about twice this at most. */
+#define SIEDD_MAX_BUFFER_BYTES 0x20000000
 
 #define SIEDD_OK             1   /* success (never 0, see above) */
 #define SIEDD_ERR_INTERNAL  -1   /* unexpected failure inside the decoder */
@@ -58,6 +68,21 @@ const char *siedd_last_error(void);
    "cpu" or "cuda" (NULL: "auto"). threads: ONNX Runtime's threads, 0 = its default.
    Returns a handle (> 0) or a negative SIEDD_ERR_*. */
 int siedd_open(const char *path, int width, int height, const char *device, int threads);
+
+/* siedd_open for a .siedd file held in memory: size bytes at data (1..SIEDD_MAX_BUFFER_BYTES;
+   more is SIEDD_ERR_ARG). The library keeps its own copy: data may be freed after the call.
+   Since ABI minor 2. */
+int siedd_open_buffer(const uint8_t *data, int64_t size, int width, int height,
+                      const char *device, int threads);
+
+/* What a .siedd file held in memory declares, without preparing to render it (no ONNX Runtime
+   session), after the checks of opening (header, checksums, META, graphs): its own size,
+   frame_count as declared, the frame rate, and readable_frames, the frames of its complete
+   groups (less than frame_count for a file cut short: frames from readable_frames on cannot
+   be rendered). A file without one complete group is SIEDD_ERR_FORMAT. Any pointer but data
+   may be NULL. SIEDD_OK or a negative code. Since ABI minor 2. */
+int siedd_buffer_info(const uint8_t *data, int64_t size, int *width, int *height,
+                      int *frame_count, int *readable_frames, int *fps_num, int *fps_den);
 
 /* Release a handle. SIEDD_OK or SIEDD_ERR_HANDLE. */
 int siedd_close(int handle);

@@ -12,9 +12,12 @@
  *                          timestamp (plus start); the input's pixels are never read, so any
  *                          input pixel format is accepted.
  *
- * Output pixel formats: rgb24 (the decoder's own), yuv444p and yuv420p (converted by libsiedd
- * with the BT.709 matrix, limited range, and tagged so), whichever the next filter or encoder
- * takes with the fewest conversions.
+ * Output pixel formats: yuv420p, yuv444p (converted by libsiedd with the BT.709 matrix, limited
+ * range, and tagged so) and rgb24 (the decoder's own), in that order of preference: an encoder
+ * gets the first it takes (4:2:0 for libx264, libvpx...), and 4:4:4 or RGB only when asked for
+ * (a format filter after it, an encoder's -pix_fmt; for the source form through the lavfi
+ * input, the project's patches pass ffmpeg's -pix_fmt to that input as its pixel_format). The
+ * .siedd demuxer and decoder (siedddec.c, libsiedddec.c) are the format's other way in.
  *
  * Errors are logged once (av_log) and returned as AVERRORs. A frame that cannot be rendered
  * also becomes the output's status, so a caller that pulls again gets the error, never EAGAIN
@@ -90,8 +93,11 @@ static const AVOption siedd_options[] = {
 
 static const char *const device_names[] = { "auto", "cpu", "cuda" };
 
+/* In order of preference where the consumer takes several (a source's output goes to the first
+   one its consumer takes): 4:2:0 is what encoders and players take; 4:4:4 and RGB (exact) are
+   had by asking for them. */
 static const enum AVPixelFormat out_pix_fmts[] = {
-    AV_PIX_FMT_RGB24, AV_PIX_FMT_YUV444P, AV_PIX_FMT_YUV420P, AV_PIX_FMT_NONE
+    AV_PIX_FMT_YUV420P, AV_PIX_FMT_YUV444P, AV_PIX_FMT_RGB24, AV_PIX_FMT_NONE
 };
 
 static int siedd_format(enum AVPixelFormat fmt)
@@ -143,12 +149,12 @@ static av_cold int siedd_open_file(AVFilterContext *ctx)
 
     /* cffi makes every call return 0 when the embedded Python failed to start */
     version = siedd_abi_version();
-    if (version != SIEDD_ABI_VERSION) {
+    if (!SIEDD_ABI_COMPATIBLE(version)) {
         if (!version)
             av_log(ctx, AV_LOG_ERROR, "libsiedd could not start its Python decoder (its "
                    "messages are above); rebuild it with `make ffmpeg`\n");
         else
-            av_log(ctx, AV_LOG_ERROR, "libsiedd speaks ABI %#x, this filter was built for "
+            av_log(ctx, AV_LOG_ERROR, "libsiedd speaks ABI %#x, this filter needs "
                    "%#x; rebuild with `make ffmpeg`\n", version, SIEDD_ABI_VERSION);
         return AVERROR_EXTERNAL;
     }

@@ -19,7 +19,8 @@ import numpy as np
 
 from .errors import SieddError, SieddFormatError
 
-ABI_VERSION = 0x53450001
+ABI_VERSION = 0x53450002
+MAX_BUFFER_BYTES = 0x20000000        # the largest file the *_buffer calls take (512 MiB)
 
 OK = 1
 ERR_INTERNAL = -1
@@ -134,29 +135,39 @@ def resolve_size(native: tuple[int, int], width: int, height: int) -> tuple[int,
     return width, height
 
 
-def open_reader(path: str, width: int = 0, height: int = 0, device: str | None = None,
+def open_reader(source, width: int = 0, height: int = 0, device: str | None = None,
                 threads: int = 0) -> int:
-    """Open `path`; returns a handle (> 0). Raises on failure (see `guarded`)."""
-    from . import container
-    from .reader import SieddReader, parse_size
+    """Open a .siedd file - `source` is its path, or its bytes (siedd_open_buffer); returns a
+    handle (> 0). Raises on failure (see `guarded`)."""
+    from .reader import SieddReader, open_file, parse_size
 
-    if not path:
+    from_memory = isinstance(source, bytes)
+    if not from_memory and not source:
         raise CapiError(ERR_ARG, "no .siedd file given")
     if threads < 0:
         raise CapiError(ERR_ARG, f"bad thread count {threads}")
-    if not os.path.exists(path):
-        raise CapiError(ERR_NOT_FOUND, f"{path}: No such file or directory")
+    if not from_memory and not os.path.exists(source):
+        raise CapiError(ERR_NOT_FOUND, f"{source}: No such file or directory")
     native = (1, 1)
     if (width == 0) != (height == 0) and width >= 0 and height >= 0:
-        file = container.read(path)           # the aspect ratio is needed before opening
+        file, _ = open_file(source)            # the aspect ratio is needed before opening
         native = (file.width, file.height)
     size = resolve_size(native, width, height)
     parse_size(size)                           # SieddError (-> ERR_ARG) for sides out of range
-    reader = SieddReader(path, size=size, device=device or "auto", threads=threads)
+    reader = SieddReader(source, size=size, device=device or "auto", threads=threads)
     with _handles_lock:
         handle = next(_handle_ids)
         _handles[handle] = _Handle(reader)
     return handle
+
+
+def buffer_info(data: bytes) -> tuple[int, int, int, int, int, int]:
+    """(width, height, frame_count as declared, readable frames, fps_num, fps_den) of a .siedd
+    file's bytes: the container's checks, no renderer."""
+    from .reader import open_file
+    file, _ = open_file(data)
+    return (file.width, file.height, file.frame_count, file.readable_frames,
+            file.fps.numerator, file.fps.denominator)
 
 
 def close(handle: int) -> int:
@@ -180,8 +191,8 @@ def info(handle: int) -> tuple[int, int, int, int, int]:
 
 
 def _missing(reader, what: str) -> SieddFormatError:
-    return SieddFormatError(f"{reader.path}: {what} cannot be decoded: "
-                            f"{reader.loss or 'the file is cut short'}")
+    return SieddFormatError(reader.located(f"{what} cannot be decoded: "
+                                           f"{reader.loss or 'the file is cut short'}"))
 
 
 def native_size(handle: int) -> tuple[int, int]:
@@ -285,6 +296,16 @@ def _views(ffi, handle: int, fmt: int, pointers, strides) -> list[np.ndarray]:
     return views
 
 
+def _buffer(ffi, data, size: int) -> bytes:
+    """A copy of the caller's file bytes, of a bounded size."""
+    if data == ffi.NULL:
+        raise CapiError(ERR_ARG, "no .siedd data given (NULL)")
+    if not 0 < size <= MAX_BUFFER_BYTES:
+        raise CapiError(ERR_ARG, f".siedd data of {size} bytes: 1 to {MAX_BUFFER_BYTES} "
+                                 f"({MAX_BUFFER_BYTES >> 20} MiB) are taken")
+    return ffi.buffer(data, size)[:]
+
+
 def install(ffi) -> None:
     """Bind the C exports of siedd.h to this module (called by libsiedd's cffi init code)."""
     error_text: dict[int, object] = {}      # thread id -> char[] kept alive for the caller
@@ -304,6 +325,24 @@ def install(ffi) -> None:
         path_str = os.fsdecode(ffi.string(path)) if path != ffi.NULL else ""
         device_str = ffi.string(device).decode("utf-8", "replace") if device != ffi.NULL else None
         return guarded(open_reader, path_str, width, height, device_str, threads, path=path_str)
+
+    @ffi.def_extern(error=ERR_INTERNAL)
+    def siedd_open_buffer(data, size, width, height, device, threads):
+        device_str = ffi.string(device).decode("utf-8", "replace") if device != ffi.NULL else None
+        return guarded(lambda: open_reader(_buffer(ffi, data, size), width, height, device_str,
+                                           threads))
+
+    @ffi.def_extern(error=ERR_INTERNAL)
+    def siedd_buffer_info(data, size, width, height, frame_count, readable_frames, fps_num,
+                          fps_den):
+        def run():
+            values = buffer_info(_buffer(ffi, data, size))
+            for pointer, value in zip((width, height, frame_count, readable_frames, fps_num,
+                                       fps_den), values):
+                if pointer != ffi.NULL:
+                    pointer[0] = value
+            return OK
+        return guarded(run)
 
     @ffi.def_extern(error=ERR_INTERNAL)
     def siedd_close(handle):

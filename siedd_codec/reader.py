@@ -24,6 +24,26 @@ GROUP_BYTES = 256 << 20         # a group's frames decode together up to this si
                                 # ones frame by frame, so memory stays bounded at any size
 
 
+def open_file(source, allow_damaged: bool = False) -> tuple[container.SieddFile, str | None]:
+    """The container of a .siedd file that has at least one complete group: (file, its path).
+    `source` is a path, or the file's bytes (path None: messages then name no file)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        path, sf = None, container.from_bytes(bytes(source), allow_damaged)
+    else:
+        path = os.fspath(source)
+        sf = container.read(path, allow_damaged)
+    if not sf.group_weights:
+        damaged = container.GROUP_DAMAGED in sf.group_status
+        raise SieddFormatError(located(path, sf.loss() if damaged else
+                                       "truncated before its first complete group"))
+    return sf, path
+
+
+def located(path: str | None, text: str) -> str:
+    """A message about a file: 'path: text', or the text alone for a file read from memory."""
+    return f"{path}: {text}" if path else text
+
+
 def parse_size(size) -> tuple[int, int] | None:
     """None, (w, h) or 'WxH' -> (w, h)."""
     if size is None:
@@ -43,19 +63,15 @@ def parse_size(size) -> tuple[int, int] | None:
 
 
 class SieddReader:
-    """Frames of a .siedd file.
+    """Frames of a .siedd file, opened by its path or from its bytes (then `path` is None).
 
     reader = SieddReader("clip.siedd", size=(1280, 720))
     len(reader), reader[i], reader[a:b], iter(reader), reader.frame_at(seconds)
     """
 
-    def __init__(self, path, size=None, device: str = "auto", threads: int = 0,
+    def __init__(self, source, size=None, device: str = "auto", threads: int = 0,
                  feature_cache_bytes: int = FEATURE_CACHE_BYTES, allow_damaged: bool = False):
-        self.path = os.fspath(path)
-        self._file = container.read(self.path, allow_damaged)
-        if not self._file.group_weights:
-            raise SieddFormatError(f"{self.path}: {self._file.loss()}" if self._damaged() else
-                                   f"{self.path}: truncated before its first complete group")
+        self._file, self.path = open_file(source, allow_damaged)
         self._meta = self._file.meta
         self.family = family_of_meta(self._meta).NAME
         self.native_size = (self._file.width, self._file.height)
@@ -72,8 +88,8 @@ class SieddReader:
         except SieddError:
             raise
         except Exception as exc:  # onnxruntime's own parse errors
-            raise SieddFormatError(f"{self.path}: ONNX graph rejected by ONNX Runtime: "
-                                   f"{str(exc).splitlines()[0]}") from None
+            raise SieddFormatError(self.located("ONNX graph rejected by ONNX Runtime: "
+                                                f"{str(exc).splitlines()[0]}")) from None
         self.device = self._renderer.device
         self._group_cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._frame_cache: tuple[tuple[int, int], np.ndarray] | None = None
@@ -96,7 +112,7 @@ class SieddReader:
         if i < 0:
             i += self.frame_count
         if self.frame_count <= i < self.declared_frame_count and self._damaged():
-            raise SieddFormatError(f"{self.path}: frame {i} cannot be decoded: {self.loss}")
+            raise SieddFormatError(self.located(f"frame {i} cannot be decoded: {self.loss}"))
         if not 0 <= i < self.frame_count:
             raise IndexError(f"frame {index} out of range (0..{self.frame_count - 1})")
         g = int(self._group_of_frame[i])
@@ -130,8 +146,13 @@ class SieddReader:
         self._closed = True
 
     def __repr__(self) -> str:
-        return (f"<SieddReader {os.path.basename(self.path)} {self.width}x{self.height} "
+        name = os.path.basename(self.path) if self.path else "(from memory)"
+        return (f"<SieddReader {name} {self.width}x{self.height} "
                 f"{self.frame_count} frames @ {float(self.fps):.3f} fps on {self.device}>")
+
+    def located(self, text: str) -> str:
+        """A message about this file, naming it when it was opened by path."""
+        return located(self.path, text)
 
     # -- metadata ---------------------------------------------------------------------------
     @property
@@ -223,10 +244,10 @@ class SieddReader:
         try:
             return self._renderer.render_group(g, width, height, frames)
         except SieddFormatError as exc:     # damage found in the group's weights
-            raise SieddFormatError(f"{self.path}: damaged .siedd file: {exc}") from None
+            raise SieddFormatError(self.located(f"damaged .siedd file: {exc}")) from None
         except (SieddError, MemoryError):
             raise
         except Exception as exc:    # ONNX Runtime's errors: its own classes, RuntimeError, ...
             reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else \
                 type(exc).__name__
-            raise SieddFormatError(f"{self.path}: group {g} cannot be decoded: {reason}") from None
+            raise SieddFormatError(self.located(f"group {g} cannot be decoded: {reason}")) from None

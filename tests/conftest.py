@@ -116,3 +116,12 @@ def same_encode(a, b) -> bool:
 
 def folder_bytes(folder) -> dict:
     return {p.name: p.read_bytes() for p in sorted(Path(folder).iterdir())}
+
+
+@pytest.fixture(scope="module")
+def ffmpeg() -> Path:
+    """The project's ffmpeg (and ffprobe beside it), built by `make setup`."""
+    for name in ("ffmpeg", "ffprobe"):
+        if not (ROOT / ".venv" / "bin" / name).is_file():
+            pytest.fail(f".venv/bin/{name} missing: run `make setup` (it builds the project's FFmpeg)")
+    return ROOT / ".venv" / "bin" / "ffmpeg"

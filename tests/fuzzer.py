@@ -15,9 +15,10 @@ not answer in time. A case ends as one of
     hang      no answer within the time limit
     memory    an allocation past the memory limit
 and only the first two are allowed. A sample of the mutants also goes through `siedd info`,
-`siedd decode` and both FFmpeg filter forms in subprocesses with the same limits; there a
-non-zero exit without a traceback is clean, and exit 0 on a file the reader could not fully
-decode is a failure, as is any exit status above 127.
+`siedd decode`, both FFmpeg filter forms and the .siedd format (`ffmpeg -i case.siedd`) in
+subprocesses with the same limits; there a non-zero exit without a traceback is clean, and
+exit 0 on a file the reader could not fully decode is a failure, as is any exit status above
+127.
 
     python tests/fuzzer.py --cases 100000 --tools 400 --json bench/results/fuzz.json   (make fuzz)
 """
@@ -403,6 +404,8 @@ def tool_commands(path: str, out_dir: str) -> dict[str, list[str]]:
         commands["ffmpeg_filter"] = common + ["-f", "lavfi", "-i",
                                               "color=black:size=16x16:rate=25:duration=0.4",
                                               "-vf", f"siedd={path}:s=24x16", "-f", "null", "-"]
+        commands["ffmpeg_native"] = common + ["-siedd_size", "24x16", "-i", path,
+                                              "-f", "null", "-"]
     return commands
 
 

@@ -66,7 +66,7 @@ def reader(tiny_siedd):
 
 def test_handshake_and_open_errors(capi_run, tiny_siedd):
     lines, folder = capi_run
-    assert int(lines["abi"], 16) == capi.ABI_VERSION
+    assert int(lines["abi"], 16) == capi.ABI_VERSION == 0x53450002   # minor 2: *_buffer calls
     expected = {
         "open_missing": (capi.ERR_NOT_FOUND, f"{folder}/missing.siedd: No such file"),
         "open_not_siedd": (capi.ERR_FORMAT, "not a .siedd file"),
@@ -144,3 +144,30 @@ def test_bt709_limited_range_conversion():
     y, cb, cr = capi.rgb_to_yuv(np.repeat(colours, 3, axis=0), capi.FMT_YUV420P)
     assert y.shape == (3, 4) and cb.shape == (2, 2) and cr.shape == (2, 2)
     assert (cb[0, 0], cr[0, 0]) == (128, 128)      # white and black average to neutral grey
+
+
+def test_buffer_calls(capi_run, reader, tiny_siedd):
+    """siedd_buffer_info and siedd_open_buffer on the file's bytes: what the file declares, the
+    same frames as opening it by path, and one clean error for bytes that are not a file."""
+    from siedd_codec import container
+    lines, _ = capi_run
+    sf = container.read(tiny_siedd)
+    fps = reader.fps
+    assert lines["buffer_info"].split() == [str(v) for v in (
+        capi.OK, *reader.native_size, sf.frame_count, sf.frame_count, fps.numerator,
+        fps.denominator)]
+    complete = sum(count for _, count in sf.groups[:-1])
+    assert lines["buffer_info_cut"].split() == [str(capi.OK), str(sf.frame_count), str(complete)]
+    for key, code, text in [("buffer_info_header_only", capi.ERR_FORMAT, "section table"),
+                            ("buffer_info_junk", capi.ERR_FORMAT, "not a .siedd file"),
+                            ("buffer_info_null", capi.ERR_ARG, "NULL"),
+                            ("buffer_info_empty", capi.ERR_ARG, "0 bytes"),
+                            ("buffer_info_too_large", capi.ERR_ARG, "512 MiB"),
+                            ("open_buffer_junk", capi.ERR_FORMAT, "not a .siedd file")]:
+        got_code, message = code_and_message(lines, key)
+        assert got_code == code and text in message, (key, lines[key])
+        assert str(tiny_siedd) not in message          # bytes have no file name
+    assert code_and_message(lines, "open_buffer")[0] == capi.OK
+    assert lines["buffer_handle_info"].split() == lines["info"].split()
+    assert lines["buffer_frames_equal"] == "1"
+    assert code_and_message(lines, "buffer_close")[0] == capi.OK

@@ -3,7 +3,6 @@ ffprobe, run by their paths as separate processes, their output compared with Si
 frames. Small sizes and the session's tiny .siedd keep every run to a second or two."""
 from __future__ import annotations
 
-import json
 import math
 import re
 import shlex
@@ -14,65 +13,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_env
+from conftest import ROOT, clip, run_env
+from ffmpeg_tools import FFPROBE, assert_close, probe, raw_frames, run
 from siedd_codec import capi
 from siedd_codec.reader import SieddReader
 
-BIN = ROOT / ".venv" / "bin"
-FFMPEG = BIN / "ffmpeg"
-FFPROBE = BIN / "ffprobe"
-TIMEOUT = 300
 ALL_OPTIONS = ("filename", "f", "w", "h", "s", "size", "r", "rate", "start", "frames",
                "duration", "device", "threads")
 FILTER_LOG = re.compile(r"^\[(?:Parsed_)?siedd(?:src)?(?:_\d+)? @ 0x[0-9a-f]+\] (.*)$", re.M)
-
-
-@pytest.fixture(scope="module")
-def ffmpeg() -> Path:
-    for tool in (FFMPEG, FFPROBE):
-        if not tool.is_file():
-            pytest.fail(f"{tool} missing: run `make setup` (it builds the project's FFmpeg)")
-    return FFMPEG
-
-
-def run(*args, env=None, cwd=None, check=True, text=False, timeout=TIMEOUT
-        ) -> subprocess.CompletedProcess:
-    cmd = [str(a) for a in args]
-    result = subprocess.run(cmd, capture_output=True, timeout=timeout, cwd=cwd, stdin=subprocess.DEVNULL,
-                            env=run_env() if env is None else env)
-    stderr = result.stderr.decode("utf-8", "replace")
-    result.stderr = stderr
-    if text:
-        result.stdout = result.stdout.decode("utf-8", "replace")
-    if check:
-        assert result.returncode == 0, f"{shlex.join(cmd)} failed ({result.returncode}):\n{stderr}"
-    return result
-
-
-def raw_frames(data: bytes, width: int, height: int, channels: int = 3) -> np.ndarray:
-    size = width * height * channels
-    assert len(data) % size == 0, f"{len(data)} bytes is not a whole number of {width}x{height} frames"
-    return np.frombuffer(data, np.uint8).reshape(-1, height, width, channels)
 
 
 def render(ffmpeg, graph: str, *extra, env=None) -> bytes:
     """Frames of `-f lavfi -i GRAPH` as raw rgb24."""
     return run(ffmpeg, "-v", "error", "-f", "lavfi", "-i", graph, *extra, "-fps_mode", "passthrough",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1", env=env).stdout
-
-
-def assert_close(actual: np.ndarray, expected: np.ndarray, what: str = "") -> None:
-    assert actual.shape == expected.shape, (what, actual.shape, expected.shape)
-    diff = np.abs(actual.astype(np.int16) - expected.astype(np.int16)).max()
-    assert diff <= 1, f"{what}: differs by up to {diff} levels"
-
-
-def probe(path_or_graph, entries: str, lavfi: bool = False) -> list[dict]:
-    """ffprobe's streams (entries "stream=...") or frames ("frame=...") as dicts."""
-    args = ["-f", "lavfi"] if lavfi else []
-    out = run(FFPROBE, "-v", "error", *args, "-show_entries", entries, "-of", "json",
-              path_or_graph, text=True).stdout
-    return json.loads(out)["streams" if entries.startswith("stream") else "frames"]
 
 
 def assert_clean_failure(result, pattern: str) -> None:
@@ -106,8 +60,92 @@ def test_filters_registered_and_documented(ffmpeg):
         assert re.search(rf"^   {option} +<", help_text, re.M), f"option {option} undocumented"
     for device in ("auto", "cpu", "cuda"):
         assert re.search(rf"^     {device} ", help_text, re.M)
-    encoders = run(ffmpeg, "-hide_banner", "-encoders", text=True).stdout
-    assert "libx264" in encoders
+
+
+def listed(ffmpeg, kind: str) -> set[str]:
+    """The names `ffmpeg -KIND` lists (decoders, encoders, demuxers, muxers, filters, bsfs,
+    protocols: the input ones)."""
+    out = run(ffmpeg, "-hide_banner", f"-{kind}", text=True).stdout
+    if kind == "filters":
+        return set(re.findall(r"^ [T.][S.][C.] (\S+) +\S+->\S+ ", out, re.M))
+    if kind == "bsfs":
+        return set(out.split()[2:])                       # after "Bitstream filters:"
+    if kind == "protocols":
+        return set(out.split("Output:")[0].split("Input:")[1].split())
+    body = out.split(" --", 1)[1] if kind in ("demuxers", "muxers") else out.split(" ------", 1)[1]
+    return {name for line in body.splitlines()[1:] if line.strip()
+            for name in line.split()[1].split(",")}         # "mov,mp4,m4a,...": one demuxer
+
+
+# What users expect of an ffmpeg binary (issue 13): the native components, the Debian codec
+# libraries, local files only. The counts are the 5.1 build's, a little under, so that losing
+# a family of components fails.
+EXPECTED = {
+    "decoders": ({"cinepak", "h264", "hevc", "vp8", "vp9", "av1", "libdav1d", "mpeg4",
+                  "msmpeg4", "prores", "dnxhd", "mjpeg", "png", "gif", "aac", "mp3", "opus",
+                  "flac", "libsiedd"}, 480),
+    "encoders": ({"libx264", "libx264rgb", "libx265", "libvpx", "libvpx-vp9", "libopus",
+                  "libmp3lame", "libvorbis", "libsvtav1", "cinepak", "ffv1", "png", "prores",
+                  "aac", "flac", "mpeg4"}, 170),
+    "demuxers": ({"avi", "mov", "matroska", "hls", "dash", "mpegts", "image2", "lavfi",
+                  "siedd"}, 320),
+    "muxers": ({"webm", "mp4", "matroska", "hls", "dash", "mpegts", "gif", "image2"}, 160),
+    "filters": ({"hstack", "overlay", "psnr", "ssim", "drawtext", "scale", "xfade", "siedd",
+                 "sieddsrc"}, 420),
+    "bsfs": ({"h264_mp4toannexb", "extract_extradata", "vp9_superframe"}, 35),
+    "protocols": ({"file", "pipe", "hls", "concat", "data"}, 8),
+}
+
+
+@pytest.mark.parametrize("kind", list(EXPECTED))
+def test_build_has_what_users_expect(ffmpeg, kind):
+    names = listed(ffmpeg, kind)
+    wanted, at_least = EXPECTED[kind]
+    assert wanted <= names, f"missing {kind}: {sorted(wanted - names)}"
+    assert len(names) >= at_least, f"only {len(names)} {kind}"
+    if kind == "protocols":                      # local files only: --disable-network
+        assert not names & {"http", "https", "tcp", "rtmp"}, names
+
+
+def test_build_is_gpl_and_names_its_libraries(ffmpeg):
+    text = run(ffmpeg, "-hide_banner", "-buildconf", text=True).stdout
+    for flag in ("--enable-gpl", "--disable-autodetect", "--disable-network", "--enable-libx264",
+                 "--enable-libx265", "--enable-libvpx", "--enable-libdav1d", "--enable-libopus"):
+        assert flag in text, flag
+    licence = run(ffmpeg, "-hide_banner", "-L", text=True).stdout
+    assert "GNU General Public License" in licence and "Lesser" not in licence
+
+
+def test_cinepak_avi_through_vf_siedd_into_webm(ffmpeg, tiny_siedd, tmp_path):
+    """A real Cinepak AVI (OpenCV's tree.avi) as the -vf form's input, its frames replaced by
+    the render at their timestamps, into WebM (VP8 through libvpx)."""
+    source = clip("tree.avi")
+    assert probe(source, "stream=codec_name,width,height") == [
+        {"codec_name": "cinepak", "width": 320, "height": 240}]
+    out = tmp_path / "out.webm"
+    run(ffmpeg, "-v", "error", "-i", source, "-frames:v", "6", "-vf", f"siedd={tiny_siedd}:s=64x48",
+        "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k", out)
+    assert probe(out, "stream=codec_name,width,height,pix_fmt", False, "-count_frames") == [
+        {"codec_name": "vp8", "width": 64, "height": 48, "pix_fmt": "yuv420p"}]
+    assert len(probe(out, "frame=pts")) == 6
+    source_times = [float(f["pts_time"]) for f in probe(source, "frame=pts_time", False,
+                                                        "-read_intervals", "%+#6")]
+    out_times = [float(f["pts_time"]) for f in probe(out, "frame=pts_time")]
+    assert out_times == pytest.approx([t - source_times[0] for t in source_times], abs=2e-3)
+
+
+def test_psnr_ssim_and_hstack_compare_the_render_with_its_source(ffmpeg, tiny_encode):
+    """The classic filters on the render: PSNR and SSIM against the clip it was encoded from,
+    and a side-by-side picture."""
+    path, _, source_frames = tiny_encode
+    carphone_clip = clip("carphone_pristine.mp4")
+    graph = (f"[0:v]trim=end_frame={len(source_frames)},split[a][b];"
+             f"[a]siedd={path}[r];[r]format=yuv420p,split[r1][r2];[b]format=yuv420p,split[b1][b2];"
+             "[r1][b1]psnr[p];[p][b2]ssim[s];[s][r2]hstack")
+    result = run(ffmpeg, "-i", carphone_clip, "-filter_complex", graph, "-f", "null", "-")
+    psnr = float(re.search(r"PSNR .* average:([0-9.]+)", result.stderr).group(1))
+    ssim = float(re.search(r"SSIM .* All:([0-9.]+)", result.stderr).group(1))
+    assert 18 < psnr < 60 and 0.5 < ssim <= 1, result.stderr
 
 
 def test_make_rebuilds_nothing_when_nothing_changed(ffmpeg):
@@ -132,7 +170,7 @@ def test_source_native_size_rate_and_timestamps(ffmpeg, tiny_siedd, tiny_reader)
     fps = tiny_reader.fps
     rows = probe(f"siedd={tiny_siedd}", "stream=width,height,r_frame_rate,pix_fmt", lavfi=True)
     assert rows == [{"width": tiny_reader.native_size[0], "height": tiny_reader.native_size[1],
-                     "r_frame_rate": f"{fps.numerator}/{fps.denominator}", "pix_fmt": "rgb24"}]
+                     "r_frame_rate": f"{fps.numerator}/{fps.denominator}", "pix_fmt": "yuv420p"}]
     pts = [f["pts"] for f in probe(f"siedd={tiny_siedd}:s=16x12", "frame=pts", lavfi=True)]
     assert pts == list(range(tiny_reader.frame_count))
 
@@ -167,12 +205,26 @@ def test_source_start_frames_duration(ffmpeg, tiny_siedd):
             assert_close(frame, reader[i], f"frame {i}")
 
 
-@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuv444p"])
-def test_source_yuv_output_is_bt709_limited(ffmpeg, tiny_siedd, pix_fmt):
+@pytest.mark.parametrize("pix_fmt, asked", [
+    ("yuv420p", "default"),                      # nothing asked: 4:2:0
+    ("yuv444p", "graph"),                        # siedd=...,format=yuv444p
+    ("yuv444p", "-pix_fmt"),                     # the output's -pix_fmt reaches the source
+    ("yuv444p", "-pix_fmt before -i"),           # the lavfi input's pixel_format
+])
+def test_source_yuv_output_is_libsiedds_bt709(ffmpeg, tiny_siedd, pix_fmt, asked):
+    """Every way of asking gives libsiedd's own conversion (BT.709, limited range), not an
+    upsampling or a swscale conversion of something else."""
     width, height = 31, 17                       # odd: 4:2:0 chroma planes round up
     fmt = {"yuv420p": capi.FMT_YUV420P, "yuv444p": capi.FMT_YUV444P}[pix_fmt]
-    data = run(ffmpeg, "-v", "error", "-f", "lavfi", "-i",
-               f"siedd={tiny_siedd}:w={width}:h={height}:frames=4,format={pix_fmt}",
+    graph = f"siedd={tiny_siedd}:w={width}:h={height}:frames=4"
+    before, after = [], []
+    if asked == "graph":
+        graph += f",format={pix_fmt}"
+    elif asked == "-pix_fmt":
+        after = ["-pix_fmt", pix_fmt]
+    elif asked == "-pix_fmt before -i":
+        before = ["-pix_fmt", pix_fmt]
+    data = run(ffmpeg, "-v", "error", *before, "-f", "lavfi", "-i", graph, *after,
                "-f", "rawvideo", "pipe:1").stdout
     sizes = capi.plane_sizes(fmt, width, height)
     frame_bytes = sum(w * h for w, h in sizes)
@@ -185,6 +237,40 @@ def test_source_yuv_output_is_bt709_limited(ffmpeg, tiny_siedd, pix_fmt):
                 actual = np.frombuffer(data, np.uint8, w * h, offset).reshape(h, w)
                 assert_close(actual, plane, f"frame {i} plane {w}x{h}")
                 offset += w * h
+
+
+@pytest.mark.parametrize("encoder, name, options", [
+    ("libx264", "out.mp4", ["-preset", "ultrafast"]),
+    ("libvpx-vp9", "out.webm", ["-deadline", "realtime", "-cpu-used", "8"]),
+    ("libx265", "out.mkv", ["-preset", "ultrafast", "-x265-params", "log-level=error"]),
+])
+def test_source_form_gives_encoders_420(ffmpeg, tiny_siedd, tmp_path, encoder, name, options):
+    """The source form negotiates like -vf does: 4:2:0, what these encoders and every player
+    take, unless 4:4:4 or RGB is asked for."""
+    out = tmp_path / name
+    run(ffmpeg, "-v", "error", "-f", "lavfi", "-i", f"siedd={tiny_siedd}:s=64x48:frames=3",
+        "-c:v", encoder, *options, out)
+    assert probe(out, "stream=pix_fmt") == [{"pix_fmt": "yuv420p"}]
+    asked = tmp_path / f"444_{name}"
+    run(ffmpeg, "-v", "error", "-f", "lavfi", "-i", f"siedd={tiny_siedd}:s=64x48:frames=3",
+        "-c:v", encoder, *options, "-pix_fmt", "yuv444p", asked)
+    assert probe(asked, "stream=pix_fmt") == [{"pix_fmt": "yuv444p"}]
+
+
+def test_source_odd_size_to_libx264_is_one_clear_error(ffmpeg, tiny_siedd, tmp_path):
+    """H.264 4:2:0 needs even sides: libx264 says so once and ffmpeg exits 1, never a silent
+    4:4:4 file; asked for, 4:4:4 takes the odd size."""
+    out = tmp_path / "odd.mp4"
+    result = run(ffmpeg, "-v", "error", "-f", "lavfi", "-i", f"siedd={tiny_siedd}:s=37x23:frames=2",
+                 "-c:v", "libx264", out, check=False)
+    assert result.returncode == 1, result.stderr
+    x264_lines = re.findall(r"^\[libx264 @ 0x[0-9a-f]+\] (.*)$", result.stderr, re.M)
+    assert x264_lines == ["width not divisible by 2 (37x23)"], result.stderr
+    assert not out.exists() or out.stat().st_size == 0
+    run(ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i", f"siedd={tiny_siedd}:s=37x23:frames=2",
+        "-c:v", "libx264", "-pix_fmt", "yuv444p", out)
+    assert probe(out, "stream=width,height,pix_fmt") == [
+        {"width": 37, "height": 23, "pix_fmt": "yuv444p"}]
 
 
 # -- -vf form ------------------------------------------------------------------------------------
@@ -231,7 +317,7 @@ def readme_commands() -> list[str]:
 
 def test_readme_commands(ffmpeg, tiny_siedd, tiny_reader, tmp_path):
     commands = readme_commands()
-    assert len(commands) >= 4, commands
+    assert len(commands) >= 9, commands
     (tmp_path / "clip.siedd").symlink_to(tiny_siedd)
     run(ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=96x64:r=25:d=0.32", "-f", "lavfi",
         "-i", "sine=d=0.32", "-c:v", "libx264", "-c:a", "aac", "-shortest", tmp_path / "anything.mp4")
@@ -244,10 +330,25 @@ def test_readme_commands(ffmpeg, tiny_siedd, tiny_reader, tmp_path):
 
     fps = tiny_reader.fps
     n = tiny_reader.frame_count
-    # out.mp4: the source form, 1920x1080, every frame, the file's rate
-    assert probe(tmp_path / "out.mp4", "stream=codec_name,width,height,nb_frames,r_frame_rate") == [
+    rate = f"{fps.numerator}/{fps.denominator}"
+    # the native format: ffprobe's line, clip.mp4 (native size, 4:2:0), clip720.mp4, still.png
+    probe_line = next(out for cmd, out in outputs.items() if "ffprobe" in cmd and "clip.siedd" in cmd)
+    width, height = tiny_reader.native_size
+    assert probe_line.strip() == f"siedd,{width},{height},{rate},{float(n / fps):.6f},{n}"
+    assert probe(tmp_path / "clip.mp4", "stream=codec_name,width,height,pix_fmt,nb_frames") == [
+        {"codec_name": "h264", "width": width, "height": height, "pix_fmt": "yuv420p",
+         "nb_frames": str(n)}]
+    assert probe(tmp_path / "clip720.mp4", "stream=width,height,nb_frames") == [
+        {"width": 1280, "height": 720, "nb_frames": str(n)}]
+    import av
+    with av.open(str(tmp_path / "still.png")) as still:
+        picture = next(still.decode(video=0)).to_ndarray(format="rgb24")
+    assert np.array_equal(picture, tiny_reader[math.ceil(Fraction("0.5") * fps)])
+    # out.mp4: the source form, 1920x1080, every frame, the file's rate, 4:2:0
+    assert probe(tmp_path / "out.mp4", "stream=codec_name,width,height,nb_frames,r_frame_rate,"
+                                       "pix_fmt") == [
         {"codec_name": "h264", "width": 1920, "height": 1080, "nb_frames": str(n),
-         "r_frame_rate": f"{fps.numerator}/{fps.denominator}"}]
+         "r_frame_rate": rate, "pix_fmt": "yuv420p"}]
     # out.mkv: the -vf form keeps the input's 8 frames and its audio, at 1280x720, BT.709 tagged
     streams = probe(tmp_path / "out.mkv", "stream=codec_type,width,height,pix_fmt,color_space")
     assert streams[0] == {"codec_type": "video", "width": 1280, "height": 720,
