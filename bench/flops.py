@@ -79,6 +79,11 @@ def matmul_peak(device: str = "cpu", seconds: float = 1.0, sizes=(1024, 2048, 40
         dtypes = tuple(dtypes) + ("float32_tf32", "float16")
     out = {}
     for name in dtypes:
+        if name == "bfloat16" and dev.type == "cpu":
+            from siedd_codec.training import cpu_has_bf16_matmul
+            if not cpu_has_bf16_matmul():
+                # emulated: one 4096^2 matmul took minutes, and training does not use it here
+                continue
         dt = getattr(torch, name.replace("_tf32", ""))
         tf32 = name.endswith("_tf32")
         if dev.type == "cuda":

@@ -2,7 +2,8 @@
 
 `build(results_dir)` makes the PNGs and rewrites README.md between `<!-- bench:begin -->` and
 `<!-- bench:end -->` (creating them under a "## Benchmarks" heading at the end if absent);
-nothing else in README.md is touched. `markdown(results)` is the table alone.
+nothing else in README.md is touched. `markdown(results)` is the table alone. From the encode
+section it also writes siedd_codec/preset_costs.py (what `siedd encode --help` shows).
 
     python -m bench.report [RESULTS_DIR] [--no-readme]
 """
@@ -26,6 +27,7 @@ SUMMARY_BEGIN, SUMMARY_END = "<!-- summary:begin -->", "<!-- summary:end -->"
 # Published, not measured here (no GPU has been lent to this project): the SIEDD paper's preset S
 # on UVG-HD (7 videos, 3,900 frames of 1920x1080), one RTX A5000, and x265 medium on the same
 # videos (../shared/notes/method.md).
+PAPER_GPU_MINUTES = {"s": 17.2, "m": 22.1, "l": 26.8}     # per 3,900 / 7-frame video
 PAPER_GPU = {"gpu": "RTX A5000", "preset": "S", "seconds_per_video": 17.2 * 60,
              "frames_per_video": 3900 / 7, "psnr": 32.96, "bpp": 0.136, "x265_psnr_at_0_1": 37.1}
 SECTION_FILES = ("run", "peak", "rd", "encode", "decode", "quant", "precision", "memory", "scale",
@@ -179,7 +181,8 @@ def markdown(res: dict, results_dir: Path | None = None, link_base: Path = ROOT)
         if enc.get("presets"):
             p0 = enc["presets"][0]
             lines.append(f"Each preset on {p0['clip']} {p0['width']}x{p0['height']}, {p0['frames']} "
-                         f"frames ({p0['device']}), step counts cut down; time per step = phase "
+                         f"frames ({p0['device']}; {_machine_line(enc).split(';')[0]}; "
+                         f"{enc.get('date', '?')[:10]}), step counts cut down; time per step = phase "
                          "seconds / steps, differenced against a 1 + 1-step run to remove fixed "
                          "costs (a phase-2 group-step trains one group one step); achieved FLOP/s from the analytic training FLOPs (3x "
                          "forward, less the unneeded input gradient of the first trained layer) against the matmul peak of the dtype training uses "
@@ -190,6 +193,13 @@ def markdown(res: dict, results_dir: Path | None = None, link_base: Path = ROOT)
                          "| phase 2 s/group-step | phase 2 GFLOP/s (% peak) | full preset, projected |")
             lines.append("|---|---|---|---|---|---|---|---|")
             for r in enc["presets"]:
+                if r.get("family") == "grid":    # one phase; no FLOP model for the grids
+                    lines.append(
+                        f"| {r['preset']} | grids | {r['samples_per_step']} | - | - | "
+                        f"{_f(r['phase2_seconds_per_group_step'], '.4f')} | - | "
+                        f"{_dur(r['projected_full_preset_seconds'])} "
+                        f"({_f(r['projected_seconds_per_frame'], '.1f')} s/frame) |")
+                    continue
                 lines.append(
                     f"| {r['preset']} | {r['hidden']} | {r['samples_per_step']} | "
                     f"{_f(r['phase1_seconds_per_step'], '.4f')} | {_f(r['phase1_gflops'], '.1f')} "
@@ -347,15 +357,20 @@ def memory_markdown(mem: dict) -> list[str]:
         f"`siedd encode --preset {mem['preset']}` ({steps}: what training holds does not depend "
         f"on the steps) on {mem['clip']} at {mem['size'][0]}x{mem['size'][1]}, "
         f"{mem['source']}, one process per encode, {mem.get('threads', 1)} thread; peak resident "
-        f"memory of that process (ru_maxrss). Run {mem.get('date')}, {_machine_line(mem)}.")
+        f"memory of that process (ru_maxrss); seconds are wall time, the load average at the "
+        f"start and end was {mem.get('load_average_start')} and {mem.get('load_average_end')}. "
+        f"Run {mem.get('date')}, {_machine_line(mem)}.")
     lines.append("")
     lines.append("| encoder | frames | peak RSS | seconds |")
     lines.append("|---|---|---|---|")
     for r in mem["rows"]:
         who = "siedd" if r["code"] == "now" else f"before ({r['commit']}, the whole clip in memory)"
-        lines.append(f"| {who} | {r['frames']:,} | {r['peak_rss_mib']:,.0f} MiB | "
-                     f"{r['seconds']:.0f} |")
-    now = sorted((r for r in mem["rows"] if r["code"] == "now"), key=lambda r: r["frames"])
+        rss = f"{r['peak_rss_mib']:,.0f} MiB"
+        if r.get("killed"):
+            rss = f"killed by the OOM killer at {rss}"
+        lines.append(f"| {who} | {r['frames']:,} | {rss} | {r['seconds']:.0f} |")
+    now = sorted((r for r in mem["rows"] if r["code"] == "now" and not r.get("killed")),
+                 key=lambda r: r["frames"])
     if len(now) >= 2:
         growth = now[-1]["peak_rss_mib"] / now[0]["peak_rss_mib"] - 1
         lines += ["", f"From {now[0]['frames']:,} to {now[-1]['frames']:,} frames siedd's peak "
@@ -727,7 +742,8 @@ def write_readme_block(readme: Path, body: str, begin: str = BEGIN, end: str = E
 
 
 def build(results_dir: Path, update_readme: bool = True, readme: Path | None = None,
-          make_plots: bool = True) -> list[Path]:
+          make_plots: bool = True, costs_module: Path | None = None) -> list[Path]:
+    """costs_module: where to write preset_costs_module (the project's: COSTS_MODULE)."""
     from bench import plots
     res = load(results_dir)
     if not res:
@@ -738,6 +754,10 @@ def build(results_dir: Path, update_readme: bool = True, readme: Path | None = N
             res[k].setdefault("machine", meta.get("machine", {}))
     made = plots.make_all(res, Path(results_dir)) if make_plots else []
     if update_readme:
+        costs = preset_costs_module(res) if costs_module else None
+        if costs:
+            costs_module.write_text(costs)
+            made.append(costs_module)
         target = readme or ROOT / "README.md"
         write_readme_block(target, markdown(res, results_dir, link_base=target.parent))
         summary = summary_markdown(res)
@@ -747,13 +767,45 @@ def build(results_dir: Path, update_readme: bool = True, readme: Path | None = N
     return made
 
 
+COSTS_MODULE = ROOT / "siedd_codec" / "preset_costs.py"
+
+
+def preset_costs_module(res: dict) -> str | None:
+    """siedd_codec/preset_costs.py, the figures `siedd encode --help` shows: each preset's
+    projected encode seconds per frame from the encode section (CPU), and for GPUs the SIEDD
+    paper's figures, labelled as such, where this project has measured none."""
+    enc = res.get("encode")
+    rows = (enc or {}).get("presets") or []
+    if not rows or enc.get("device") != "cpu":
+        return None
+    r0 = rows[0]
+    machine = enc.get("machine", {})
+    cpu = {"machine": _machine_line(enc).split(";")[0],
+           "clip": r0["clip"], "size": [r0["width"], r0["height"]], "frames": r0["frames"],
+           "date": enc.get("date"),
+           "seconds_per_frame": {r["preset"]: r["projected_seconds_per_frame"] for r in rows}}
+    p = PAPER_GPU
+    gpu_paper = {"source": f"SIEDD paper, {p['gpu']}, 1920x1080 UVG (their presets S, M, L)",
+                 "seconds_per_frame": {name: round(minutes * 60 / p["frames_per_video"], 2)
+                                       for name, minutes in PAPER_GPU_MINUTES.items()}}
+    from pprint import pformat
+    return ('"""Expected encode cost of each preset, for `siedd encode --help`. Generated by '
+            'bench/report.py\nfrom bench/results/encode.json: do not edit. CPU: the encode '
+            "section's projection (time per\nstep measured with the steps cut down, times the "
+            "preset's steps). GPU: no GPU has been measured\nhere; GPU_PAPER is the SIEDD "
+            'paper\'s own figure for its presets of the same widths."""\n'
+            f"CPU = {pformat(cpu, width=96, sort_dicts=False)}\n"
+            f"GPU_PAPER = {pformat(gpu_paper, width=96, sort_dicts=False)}\n")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("results", nargs="?", type=Path, default=ROOT / "bench" / "results")
     ap.add_argument("--no-readme", action="store_true")
     ap.add_argument("--no-plots", action="store_true", help="only the README's tables")
     args = ap.parse_args(argv)
-    for p in build(args.results, update_readme=not args.no_readme, make_plots=not args.no_plots):
+    for p in build(args.results, update_readme=not args.no_readme, make_plots=not args.no_plots,
+                   costs_module=COSTS_MODULE):
         print(p)
     return 0
 

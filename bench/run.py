@@ -152,7 +152,10 @@ def main(argv=None) -> int:
         log(f"done in {run_info['seconds']:.0f} s")
 
     from bench import report
-    made = report.build(out_dir, update_readme=not args.no_readme)
+    # encode --help's figures come from the committed results only, never a quick run's
+    official = Path(out_dir).resolve() == (report.ROOT / "bench" / "results").resolve()
+    made = report.build(out_dir, update_readme=not args.no_readme,
+                        costs_module=report.COSTS_MODULE if official else None)
     for p in made:
         log(f"wrote {p}")
     return 0

@@ -84,12 +84,40 @@ def _step_figures(s: dict, preset, peak: dict, base: dict | None = None) -> dict
     return out
 
 
+def _grid_preset_row(cfg: dict, name: str, cut: dict, device: str) -> dict:
+    """A latent-grid preset: one phase, groups trained one after another; time per group-step
+    differenced against a 1-step run, projected to the preset's real steps."""
+    full = get_preset(name)
+    preset = full.replace(**cut)
+    base, _ = _encode_run(cfg["clip"], f"preset_{name}_1", preset.replace(steps=1),
+                          cfg["frames"], cfg.get("size"), device)
+    s, _ = _encode_run(cfg["clip"], f"preset_{name}", preset, cfg["frames"], cfg.get("size"),
+                       device)
+    groups = s["groups"]
+    step = (s["phase2_seconds"] - base["phase2_seconds"]) / ((preset.steps - 1) * groups)
+    fixed = max(0.0, base["seconds"] - step * groups)
+    projected = step * groups * full.steps + fixed
+    log(f"encode preset {name}: {step:.4f} s/group-step; full preset ~{projected:.1f} s")
+    return {"preset": name, "family": "grid", "clip": cfg["clip"], "width": s["width"],
+            "height": s["height"], "frames": s["frames"], "device": s["device"],
+            "measured_steps": {"steps": preset.steps}, "full_steps": {"steps": full.steps},
+            "measured_seconds": s["seconds"], "one_step_run_seconds": base["seconds"],
+            "groups": groups, "samples_per_step": full.samples,
+            "phase2_seconds_per_group_step": rnd(step, 5),
+            "step_times": "differenced (minus a 1-step run)",
+            "projected_full_preset_seconds": rnd(projected, 1),
+            "projected_seconds_per_frame": rnd(projected / s["frames"], 2)}
+
+
 def encode_presets(cfg: dict, device: str, peak: dict) -> list[dict]:
     """Each preset with cut-down steps (and once with 1 + 1 steps, to difference out fixed
     costs); projected full-preset wall time for the same clip and frames."""
     rows = []
     for name, cut in cfg["cut"].items():
         full = get_preset(name, **cfg.get("common_set", {}))
+        if full.family == "grid":
+            rows.append(_grid_preset_row(cfg, name, cut, device))
+            continue
         preset = full.replace(**cut)
         one = preset.replace(anchor_steps=1, steps=1)
         if device == "cuda":   # absorb torch.compile and CUDA warm-up before timing anything
@@ -106,7 +134,7 @@ def encode_presets(cfg: dict, device: str, peak: dict) -> list[dict]:
         projected = (figs["phase1_seconds_per_step"] * full.anchor_steps
                      + figs["phase2_seconds_per_group_step"] * figs["groups"] * full.steps
                      + max(0.0, fixed))
-        row = {"preset": name, "hidden": full.hidden, "clip": cfg["clip"],
+        row = {"preset": name, "family": "siedd", "hidden": full.hidden, "clip": cfg["clip"],
                "width": s["width"], "height": s["height"], "frames": s["frames"],
                "device": s["device"], "measured_steps": {"anchor_steps": preset.anchor_steps,
                                                          "steps": preset.steps},

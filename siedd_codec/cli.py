@@ -11,6 +11,7 @@ import json
 import math
 import signal
 import sys
+import textwrap
 import threading
 from dataclasses import dataclass
 from fractions import Fraction
@@ -121,6 +122,50 @@ def _positive(text: str) -> int:
     return value
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Options show their defaults (where there is one to show); epilogs keep their layout."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if "%(default)" in text or not action.option_strings or default is None or \
+                default is False or default == [] or default == argparse.SUPPRESS:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def presets_epilog() -> str:
+    """encode --help's table: every preset, its model and steps, and the encode time per frame
+    to expect on a CPU (this project's benchmark) and on a GPU (the SIEDD paper's figure)."""
+    from .preset_costs import CPU, GPU_PAPER
+    from .presets import PRESETS
+    rows = [("preset", "model", "steps", "CPU s/frame", "GPU s/frame")]
+    for name, preset in PRESETS.items():
+        if preset.family == "siedd":
+            model = f"SIEDD d={preset.hidden}"
+            steps = f"{preset.anchor_steps} + {preset.steps}/group"
+        else:
+            model = f"grids, synthesis {preset.synthesis}"
+            steps = f"{preset.steps}/group"
+        cpu = CPU["seconds_per_frame"].get(name)
+        gpu = GPU_PAPER["seconds_per_frame"].get(name)
+        rows.append((name, model, steps, "not measured" if cpu is None else f"{cpu:.3g}",
+                     "not measured" if gpu is None else f"{gpu:.3g} (paper)"))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    table = "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+                      for r in rows)
+    w, h = CPU["size"]
+    notes = [f"CPU: {CPU['clip']} {w}x{h}, {CPU['frames']} frames, {CPU['machine']} "
+             f"({CPU['date'][:10]}), projected from the time per step measured by `make bench`; "
+             "a step samples a share of the frames' pixels, so larger frames cost more.",
+             f"GPU: not measured by siedd; (paper) is the {GPU_PAPER['source']}, whose encoder "
+             "has no rate-aware training.",
+             "Before training, encode times a few steps on this machine and prints its own "
+             "estimate."]
+    return (f"presets (groups of 20 frames) and the encode time to expect:\n{table}\n\n"
+            + "\n".join(textwrap.fill(n, 88) for n in notes))
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .ladder import SEGMENT_SECONDS
     from .presets import PRESETS
@@ -128,21 +173,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"siedd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    enc = sub.add_parser("encode", help="train SIEDD on a video and write one .siedd file")
+    enc = sub.add_parser("encode", help="train SIEDD on a video and write one .siedd file",
+                         formatter_class=_HelpFormatter, epilog=presets_epilog())
     enc.add_argument("input", help="video file (anything FFmpeg reads) or a folder of PNG frames")
     enc.add_argument("-o", "--output", required=True, help="output .siedd file")
     enc.add_argument("--preset", default="tiny", choices=sorted(PRESETS),
-                     help="tiny (CPU tests, demo), s, m, l (the reference's widths)")
+                     help="the model and its training: see the table below")
     enc.add_argument("--start", type=_nonneg, default=0, help="first frame to encode")
     enc.add_argument("--frames", type=_positive, help="number of frames (default: all)")
     enc.add_argument("--size", type=_size, help="resample to WxH before training")
-    enc.add_argument("--group-size", type=_positive, help="frames per decoder group")
-    enc.add_argument("--steps", type=_positive, help="phase-2 steps per group")
-    enc.add_argument("--anchor-steps", type=_positive, help="phase-1 steps")
+    enc.add_argument("--group-size", type=_positive, help="frames per decoder group (default: "
+                     "the preset's)")
+    enc.add_argument("--steps", type=_positive, help="training steps per group (default: the "
+                     "preset's)")
+    enc.add_argument("--anchor-steps", type=_positive, help="SIEDD's phase-1 steps (default: "
+                     "the preset's)")
     rate = enc.add_mutually_exclusive_group()
     rate.add_argument("--quality", type=_quality, metavar="Q",
                       help="0..100, higher is better and bigger; Q=50 stops spending bits at 2 dB "
-                           "per doubling of the rate, +25 halves that; default: the preset's")
+                           "per doubling of the rate, +25 halves that (default: the preset's, "
+                           "50)")
     rate.add_argument("--bpp", type=_bpp, metavar="B",
                       help="target bits per pixel of the whole file (rate control, one encode; "
                            "picks the width too unless --set hidden=D)")
@@ -150,8 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="target file size in bytes (250000, 250k, 1.5M), as --bpp")
     enc.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                      help="override any preset field, e.g. --set hidden=128 --set shared_bits=5")
-    enc.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    enc.add_argument("--seed", type=int, default=0)
+    enc.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                     help="where training runs; auto: CUDA when torch sees a GPU")
+    enc.add_argument("--seed", type=int, default=0, help="one seed, one file: the same input, "
+                     "settings and seed give the same bytes")
     saved = enc.add_mutually_exclusive_group()
     saved.add_argument("--resume", action="store_true",
                        help="continue a killed encode from the work it saved in OUTPUT.partial/ "
@@ -159,8 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
     saved.add_argument("--restart", action="store_true",
                        help="discard the work a killed encode saved in OUTPUT.partial/ and start "
                             "over (without --resume or --restart, saved work there is an error)")
-    enc.add_argument("--quiet", action="store_true", help="no progress bars or messages")
-    enc.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    enc.add_argument("--quiet", action="store_true",
+                     help="no estimate, progress or messages on stderr")
+    enc.add_argument("--json", action="store_true",
+                     help="print the summary as one JSON object on stdout (progress stays on "
+                          "stderr unless --quiet)")
 
     dec = sub.add_parser("decode", help="render a .siedd file to a video file or PNG frames")
     dec.add_argument("input", help=".siedd file")
@@ -217,7 +272,7 @@ def cmd_encode(args) -> int:
     preset = get_preset(args.preset, **overrides)
     summary = encode(args.input, args.output, preset, start=args.start, frames=args.frames,
                      size=args.size, device=args.device, seed=args.seed, resume=args.resume,
-                     restart=args.restart, quiet=args.quiet or args.json, target_bpp=args.bpp,
+                     restart=args.restart, quiet=args.quiet, target_bpp=args.bpp,
                      target_bytes=args.bytes,
                      choose_width=preset.family == "siedd" and "hidden" not in overrides)
     if summary is None:          # a torchrun rank other than 0: rank 0 reports

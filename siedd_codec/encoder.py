@@ -3,7 +3,6 @@ entropy-coded weights -> one .siedd file -> (decoded back) summary."""
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from .errors import SieddInputError
 from .families import family_of_preset
 from .fsutil import require_folder, require_writable, same_file
 from .metrics import bpp, clip_quality
+from .progress import Progress, Stage
 from .resume import ResumeState
 from .video_io import read_video
 
@@ -55,9 +55,9 @@ def _encode(input_path, output, preset, start, frames, size, device, seed, resum
     if resume and restart:
         raise SieddInputError("resume and restart exclude each other")
 
-    def log(msg: str) -> None:
-        if not quiet:
-            print(msg, file=sys.stderr)
+    # on stderr: an estimate before training, one ETA over the stages, then the measurement
+    progress = Progress(enabled=not quiet)
+    log = progress.message
 
     out = Path(output)
     if same_file(input_path, out) or Path(input_path).resolve() == out.resolve():
@@ -95,8 +95,8 @@ def _encode(input_path, output, preset, start, frames, size, device, seed, resum
             state = ResumeState.attach(partial, fingerprint, groups=groups)
     if resume and not state.resuming:
         log(f"siedd: no saved work in {state.folder}; starting from the beginning")
-    model, stats = family.train(video, preset, budget_bits, device, seed, quiet, state, log, info,
-                                job)
+    model, stats = family.train(video, preset, budget_bits, device, seed, progress, state, log,
+                                info, job)
     if not leader:
         return None
     t_train = time.perf_counter() - t0 - t_read
@@ -123,8 +123,15 @@ def _encode(input_path, output, preset, start, frames, size, device, seed, resum
         # only META (a few bytes), and bytes and bpp are the final file's
         from .reader import SieddReader
         t2 = time.perf_counter()
+        progress.add(Stage("measuring quality", len(video), None, unit="frame"))
+        progress.start("measuring quality")
+
+        def decoded(reader):
+            for frame in reader:
+                yield frame
+                progress.advance(1)
         with SieddReader(out) as reader:
-            quality = clip_quality(reader, video)     # streamed: one frame of each at a time
+            quality = clip_quality(decoded(reader), video)   # streamed: a frame of each at a time
         sf.meta["encoder"]["quality"] = {k: round(v, 4) if isinstance(v, float) else v
                                          for k, v in quality.items()}
         file_bytes = container.write(out, sf)
@@ -132,4 +139,5 @@ def _encode(input_path, output, preset, start, frames, size, device, seed, resum
                        ssim=quality["ssim"], bytes=file_bytes,
                        bpp=bpp(file_bytes, len(video), video.width, video.height),
                        measure_seconds=round(time.perf_counter() - t2, 3))
+    progress.finish()
     return summary

@@ -11,8 +11,9 @@ A family module provides:
         -> .device, .render_group(g, width, height, frames: slice | None), .close()
     plan(video, preset, target_bytes, choose_width, info) -> (preset, budget_bits or None)
         rate control's plan before training (may choose a width); raises SieddInputError
-    train(video, preset, budget_bits, device, seed, quiet, state, log, info, job)
+    train(video, preset, budget_bits, device, seed, progress, state, log, info, job)
         -> (trained model, stats)                               (encoder; imports torch)
+        progress: progress.Progress - calibrate, plan the stages, report the steps
         job: distributed.Job or None - this process's share of a torchrun encode; every
         rank returns the whole trained model
     build_file(trained, video, preset, info) -> container.SieddFile

@@ -84,10 +84,10 @@ def plan(video, preset, target_bytes, choose_width, info):
     return plan_rate(video, preset, target_bytes, choose_width, info)
 
 
-def train(video, preset, budget_bits, device, seed, quiet, state, log, info, job=None):
+def train(video, preset, budget_bits, device, seed, progress, state, log, info, job=None):
     """Train on the video: -> (the trained model, stats)."""
     from .training import Trainer
-    trainer = Trainer(video, preset, device=device, seed=seed, quiet=quiet, state=state,
+    trainer = Trainer(video, preset, device=device, seed=seed, progress=progress, state=state,
                       log=log, budget_bits=budget_bits, job=job)
     model = trainer.run()
     stats = dict(model.stats, groups=len(model.group_ranges))

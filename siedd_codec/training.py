@@ -33,6 +33,7 @@ from .model import DecoderBank, SharedEncoder, decoder_forward, encoder_forward
 from .model_spec import FRAME_DELTAS, PREDICTED, coordinate_grid, tensor_bits
 from .optim import DecayingAdam, ScheduleFreeAdamW
 from .presets import Preset
+from .progress import Progress, Stage, Stopwatch
 from .model_spec import encoder_shapes, encoder_weight_count, group_shapes, group_weight_count
 from .qat import STEP_GAIN, StoredTensors
 from .ratecontrol import (DEFAULT_QUALITY, GROUP_BITS_PRIOR, Lagrangian, encoder_share,
@@ -45,17 +46,15 @@ from .weights import HEAD_DELTAS, PREDICTED_GROUP, encode_encoder, encode_group,
 if TYPE_CHECKING:
     from .distributed import Job
 
-try:
-    from tqdm.auto import tqdm
-except ImportError:  # progress bars are optional
-    tqdm = None
-
 # soft-rounding temperature, annealed over the soft stage (C3 / Cool-chic: 0.3 -> 0.1)
 SOFT_T_START, SOFT_T_END = 0.3, 0.1
 # the hard stage's Adam starts at this fraction of the preset's lr and decays linearly to 0
 HARD_LR_SCALE = 0.3
 # the step search's factors (besides 1)
 STEP_SEARCH = (0.5, 0.71, 1.41, 2.0, 2.83)
+# the calibration before training: steps of each phase's model timed, after untimed ones
+CALIBRATION_STEPS = 5
+CALIBRATION_WARMUP = 2
 
 Codes = dict[str, tuple[np.ndarray, float]]     # name -> (integer codes, step)
 
@@ -175,7 +174,7 @@ class PixelSampler:
 
 class Trainer:
     def __init__(self, video: Video, preset: Preset, device: str = "auto", seed: int = 0,
-                 quiet: bool = False, state: ResumeState | None = None, log=None,
+                 progress: Progress | None = None, state: ResumeState | None = None, log=None,
                  budget_bits: float | None = None, job: Job | None = None):
         """video: read on demand - phase 1 holds the anchor frames, phase 2 one batch of groups'
         frames, so memory does not grow with the clip's length.
@@ -191,7 +190,7 @@ class Trainer:
         self.lam_bounds = steering_bounds(self.lam)
         self.device = resolve_device(device)
         self.seed = seed
-        self.quiet = quiet
+        self.progress = progress or Progress(enabled=False)
         self.state = state
         self.log = log or (lambda msg: None)
         self.source = video
@@ -202,6 +201,7 @@ class Trainer:
                                             round(preset.sample_fraction * self.pixels)))
         dev = self.device
         self.video = None                       # the frames in training: _load
+        self.loaded: list[int] = []             # ... their ids
         self.slot = torch.full((self.n,), -1, dtype=torch.long, device=dev)
         self.mean = torch.from_numpy(self.norm[:, 0]).to(dev)
         self.std = torch.from_numpy(self.norm[:, 1]).to(dev)
@@ -218,14 +218,11 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(seed)
         self.noise_gen = torch.Generator(device=self.device).manual_seed(noise_seed)
 
-    def _bar(self, total: int, desc: str, position: int = 0):
-        if tqdm is None or self.quiet:
-            return None
-        return tqdm(total=total, desc=desc, unit="step" if position else "group",
-                    leave=position == 0, position=position, dynamic_ncols=True, mininterval=0.5)
-
     def _load(self, frame_ids: list[int]) -> None:
         """Hold these frames (ascending) for training, and only these."""
+        if self.video is not None and frame_ids == self.loaded:
+            return
+        self.loaded = list(frame_ids)
         frames = self.source.take(frame_ids)
         self.video = None
         # pixel-major uint8: one gather fetches a sample's value in every frame
@@ -251,10 +248,11 @@ class Trainer:
         return self.preset.qat == "on"
 
     def _train(self, raw: dict, stored: StoredTensors, steps: int, forward, frame_ids: torch.Tensor,
-               lagrangian: Lagrangian, bar_desc: str, per_bank: bool = False,
-               lr: float | None = None) -> None:
+               lagrangian: Lagrangian, detail: str, per_bank: bool = False,
+               lr: float | None = None, stopwatch: Stopwatch | None = None) -> None:
         """Train `raw` (float parameters, not stored) and `stored` (the quantised tensors and their
-        steps) for `steps` steps. forward(pix, weights) -> z-scored predictions (B, S, F, 3)."""
+        steps) for `steps` steps. forward(pix, weights) -> z-scored predictions (B, S, F, 3).
+        stopwatch: calibration - run `steps` soft steps only, timing them, and stop there."""
         p = self.preset
         lr = lr or p.lr
         quantized = self._quantized()
@@ -281,7 +279,7 @@ class Trainer:
 
         def run(pix, stage, temperature):
             args = (pix, stage, temperature, lagrangian.weight())
-            if not self._use_compile():
+            if not self._use_compile() or stopwatch is not None:   # calibration: eager
                 return step_loss(*args)
             if stage not in compiled:
                 compiled[stage] = torch.compile(step_loss, dynamic=False)
@@ -293,20 +291,14 @@ class Trainer:
             return compiled[stage](*args)
 
         sampler = PixelSampler(self.pixels, self.samples, self.gen, self.device)
-        bar = self._bar(steps, bar_desc, position=1)
-        loss_sum = None
+        if stopwatch is not None:
+            hard_steps, soft_steps = 0, steps
 
-        def progress(step, loss):
-            nonlocal loss_sum
-            if bar is None:
-                return
-            loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
-            if (step + 1) % 50 == 0 or step + 1 == steps:
-                n = (step + 1) % 50 or 50
-                bar.set_postfix(loss=f"{float(loss_sum) / n / frame_ids.shape[0]:.4f}",
-                                refresh=False)
-                bar.update(n)
-                loss_sum = None
+        def progress():
+            if stopwatch is not None:
+                stopwatch.tick()
+            else:
+                self.progress.advance(1, detail)
 
         # soft stage (or float training when quantisation is off): schedule-free AdamW
         opt = ScheduleFreeAdamW(params, lr=lr, warmup_steps=p.warmup_steps, clip=p.grad_clip,
@@ -324,7 +316,9 @@ class Trainer:
             opt.zero_grad()
             if rate_on:
                 lagrangian.observe(step, mse, bits, stored_bits)
-            progress(step, loss)
+            progress()
+        if stopwatch is not None:
+            return
         with torch.no_grad():
             for param, x in zip(opt.params, opt.averaged()):
                 param.copy_(x)
@@ -350,9 +344,7 @@ class Trainer:
                 hard.zero_grad()
                 if lagrangian.steered:     # the steps are fixed now: lambda holds the budget
                     lagrangian.observe(soft_steps + k, mse, bits, stored_bits)
-                progress(soft_steps + k, loss)
-        if bar is not None:
-            bar.close()
+                progress()
 
     @torch.no_grad()
     def _search_steps(self, stored: StoredTensors, hard_loss) -> None:
@@ -414,9 +406,10 @@ class Trainer:
         return {n: tensor_bits(n, quant) for n in names}
 
     # -- phases --------------------------------------------------------------------------------
-    def phase1(self, anchors: list[int]) -> tuple[Codes, dict]:
+    def _phase1_model(self, anchors: list[int]):
+        """Phase 1's encoder, anchor decoders and their training set-up, anchor frames loaded:
+        -> (bank, stored, raw, forward, frame_ids, lagrangian)."""
         d = self.preset.hidden
-        self._reseed(self.seed, self.seed + 2)
         init_gen = torch.Generator().manual_seed(self.seed + 1)
         encoder = SharedEncoder(d, init_gen).to(self.device)
         bank = DecoderBank(len(anchors), d, 1, init_gen).to(self.device)
@@ -443,15 +436,58 @@ class Trainer:
             features = encoder_forward(self.coords[pix], w)
             return decoder_forward(features, {k.split(".", 1)[1]: v for k, v in w.items()
                                               if k.startswith("anchor.")})
+        return bank, stored, raw, forward, frame_ids, lagrangian
+
+    def phase1(self, anchors: list[int]) -> tuple[Codes, dict]:
+        self._reseed(self.seed, self.seed + 2)
+        bank, stored, raw, forward, frame_ids, lagrangian = self._phase1_model(anchors)
         # each anchor's loss carries the rate term: summed, A x (mean distortion + rate)
+        self.progress.start("phase 1")
         self._train(raw, stored, self.preset.anchor_steps, forward, frame_ids, lagrangian,
-                    f"phase 1: encoder + {len(anchors)} anchors")
+                    f"encoder + {len(anchors)} anchors")
         # the groups start from the quality's lambda, not from where steering left the encoder's:
         # the encoder's rate answers lambda far more slowly than a group's (carried over, it
         # started the groups 16x too high and cost them 10 dB)
         self.estimated_bits = float(self._estimate(stored))
         anchors_w = {f"a{i}.{k}": v for i in range(len(anchors)) for k, v in bank.export(i).items()}
         return stored.codes(), anchors_w
+
+    def calibrate(self, anchors: list[int], train_phase1: bool, batch: list[int] | None,
+                  phase2_steps: int, groups: list[tuple[int, int]]) -> list[Stage]:
+        """The stages ahead, each with its seconds per step timed here: a few steps of phase 1's
+        real model, and of phase 2's decoders (one batch of them, on stand-in features: the
+        encoder is not trained yet). Eager: with torch.compile (CUDA) the estimate is high.
+        batch: the first batch of groups phase 2 will train (None: all restored);
+        phase2_steps: the steps of every batch, restored ones too."""
+        sync = torch.cuda.synchronize if self.device.type == "cuda" else None
+        steps = CALIBRATION_STEPS + CALIBRATION_WARMUP
+        stages = []
+        if train_phase1:
+            self._reseed(self.seed, self.seed + 2)
+            _, stored, raw, forward, frame_ids, lagrangian = self._phase1_model(anchors)
+            watch = Stopwatch(CALIBRATION_WARMUP, sync=sync)
+            self._train(raw, stored, steps, forward, frame_ids, lagrangian, "", stopwatch=watch)
+            stages.append(Stage("phase 1", self.preset.anchor_steps, watch.seconds))
+            del stored, raw, forward, lagrangian
+        seconds = 0.0
+        if batch is not None:
+            d, width, frames = self.preset.hidden, len(batch), groups[batch[0]][1]
+            self._reseed(self.seed, self.seed + 2)
+            self._load(sorted(set(anchors)))
+            params = DecoderBank(width, d, frames).to(self.device).weights()
+            stored = self._stored(params, banked=True, init_bits=self._bits_of(params))
+            rows = min(self.pixels, 4 * self.samples)
+            features = torch.randn(rows, d, generator=self.gen).to(self.device)
+            frame_ids = torch.tensor([[anchors[k % len(anchors)] for k in range(frames)]] * width,
+                                     device=self.device)
+            lagrangian = Lagrangian(self.lam, torch.zeros(width, device=self.device), None,
+                                    self.preset.warmup_steps, bounds=self.lam_bounds)
+            watch = Stopwatch(CALIBRATION_WARMUP, sync=sync)
+            self._train({}, stored, steps, lambda pix, w: decoder_forward(features[pix % rows], w),
+                        frame_ids, lagrangian, "", per_bank=True, stopwatch=watch)
+            seconds = watch.seconds
+        stages.append(Stage("phase 2", phase2_steps, seconds))
+        return stages
 
     def frozen_features(self, encoder_w: dict[str, np.ndarray]) -> torch.Tensor:
         encoder = SharedEncoder(self.preset.hidden, torch.Generator()).to(self.device)
@@ -493,8 +529,8 @@ class Trainer:
         return batches
 
     def phase2(self, features: torch.Tensor, anchors: list[int], anchor_w: dict,
-               groups: list[tuple[int, int]], saved: dict[int, tuple[Codes, float, float]]
-               ) -> tuple[list[Codes], list[dict]]:
+               groups: list[tuple[int, int]], batches: list[list[int]],
+               saved: dict[int, tuple[Codes, float, float]]) -> tuple[list[Codes], list[dict]]:
         """saved: groups a killed run finished, g -> (codes, lambda, estimated bits). Batches are
         planned over all groups and run in order; a batch whose groups were all saved is replayed
         (its codes and its rate bookkeeping), any other trained whole, so that a resumed encode
@@ -520,19 +556,14 @@ class Trainer:
 
         self.group_lam: dict[bool, float] = {}
         self.groups_restored = 0
-        key_interval = self.preset.key_interval
-        # a chain (a key group and the groups predicted from it) trains in order, on one rank
-        mine = [g for g in range(len(groups))
-                if self.job is None or self.job.owns(g // key_interval)]
         lams: dict[int, float] = {}
-        outer = self._bar(len(mine), "phase 2: groups")
-        for batch in self.plan_batches(groups, mine):
+        self.progress.start("phase 2")
+        for batch in batches:
             if all(g in saved for g in batch):
                 for g in batch:
                     account(g, *saved[g])
                 self.groups_restored += len(batch)
-                if outer is not None:
-                    outer.update(len(batch))
+                self.progress.skip(self.preset.steps)
                 continue
             self._reseed(group_seed(self.seed, batch[0]), group_seed(self.seed, batch[0]) + 1)
             frames = groups[batch[0]][1]
@@ -594,10 +625,6 @@ class Trainer:
                 if self.state is not None:
                     self.state.save_codes(f"group_{g:05d}", codes[g], lam=np.float64(lam),
                                           estimate=np.float64(estimates[b]))
-            if outer is not None:
-                outer.update(len(batch))
-        if outer is not None:
-            outer.close()
         if self.job is not None:
             self._gather_groups(codes, lams)
         return [codes[g] for g in range(len(groups))], [values_of(g) for g in range(len(groups))]
@@ -654,6 +681,17 @@ class Trainer:
         t0 = time.perf_counter()
         phase1, saved = self.restore(anchors, groups)
         leader = self.job is None or self.job.leader
+        # a chain (a key group and the groups predicted from it) trains in order, on one rank
+        mine = [g for g in range(len(groups))
+                if self.job is None or self.job.owns(g // p.key_interval)]
+        batches = self.plan_batches(groups, mine)
+        if self.progress.enabled:
+            todo = [b for b in batches if not all(g in saved for g in b)]
+            stages = self.calibrate(anchors, phase1 is None and leader, (todo or [None])[0],
+                                    p.steps * len(batches), groups)
+            self.progress.plan(stages, f"timed on {CALIBRATION_STEPS} steps of each phase in "
+                                       f"{time.perf_counter() - t0:.1f} s")
+            t0 = time.perf_counter()
         if phase1 is not None and leader:
             encoder_codes, anchor_w, self.estimated_bits = phase1
             self.log("resuming: phase 1 restored")
@@ -679,7 +717,8 @@ class Trainer:
         features = self.frozen_features(encoder_w)
         if saved:
             self.log(f"resuming: {len(saved)} of {len(groups)} groups restored")
-        group_codes, group_values = self.phase2(features, anchors, anchor_w, groups, saved)
+        group_codes, group_values = self.phase2(features, anchors, anchor_w, groups, batches,
+                                                saved)
         stats["phase2_seconds"] = time.perf_counter() - t1
         stats["groups_restored"] = self.groups_restored
         stats["final_lambda"] = float(np.median(list(self.group_lam.values()) or [self.lam]))

@@ -281,3 +281,12 @@ def test_families_bd_table_and_plot(tmp_path):
                                                         "result": result}))
     made = plots.make_all(report.load(tmp_path), tmp_path)
     assert (tmp_path / "families.png") in made
+
+
+def test_preset_costs_are_the_encode_sections():
+    """siedd_codec/preset_costs.py (encode --help's table) is what the report makes from the
+    committed encode.json: regenerated with it, never edited apart."""
+    from bench import report
+    from bench.common import ROOT
+    made = report.preset_costs_module(report.load(ROOT / "bench" / "results"))
+    assert made == report.COSTS_MODULE.read_text()

@@ -38,14 +38,14 @@ def test_encode_json_summary(siedd_cli, carphone, tmp_path):
         assert key in summary
     assert (summary["frames"], summary["width"], summary["height"]) == (6, 88, 72)
     assert summary["bytes"] == out.stat().st_size
-    assert result.stderr == ""          # --json is quiet
+    assert "estimated training time" in result.stderr   # --json keeps progress (stderr)
 
 
 def test_encode_human_summary_and_progress(siedd_cli, carphone, tmp_path):
     result = run(siedd_cli, "encode", carphone, "-o", tmp_path / "h.siedd", "--frames", 4,
                  "--group-size", 2, "--steps", 10, "--anchor-steps", 10, "--set", "hidden=16")
     assert "PSNR" in result.stdout and "bpp" in result.stdout
-    assert "phase 1" in result.stderr and "group" in result.stderr      # progress bars
+    assert "phase 1" in result.stderr and "phase 2" in result.stderr   # progress
     quiet = run(siedd_cli, "encode", carphone, "-o", tmp_path / "q.siedd", "--frames", 4,
                 "--group-size", 2, "--steps", 10, "--anchor-steps", 10, "--set", "hidden=16",
                 "--quiet")
@@ -488,3 +488,25 @@ def test_info_shows_the_encode_quality_and_decode_cost(siedd_cli, tiny_encode):
     info = json.loads(run(siedd_cli, "info", path, "--json").stdout)
     assert info["quality"]["psnr"] == pytest.approx(summary["psnr"], abs=1e-4)
     assert info["quality"]["ssim"] == pytest.approx(summary["ssim"], abs=1e-4)
+
+
+def test_encode_help_shows_defaults_and_every_presets_cost(siedd_cli):
+    """--help: the defaults, and a table of the presets with the encode time per frame to
+    expect on a CPU (the benchmark's projection) and on a GPU (the paper's, labelled)."""
+    from siedd_codec.preset_costs import CPU, GPU_PAPER
+    from siedd_codec.presets import PRESETS
+    text = run(siedd_cli, "encode", "--help").stdout
+    for default in ("(default: tiny)", "(default: auto)", "(default: 0)", "(default: all)"):
+        assert default in text
+    table = text[text.index("presets (groups of 20 frames)"):]
+    assert "CPU s/frame" in table and "GPU s/frame" in table
+    for name in PRESETS:
+        row = next(line.split() for line in table.splitlines() if line.split()[:1] == [name])
+        cpu = CPU["seconds_per_frame"].get(name)
+        assert (f"{cpu:.3g}" if cpu is not None else "not") in row, row
+        gpu = GPU_PAPER["seconds_per_frame"].get(name)
+        if gpu is not None:
+            assert row[-2:] == [f"{gpu:.3g}", "(paper)"], row
+        else:
+            assert row[-2:] == ["not", "measured"], row
+    assert f"{CPU['size'][0]}x{CPU['size'][1]}" in table and "not measured by siedd" in table

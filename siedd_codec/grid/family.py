@@ -75,26 +75,14 @@ def plan(video, preset, target_bytes, choose_width, info):
     return preset, 8.0 * (target_bytes - fixed)
 
 
-def train(video, preset, budget_bits, device, seed, quiet, state, log, info, job=None):
+def train(video, preset, budget_bits, device, seed, progress, state, log, info, job=None):
     from ..training import resolve_device
-    from .train import GridTrainer, plan_groups
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        tqdm = None
+    from .train import GridTrainer
     dev = resolve_device(device)
-    bar = None
-    if tqdm is not None and not quiet:
-        bar = tqdm(total=preset.steps * len(plan_groups(len(video), preset.group_size)),
-                   desc="grid groups", unit="step", dynamic_ncols=True, mininterval=0.5)
     t0 = time.perf_counter()
-    trainer = GridTrainer(video, preset, dev, seed=seed, state=state, log=log, bar=bar,
+    trainer = GridTrainer(video, preset, dev, seed=seed, state=state, log=log, progress=progress,
                           budget_bits=budget_bits, job=job)
-    try:
-        groups, codes, stats = trainer.run()
-    finally:
-        if bar is not None:
-            bar.close()
+    groups, codes, stats = trainer.run()
     import torch
     stats.update({"device": dev.type, "precision": "fp32", "phase1_seconds": 0.0,
                   "phase2_seconds": time.perf_counter() - t0, "groups": len(groups),

@@ -14,10 +14,12 @@ bits of the latents as they would be rounded now."""
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import torch
 
+from ..progress import Progress, Stage, Stopwatch
 from ..tensor_codec import compress
 from ..training import group_seed, plan_groups
 from . import spec
@@ -27,11 +29,14 @@ STEER_EVERY = 10
 STEER_RATE = 0.5            # lambda *= exp(rate x (bits / budget - 1)) every STEER_EVERY steps
 STEER_RANGE = 256.0         # lambda stays within this factor of the quality's
 SCALE_LR = 1e-2
+CALIBRATION_STEPS = 5       # steps timed before training...
+CALIBRATION_WARMUP = 2      # ...after these untimed ones
 
 
 class GridTrainer:
     def __init__(self, video, preset, device: torch.device, seed: int = 0,
-                 state=None, log=None, bar=None, budget_bits: float | None = None, job=None):
+                 state=None, log=None, progress: Progress | None = None,
+                 budget_bits: float | None = None, job=None):
         """video: a video_io.Video, read group by group (memory holds one group's frames).
         job: a torchrun job's share (distributed.py): group g trains on rank g mod ranks."""
         self.video = video
@@ -41,7 +46,7 @@ class GridTrainer:
         self.seed = seed
         self.state = state
         self.log = log or (lambda msg: None)
-        self.bar = bar
+        self.progress = progress or Progress(enabled=False)
         self.budget_bits = budget_bits
         self.n, self.h, self.w = len(video), video.height, video.width
 
@@ -59,18 +64,21 @@ class GridTrainer:
     def _run(self):
         p = self.preset
         groups = plan_groups(self.n, p.group_size)
+        self.group_total = len(groups)
         codes: list = [None] * len(groups)
         lams: list[float] = []
         spent = 0.0
         saved = self.restore(groups)
-        for g, (first, count) in enumerate(groups):
-            if self.job is not None and not self.job.owns(g):
-                continue
+        mine = [g for g in range(len(groups)) if self.job is None or self.job.owns(g)]
+        if self.progress.enabled:
+            self.calibrate(groups, [g for g in mine if g not in saved], len(mine))
+        self.progress.start("groups")
+        for g in mine:
+            first, count = groups[g]
             if g in saved:
                 codes[g], extra = saved[g]
                 lams.append(float(extra["lam"]))
-                if self.bar is not None:
-                    self.bar.update(p.steps)
+                self.progress.skip(p.steps)
             else:
                 budget = None
                 if self.budget_bits is not None:
@@ -125,7 +133,23 @@ class GridTrainer:
             self.log(f"resuming: {len(saved)} of {len(groups)} groups restored")
         return saved
 
-    def train_group(self, g: int, first: int, count: int, budget: float | None):
+    def calibrate(self, groups, todo: list[int], count: int) -> None:
+        """Plan the progress: a few steps of the first group to train, timed here."""
+        t0 = time.perf_counter()
+        seconds = 0.0
+        if todo:
+            sync = torch.cuda.synchronize if self.device.type == "cuda" else None
+            watch = Stopwatch(CALIBRATION_WARMUP, sync=sync)
+            self.train_group(todo[0], *groups[todo[0]], None, stopwatch=watch,
+                             limit=CALIBRATION_STEPS + CALIBRATION_WARMUP)
+            seconds = watch.seconds
+        self.progress.plan([Stage("groups", self.preset.steps * count, seconds)],
+                           f"timed on {CALIBRATION_STEPS} steps in {time.perf_counter() - t0:.1f} s")
+
+    def train_group(self, g: int, first: int, count: int, budget: float | None,
+                    stopwatch: Stopwatch | None = None, limit: int | None = None):
+        """-> (codes, lambda). Calibration: stopwatch times the first `limit` steps, then it
+        stops (-> None)."""
         p = self.preset
         dev = self.device
         seed = group_seed(self.seed, g)         # distinct for every (seed, group)
@@ -150,7 +174,7 @@ class GridTrainer:
         total = count * pixels
         samples = min(total, p.samples)
         hard_from = p.steps - round(p.hard_fraction * p.steps)
-        for step in range(p.steps):
+        for step in range(p.steps if limit is None else min(limit, p.steps)):
             stage = "noise" if step < hard_from else "hard"
             if step == hard_from:
                 model.freeze_synthesis_steps(p.synthesis_bits)
@@ -176,8 +200,12 @@ class GridTrainer:
                     now = float(model.bits(model.quantized_latents("hard")))
                 lam *= math.exp(STEER_RATE * (now / budget - 1.0))
                 lam = min(max(lam, lam0 / STEER_RANGE), lam0 * STEER_RANGE)
-            if self.bar is not None:
-                self.bar.update(1)
+            if stopwatch is not None:
+                stopwatch.tick()
+            else:
+                self.progress.advance(1, f"group {g + 1}/{self.group_total}")
+        if stopwatch is not None:
+            return None
         if p.steps and model.syn_steps is None:
             model.freeze_synthesis_steps(p.synthesis_bits)
         return model.codes(), lam
