@@ -204,12 +204,19 @@ def memory_plot(mem: dict, out_dir: Path) -> Path:
         if rows:
             ax.plot([r["frames"] for r in rows], [r["peak_rss_mib"] for r in rows], style,
                     label=label + (f" {rows[0]['commit']}" if rows[0].get("commit") else ""))
+            for r in rows:
+                if r.get("killed"):
+                    ax.annotate("killed: out of memory", (r["frames"], r["peak_rss_mib"]),
+                                textcoords="offset points", xytext=(-105, -14), fontsize=7)
     ax.set_xscale("log")
+    frames = sorted({r["frames"] for r in mem["rows"]})
+    ax.set_xticks(frames, [f"{f:,}" for f in frames])
+    ax.minorticks_off()
     ax.set_xlabel("frames encoded")
     ax.set_ylabel("peak resident memory (MiB)")
     ax.set_ylim(bottom=0)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left")
     ax.set_title(f"siedd encode --preset {mem['preset']}, {mem['clip']} {mem['size'][0]}x"
                  f"{mem['size'][1]}\n" + _subtitle(mem), fontsize=9)
     return _save(fig, out_dir / "memory.png")
