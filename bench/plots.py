@@ -222,6 +222,27 @@ def memory_plot(mem: dict, out_dir: Path) -> Path:
     return _save(fig, out_dir / "memory.png")
 
 
+def scale_plot(sc: dict, out_dir: Path) -> Path:
+    """One process against torchrun ranks: each way's wall time, split into its phases."""
+    rows = sc["rows"]
+    fig, ax = plt.subplots(figsize=(5.6, 3.2))
+    names = [r["way"] for r in rows]
+    p1 = [r["phase1_seconds"] for r in rows]
+    p2 = [r["phase2_seconds"] for r in rows]
+    rest = [max(0.0, r["wall_seconds"] - a - b) for r, a, b in zip(rows, p1, p2)]
+    ax.barh(names, p1, label="phase 1 (rank 0)")
+    ax.barh(names, p2, left=p1, label="phase 2")
+    ax.barh(names, rest, left=[a + b for a, b in zip(p1, p2)],
+            label="start, read, write, measure", color="0.75")
+    ax.invert_yaxis()
+    ax.set_xlim(0, 2.1 * max(r["wall_seconds"] for r in rows))     # room for the legend
+    ax.set_xlabel("wall seconds")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(f"siedd encode --preset {sc['preset']}, {sc['clip']} {sc['size'][0]}x"
+                 f"{sc['size'][1]}, {sc['frames']} frames\n" + _subtitle(sc), fontsize=9)
+    return _save(fig, out_dir / "scale.png")
+
+
 def make_all(results: dict, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     made = []
@@ -239,4 +260,6 @@ def make_all(results: dict, out_dir: Path) -> list[Path]:
         made.append(families_plot(results["families"], out_dir))
     if results.get("memory") and results["memory"].get("rows"):
         made.append(memory_plot(results["memory"], out_dir))
+    if results.get("scale") and results["scale"].get("rows"):
+        made.append(scale_plot(results["scale"], out_dir))
     return made

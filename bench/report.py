@@ -413,7 +413,8 @@ def scale_markdown(sc: dict) -> list[str]:
                   f"{one['phase2_seconds'] / two['phase2_seconds']:.2f}x faster than 1 process "
                   f"with 1 thread; phase 1 is {sc['phase1_share']:.0%} of one process's training "
                   f"here. Each rank sends {sc['group_transfer_bytes']:,} bytes per group of this "
-                  "preset (its codes, once, at the end).", ""]
+                  "preset (its codes, once, at the end).", "",
+              "![wall time by phase, one process against torchrun](bench/results/scale.png)", ""]
     return lines
 
 
