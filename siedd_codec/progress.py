@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 
 REDRAW = 0.25               # seconds between terminal redraws
+CALIBRATION_STEPS = 5       # a calibration times this many steps of a stage's model...
+CALIBRATION_WARMUP = 2      # ...after these untimed ones (allocation, lazy set-up)
 PLAIN_INTERVAL = 10.0       # seconds between plain lines (SIEDD_PROGRESS_INTERVAL overrides)
 BAR = 20                    # bar width in characters
 
@@ -191,12 +193,16 @@ class Progress:
 
 
 class Stopwatch:
-    """Seconds per call of a step function, timed after `warmup` untimed calls (the first
-    calls pay for allocation and lazy initialisation)."""
+    """A calibration's seconds per step: run `Stopwatch.steps` steps, calling tick() after
+    each; the first CALIBRATION_WARMUP are not timed. device_type "cuda": each tick waits for
+    the GPU, so the time is the step's, not its launch's."""
+    steps = CALIBRATION_STEPS + CALIBRATION_WARMUP
 
-    def __init__(self, warmup: int = 1, sync=None):
-        self.warmup = warmup
-        self.sync = sync or (lambda: None)
+    def __init__(self, device_type: str = "cpu"):
+        self.sync = lambda: None
+        if device_type == "cuda":
+            import torch
+            self.sync = torch.cuda.synchronize
         self.calls = 0
         self.t0 = 0.0
         self.seconds = 0.0
@@ -206,7 +212,7 @@ class Stopwatch:
         self.sync()
         self.calls += 1
         now = time.perf_counter()
-        if self.calls == self.warmup:
+        if self.calls == CALIBRATION_WARMUP:
             self.t0 = now
-        elif self.calls > self.warmup:
-            self.seconds = (now - self.t0) / (self.calls - self.warmup)
+        elif self.calls > CALIBRATION_WARMUP:
+            self.seconds = (now - self.t0) / (self.calls - CALIBRATION_WARMUP)

@@ -33,7 +33,7 @@ from .model import DecoderBank, SharedEncoder, decoder_forward, encoder_forward
 from .model_spec import FRAME_DELTAS, PREDICTED, coordinate_grid, tensor_bits
 from .optim import DecayingAdam, ScheduleFreeAdamW
 from .presets import Preset
-from .progress import Progress, Stage, Stopwatch
+from .progress import CALIBRATION_STEPS, Progress, Stage, Stopwatch
 from .model_spec import encoder_shapes, encoder_weight_count, group_shapes, group_weight_count
 from .qat import STEP_GAIN, StoredTensors
 from .ratecontrol import (DEFAULT_QUALITY, GROUP_BITS_PRIOR, Lagrangian, encoder_share,
@@ -52,9 +52,6 @@ SOFT_T_START, SOFT_T_END = 0.3, 0.1
 HARD_LR_SCALE = 0.3
 # the step search's factors (besides 1)
 STEP_SEARCH = (0.5, 0.71, 1.41, 2.0, 2.83)
-# the calibration before training: steps of each phase's model timed, after untimed ones
-CALIBRATION_STEPS = 5
-CALIBRATION_WARMUP = 2
 
 Codes = dict[str, tuple[np.ndarray, float]]     # name -> (integer codes, step)
 
@@ -459,14 +456,13 @@ class Trainer:
         encoder is not trained yet). Eager: with torch.compile (CUDA) the estimate is high.
         batch: the first batch of groups phase 2 will train (None: all restored);
         phase2_steps: the steps of every batch, restored ones too."""
-        sync = torch.cuda.synchronize if self.device.type == "cuda" else None
-        steps = CALIBRATION_STEPS + CALIBRATION_WARMUP
         stages = []
         if train_phase1:
             self._reseed(self.seed, self.seed + 2)
             _, stored, raw, forward, frame_ids, lagrangian = self._phase1_model(anchors)
-            watch = Stopwatch(CALIBRATION_WARMUP, sync=sync)
-            self._train(raw, stored, steps, forward, frame_ids, lagrangian, "", stopwatch=watch)
+            watch = Stopwatch(self.device.type)
+            self._train(raw, stored, watch.steps, forward, frame_ids, lagrangian, "",
+                        stopwatch=watch)
             stages.append(Stage("phase 1", self.preset.anchor_steps, watch.seconds))
             del stored, raw, forward, lagrangian
         seconds = 0.0
@@ -482,8 +478,9 @@ class Trainer:
                                      device=self.device)
             lagrangian = Lagrangian(self.lam, torch.zeros(width, device=self.device), None,
                                     self.preset.warmup_steps, bounds=self.lam_bounds)
-            watch = Stopwatch(CALIBRATION_WARMUP, sync=sync)
-            self._train({}, stored, steps, lambda pix, w: decoder_forward(features[pix % rows], w),
+            watch = Stopwatch(self.device.type)
+            self._train({}, stored, watch.steps,
+                        lambda pix, w: decoder_forward(features[pix % rows], w),
                         frame_ids, lagrangian, "", per_bank=True, stopwatch=watch)
             seconds = watch.seconds
         stages.append(Stage("phase 2", phase2_steps, seconds))

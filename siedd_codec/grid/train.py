@@ -19,7 +19,7 @@ import time
 import numpy as np
 import torch
 
-from ..progress import Progress, Stage, Stopwatch
+from ..progress import CALIBRATION_STEPS, Progress, Stage, Stopwatch
 from ..tensor_codec import compress
 from ..training import group_seed, plan_groups
 from . import spec
@@ -29,8 +29,6 @@ STEER_EVERY = 10
 STEER_RATE = 0.5            # lambda *= exp(rate x (bits / budget - 1)) every STEER_EVERY steps
 STEER_RANGE = 256.0         # lambda stays within this factor of the quality's
 SCALE_LR = 1e-2
-CALIBRATION_STEPS = 5       # steps timed before training...
-CALIBRATION_WARMUP = 2      # ...after these untimed ones
 
 
 class GridTrainer:
@@ -138,13 +136,12 @@ class GridTrainer:
         t0 = time.perf_counter()
         seconds = 0.0
         if todo:
-            sync = torch.cuda.synchronize if self.device.type == "cuda" else None
-            watch = Stopwatch(CALIBRATION_WARMUP, sync=sync)
-            self.train_group(todo[0], *groups[todo[0]], None, stopwatch=watch,
-                             limit=CALIBRATION_STEPS + CALIBRATION_WARMUP)
+            watch = Stopwatch(self.device.type)
+            self.train_group(todo[0], *groups[todo[0]], None, stopwatch=watch, limit=watch.steps)
             seconds = watch.seconds
         self.progress.plan([Stage("groups", self.preset.steps * count, seconds)],
-                           f"timed on {CALIBRATION_STEPS} steps in {time.perf_counter() - t0:.1f} s")
+                           f"timed on {CALIBRATION_STEPS} steps in "
+                           f"{time.perf_counter() - t0:.1f} s")
 
     def train_group(self, g: int, first: int, count: int, budget: float | None,
                     stopwatch: Stopwatch | None = None, limit: int | None = None):
