@@ -180,9 +180,9 @@ def test_foreign_files(payload):
 def test_newer_version_and_trailing_bytes(golden_bytes):
     import zlib
     data = bytearray(golden_bytes)
-    data[8:10] = struct.pack("<H", 3)
+    data[8:10] = struct.pack("<H", 4)
     data[44:48] = struct.pack("<I", zlib.crc32(bytes(data[:44])))
-    with pytest.raises(SieddFormatError, match="version 3.0 .written by a newer siedd"):
+    with pytest.raises(SieddFormatError, match="version 4.0 .written by a newer siedd"):
         container.from_bytes(bytes(data))
     with pytest.raises(SieddFormatError, match="past the declared end"):
         container.from_bytes(golden_bytes + b"junk")
