@@ -55,7 +55,10 @@ class GridGroup(nn.Module):
             bs[-1].copy_(torch.as_tensor(mean_rgb, dtype=torch.float32))
         self.weights, self.biases = nn.ParameterList(ws), nn.ParameterList(bs)
         self.syn_steps: list[float] | None = None      # set for the hard stage
-        self._first_ids: list[torch.Tensor] | None = None
+        # the rate's table entry of every first-plane latent (bits(): its level's own scale)
+        self.register_buffer("first_plane_ids", torch.cat([
+            torch.full((math.prod(shapes[f"lat{i}"][1:]),), i, dtype=torch.long)
+            for i in range(len(levels))]), persistent=False)
         for scale in sorted({s for s, _ in levels}):
             h, w = spec.grid_dims(width, height, scale)
             for axis, (n_out, n_grid) in (("y", (height, h)), ("x", (width, w))):
@@ -93,24 +96,19 @@ class GridGroup(nn.Module):
         return params[:n], params[n:]
 
     def bits(self, latents) -> torch.Tensor:
-        """The latents' bits under the entropy coder's models: a Laplace per level; after a
-        level's first plane, one per bucket of the plane before's context (entropy.py). One
-        pass over all latents: table entry i is level i's scale, L + i B + k level i's bucket
-        k."""
+        """The latents' bits under the entropy coder's models: a Laplace per level for a
+        level's first plane; for each later plane, one per bucket of the plane before's
+        context (entropy.py, model 3). One pass over all latents: table entry i is level i's
+        scale, L + i B + k level i's bucket k."""
         n_levels = len(latents)
-        if self._first_ids is None or self._first_ids[0].device != latents[0].device:
-            # constant: each level's first plane uses the level's own scale
-            self._first_ids = [torch.full((lat[0].numel(),), i, dtype=torch.long,
-                                          device=lat.device) for i, lat in enumerate(latents)]
-        ids = []
-        for i, lat in enumerate(latents):
-            ids.append(self._first_ids[i])
-            if lat.shape[0] > 1:
-                ids.append(plane_buckets(lat[:-1].detach()).reshape(-1)
-                           + (n_levels + i * CONTEXT_BUCKETS))
+        later = [(i, lat) for i, lat in enumerate(latents) if lat.shape[0] > 1]
+        values = torch.cat([lat[0].reshape(-1) for lat in latents]
+                           + [lat[1:].reshape(-1) for _, lat in later])
+        ids = torch.cat([self.first_plane_ids] + [
+            plane_buckets(lat[:-1].detach()).reshape(-1) + (n_levels + i * CONTEXT_BUCKETS)
+            for i, lat in later])
         table = torch.cat([self.log_scales, self.context_log_scales.reshape(-1)])
-        return laplace_rate(torch.cat([lat.reshape(-1) for lat in latents]), table,
-                            torch.cat(ids))
+        return laplace_rate(values, table, ids)
 
     # -- evaluation --------------------------------------------------------------------------
     def _read(self, plane: torch.Tensor, t: torch.Tensor, y: torch.Tensor, x: torch.Tensor,

@@ -1,10 +1,11 @@
 """Training the latent-grid model, group by group, on CPU or CUDA.
 
-Each group of frames gets its own grids and synthesis (grid/model.py), trained on pixels sampled
-uniformly over the group's frames. The loss is
+Each group of frames (a new one at every scene cut, grid/family.groups) gets its own grids and
+synthesis (grid/model.py), trained on pixels sampled uniformly over the group's frames, for a
+number of steps in proportion to its frames. The loss is
     MSE (RGB in [0, 1]) + lambda x bits / pixels
-bits the latents' cost under a learned zero-mean Laplace per level (qat.laplace_bits, the model
-the entropy coder uses). Latents train against additive uniform noise (the soft stage), then for
+bits the latents' cost under the entropy coder's models (GridGroup.bits: a learned zero-mean
+Laplace per level, and per context bucket for the planes after a level's first). Latents train against additive uniform noise (the soft stage), then for
 the last `hard_fraction` of the steps against straight-through rounding, with the synthesis
 rounded to its stored steps too: the codes written are those the last step evaluated.
 
@@ -61,8 +62,8 @@ class GridTrainer:
 
     def _run(self):
         p = self.preset
-        from .family import groups as plan_groups
-        groups = plan_groups(self.video, p)
+        from .family import groups as group_ranges
+        groups = group_ranges(self.video, p)
         self.group_total = len(groups)
         codes: list = [None] * len(groups)
         lams: list[float] = []
