@@ -236,7 +236,7 @@ def bd_table(result: dict) -> dict:
             ref = [p for p in today["points"][name] if p["width"] in widths]
             vs_today = bd_rate(*_curve(ref), *_curve(row["points"][name]))
             vs_default = None
-            if default is not None:
+            if default is not None and name in default["points"]:
                 ref = [p for p in default["points"][name] if p["width"] in widths]
                 vs_default = bd_rate(*_curve(ref), *_curve(row["points"][name]))["bd_rate"]
             vs_x265 = bd_rate(*x265, *_curve(row["points"][name]))
