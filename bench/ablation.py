@@ -121,26 +121,42 @@ def _x265_curve(spec: dict, crfs) -> list[dict]:
     return rows
 
 
+def _point_set(cfg: dict, width) -> dict:
+    """The preset field a row's point sets: the width (`hidden`) by default; a family whose
+    points are qualities names the field and each point's value (cfg point_field,
+    point_values)."""
+    field = cfg.get("point_field", "hidden")
+    values = cfg.get("point_values")
+    return {field: values[str(width)] if values else width}
+
+
+def _row_clips(row: dict, cfg: dict) -> list[dict]:
+    """The clips a row runs on (a lever that can only act on some clips names them)."""
+    return [c for c in cfg["clips"] if c["clip"] in row.get("clips", [c["clip"]])]
+
+
 def run(cfg: dict, device: str, out_dir: Path) -> dict:
     """cfg: {clips: [{clip, size, frames}], widths, base: {preset, set}, rows: [...], crfs,
-    jobs, threads_per_job, today}."""
+    jobs, threads_per_job, today; optional name (the section's, for its cache file),
+    point_field and point_values (_point_set)}."""
     WORK.mkdir(parents=True, exist_ok=True)
-    partial_path = Path(out_dir) / "ablation.partial.json"
+    name = cfg.get("name", "ablation")
+    partial_path = Path(out_dir) / f"{name}.partial.json"
     cache = (read_json(partial_path) or {}).get("jobs", {})
     base = cfg["base"]
     jobs = []
     for row in cfg["rows"]:
-        for spec in cfg["clips"]:
+        for spec in _row_clips(row, cfg):
             for width in row.get("widths", cfg["widths"]):
                 key = _job_key(row, spec, width, base)
                 if key in cache:
                     continue
                 args = {"clip": str(clip_path(spec["clip"])), "size": spec["size"],
                         "frames": spec["frames"], "preset": base["preset"],
-                        "set": {**base["set"], **row.get("set", {}), "hidden": width},
+                        "set": {**base["set"], **row.get("set", {}), **_point_set(cfg, width)},
                         "device": device, "seed": cfg.get("seed", 0),
                         "threads": cfg["threads_per_job"],
-                        "out": str(WORK / f"ablation_{key}.siedd")}
+                        "out": str(WORK / f"{name}_{key}.siedd")}
                 jobs.append({"key": key, "row": row["key"], "clip": spec["clip"], "width": width,
                              "commit": row.get("commit"), "threads": cfg["threads_per_job"],
                              "args": args})
@@ -158,7 +174,7 @@ def run(cfg: dict, device: str, out_dir: Path) -> dict:
                          "commit": None, "threads": cfg["threads_per_job"], "args": args})
     # widest first: the longest jobs should not be the last ones
     jobs.sort(key=lambda j: -j["width"])
-    log(f"ablation: {len(jobs)} encodes to run ({len(cache)} cached), {cfg['jobs']} at a time")
+    log(f"{name}: {len(jobs)} encodes to run ({len(cache)} cached), {cfg['jobs']} at a time")
     if any(j["commit"] for j in jobs):
         for commit in {j["commit"] for j in jobs if j["commit"]}:
             _tree_for(commit)
@@ -167,17 +183,17 @@ def run(cfg: dict, device: str, out_dir: Path) -> dict:
         for job, result in zip(jobs, pool.map(_run_job, jobs)):
             cache[job["key"]] = {"row": job["row"], "clip": job["clip"], **result}
             done += 1
-            log(f"  [{done}/{len(jobs)}] {job['row']} {job['clip']} d={job['width']}: "
+            log(f"  [{done}/{len(jobs)}] {job['row']} {job['clip']} {job['width']}: "
                 f"{result['bpp']:.4f} bpp {result['psnr']:.2f} dB {result['encode_seconds']:.0f} s")
             write_json(partial_path, {"jobs": cache})
     clips = []
     for spec in cfg["clips"]:
-        log(f"ablation: x265 curve for {spec['clip']}")
+        log(f"{name}: x265 curve for {spec['clip']}")
         clips.append({**spec, "x265": _x265_curve(spec, cfg["crfs"])})
     rows = []
     for row in cfg["rows"]:
         points = {}
-        for spec in cfg["clips"]:
+        for spec in _row_clips(row, cfg):
             pts = [cache[_job_key(row, spec, w, base)] for w in row.get("widths", cfg["widths"])]
             points[spec["clip"]] = [{k: v for k, v in p.items() if k not in ("row", "clip")}
                                     for p in pts]
@@ -189,7 +205,8 @@ def run(cfg: dict, device: str, out_dir: Path) -> dict:
             rate_control.append({"clip": spec["clip"], "target_bpp": target,
                                  **{k: v for k, v in p.items() if k not in ("row", "clip")},
                                  "error_percent": rnd(100 * (p["bpp"] / target - 1), 2)})
-    result = {"widths": cfg["widths"], "base": base, "crfs": cfg["crfs"], "clips": clips,
+    result = {"widths": cfg["widths"], "point_field": cfg.get("point_field", "hidden"),
+              "base": base, "crfs": cfg["crfs"], "clips": clips,
               "today": cfg["today"], "default": cfg.get("default"), "rows": rows,
               "rate_control": rate_control,
               "jobs": cfg["jobs"], "threads_per_job": cfg["threads_per_job"]}
@@ -212,12 +229,14 @@ def bd_table(result: dict) -> dict:
         entry = {}
         for c in result["clips"]:
             name = c["clip"]
+            if name not in row["points"]:
+                continue
             x265 = ([p["bpp"] for p in c["x265"]], [p["psnr"] for p in c["x265"]])
             widths = {p["width"] for p in row["points"][name]}
             ref = [p for p in today["points"][name] if p["width"] in widths]
             vs_today = bd_rate(*_curve(ref), *_curve(row["points"][name]))
             vs_default = None
-            if default is not None:
+            if default is not None and name in default["points"]:
                 ref = [p for p in default["points"][name] if p["width"] in widths]
                 vs_default = bd_rate(*_curve(ref), *_curve(row["points"][name]))["bd_rate"]
             vs_x265 = bd_rate(*x265, *_curve(row["points"][name]))
@@ -246,6 +265,8 @@ def encode_time_ratio(result: dict, row_key: str) -> float:
     mine = theirs = 0.0
     for name, pts in row["points"].items():
         widths = {p["width"] for p in pts}
+        if name not in today["points"]:
+            continue
         mine += sum(p["encode_seconds"] for p in pts)
         theirs += sum(p["encode_seconds"] for p in today["points"][name] if p["width"] in widths)
     return mine / theirs

@@ -65,6 +65,33 @@ def _grid_points(qualities=_GRID_QUALITIES, **extra):
     return [{"label": f"q{q}", "preset": "grid-tiny",
              "set": {"rate_lambda": round(quality_to_lambda(q), 6), **extra}} for q in qualities]
 
+# The grid family's ablation (bench/ablation.py with quality points): each lever of this round
+# on the RD clips at --quality 25, 50, 75; "today" is grid-tiny before them, run from its commit.
+GRID_BASELINE_COMMIT = "ad28fce"
+_GRID_ABLATION_ROWS = [
+    {"key": "today", "commit": GRID_BASELINE_COMMIT,
+     "label": "today: grid-tiny at ad28fce (one Laplace per level, fixed groups of 20, 1,000 steps)"},
+    {"key": "context", "set": {"scene_cuts": 0, "steps": 1000},
+     "label": "+ temporal context: a level's later planes coded and trained with a Laplace per "
+              "bucket of the plane before (entropy model 3)"},
+    {"key": "cuts", "set": {"steps": 1000}, "clips": ["bikes"],
+     "label": "+ a new group at every scene cut, steps in proportion to a group's frames "
+              "(only bikes has cuts)"},
+    {"key": "steps", "set": {},
+     "label": "+ 1,200 steps per group instead of 1,000: the default"},
+]
+
+
+def _grid_ablation(clips, qualities=_GRID_QUALITIES, rows=None, base_set=None):
+    from siedd_codec.grid.preset import quality_to_lambda
+    return {"name": "grid_ablation", "clips": clips, "widths": list(qualities),
+            "point_field": "rate_lambda",
+            "point_values": {str(q): round(quality_to_lambda(q), 6) for q in qualities},
+            "crfs": _CRFS, "today": "today", "default": "steps",
+            "base": {"preset": "grid-tiny", "set": base_set or {}},
+            "rows": rows or _GRID_ABLATION_ROWS, "jobs": 2, "threads_per_job": 1}
+
+
 # what training holds does not depend on the step counts: the memory section cuts them to a few
 _MEMORY_STEPS = {"anchor_steps": 4, "steps": 4}
 
@@ -116,6 +143,11 @@ SCALES: dict[str, dict] = {
                      "base": {"preset": "tiny", "set": _QUICK_POINT},
                      "rows": [_ABLATION_ROWS[0], _ABLATION_ROWS[4]], "default": "predict",
                      "rate_targets": [0.5], "jobs": 2, "threads_per_job": 1},
+        "grid_ablation": {**_grid_ablation([{"clip": "bikes", "size": [160, 68], "frames": 8}],
+                                           qualities=(25, 75),
+                                           rows=[_GRID_ABLATION_ROWS[0], _GRID_ABLATION_ROWS[3]],
+                                           base_set={"steps": 20}),
+                          "crfs": [30, 40, 51]},
     },
     "cpu": {
         "device": "cpu",
@@ -169,6 +201,9 @@ SCALES: dict[str, dict] = {
                      "base": {"preset": "tiny", "set": _CPU_POINT},
                      "rows": _ABLATION_ROWS, "default": "predict", "rate_targets": _RATE_TARGETS,
                      "jobs": 2, "threads_per_job": 1},
+        "grid_ablation": _grid_ablation([{"clip": "bikes", "size": [640, 272], "frames": 40},
+                                         {"clip": "bigbuckbunny", "size": [640, 360], "frames": 40},
+                                         {"clip": "vtest", "size": [384, 288], "frames": 40}]),
         # peak memory of `siedd encode` against the clip's length (bench/memory.py); `before`:
         # the encoder that held the whole clip
         # one process (1 and 2 threads) against torchrun with 2 ranks: 4 groups, 2 chains
@@ -237,7 +272,7 @@ SCALES: dict[str, dict] = {
     },
 }
 SECTIONS = ("peak", "rd", "encode", "decode", "quant", "precision", "memory", "scale",
-            "ablation", "families")
+            "ablation", "families", "grid_ablation")
 # what a plain run does; the ablation and families (hours on a CPU) run when asked for:
 # --only ablation,families
-DEFAULT_SECTIONS = SECTIONS[:-2]
+DEFAULT_SECTIONS = SECTIONS[:-3]

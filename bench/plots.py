@@ -145,8 +145,10 @@ def encode_scaling_plot(enc: dict, out_dir: Path) -> Path | None:
     return _save(fig, out_dir / "encode_scaling.png")
 
 
-def ablation_plot(ab: dict, out_dir: Path) -> Path:
-    """RD curves of every ablation row and x265, one panel per clip."""
+def ablation_plot(ab: dict, out_dir: Path, name: str = "ablation",
+                  title: str = "Ablation of the rate levers: widths") -> Path:
+    """RD curves of every ablation row and x265, one panel per clip (a row that skipped a clip
+    has no curve there)."""
     clips = ab["clips"]
     fig, axes = plt.subplots(1, len(clips), figsize=(5.2 * len(clips), 4.4), squeeze=False)
     cmap = plt.get_cmap("viridis")
@@ -155,6 +157,8 @@ def ablation_plot(ab: dict, out_dir: Path) -> Path:
         ax.plot([r["bpp"] for r in x], [r["psnr"] for r in x], "o:", ms=3, color=COLORS["x265"],
                 label="x265 medium, yuv444p")
         for i, row in enumerate(ab["rows"]):
+            if c["clip"] not in row["points"]:
+                continue
             pts = sorted(row["points"][c["clip"]], key=lambda r: r["bpp"])
             color = "black" if row["key"] == ab["today"] else cmap(i / max(1, len(ab["rows"]) - 1))
             ax.plot([p["bpp"] for p in pts], [p["psnr"] for p in pts], "s-", ms=4, color=color,
@@ -167,9 +171,9 @@ def ablation_plot(ab: dict, out_dir: Path) -> Path:
                      "(BD-rate vs today in the legend)", fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7, loc="best")
-    fig.suptitle("Ablation of the rate levers: widths " + ", ".join(map(str, ab["widths"]))
-                 + "\n" + _subtitle(ab), fontsize=9)
-    return _save(fig, out_dir / "ablation.png")
+    fig.suptitle(f"{title} " + ", ".join(map(str, ab["widths"])) + "\n" + _subtitle(ab),
+                 fontsize=9)
+    return _save(fig, out_dir / f"{name}.png")
 
 
 def families_plot(fam: dict, out_dir: Path) -> Path:
@@ -258,6 +262,9 @@ def make_all(results: dict, out_dir: Path) -> list[Path]:
         made.append(ablation_plot(results["ablation"], out_dir))
     if results.get("families") and results["families"].get("clips"):
         made.append(families_plot(results["families"], out_dir))
+    if results.get("grid_ablation") and results["grid_ablation"].get("rows"):
+        made.append(ablation_plot(results["grid_ablation"], out_dir, "grid_ablation",
+                                  "Ablation of the grid family's levers: --quality"))
     if results.get("memory") and results["memory"].get("rows"):
         made.append(memory_plot(results["memory"], out_dir))
     if results.get("scale") and results["scale"].get("rows"):

@@ -32,9 +32,9 @@ PAPER_GPU = {"gpu": "RTX A5000", "preset": "S", "seconds_per_video": 17.2 * 60,
              "frames_per_video": 3900 / 7, "psnr": 32.96, "bpp": 0.136, "x265_psnr_at_0_1": 37.1}
 SECTION_FILES = ("run", "peak", "rd", "encode", "decode", "quant", "precision", "memory", "scale",
                  "ablation",
-                 "families")
+                 "families", "grid_ablation")
 # results written once by hand-run experiments (their JSON says how), shown beside the suite's
-NOTE_FILES = ("decode_ab", "rate_dev", "item0", "grid_dev", "fuzz")
+NOTE_FILES = ("decode_ab", "rate_dev", "item0", "grid_dev", "grid_dev_context", "fuzz")
 
 
 def load(results_dir: Path) -> dict:
@@ -321,8 +321,14 @@ def markdown(res: dict, results_dir: Path | None = None, link_base: Path = ROOT)
     fam = res.get("families")
     if fam and fam.get("clips"):
         lines += families_markdown(fam)
+    ga = res.get("grid_ablation")
+    if ga and ga.get("rows"):
+        lines += grid_ablation_markdown(ga)
     if res.get("grid_dev"):
         lines += grid_dev_markdown(res["grid_dev"])
+    if res.get("grid_dev_context"):
+        lines += grid_dev_markdown(res["grid_dev_context"], "Development runs of the grid "
+                                   "family: context, scene cuts, steps")
     ab = res.get("ablation")
     if ab and ab.get("rows"):
         lines += ablation_markdown(ab)
@@ -337,7 +343,7 @@ def markdown(res: dict, results_dir: Path | None = None, link_base: Path = ROOT)
 
     if results_dir is not None:
         pngs = [p for p in ("rd.png", "speed_quality.png", "decode_fps.png", "encode_scaling.png",
-                            "ablation.png", "families.png")
+                            "ablation.png", "families.png", "grid_ablation.png")
                 if (Path(results_dir) / p).is_file()]
         if pngs:
             href = [(link / p).as_posix() for p in pngs]
@@ -512,6 +518,19 @@ def summary_markdown(res: dict) -> str:
     def baseline_spf(codec):
         return [p["encode_seconds"] / c["frames"] for c in rd_clips for p in c[codec]]
 
+    # grid-tiny as it now is: the grid ablation's default row where that run exists (same
+    # clips, frames and x265 settings as the families section, and newer than it)
+    grid_bd = [c["bd"]["grid_vs_x265"] for c in clips]
+    grid_spf = [v for c in clips for v in spf(c["grid"], c["frames"])]
+    grid_note = ""
+    ga = res.get("grid_ablation")
+    row = next((r for r in (ga or {}).get("rows", []) if r["key"] == ga.get("default")), None)
+    if row and {c["clip"] for c in clips} <= set(row["points"]):
+        frames = {c["clip"]: c["frames"] for c in ga["clips"]}
+        grid_bd = [ga["bd"][ga["default"]][c["clip"]]["vs_x265"] for c in clips]
+        grid_spf = [v for c in clips for v in spf(row["points"][c["clip"]], frames[c["clip"]])]
+        grid_note = (f" (the grid ablation run of {ga['date'][:10]}; there PSNR is from the "
+                     "clip's MSE on both sides)")
     decode = {(r["family"], tuple(r["size"])): r for r in fam.get("decode") or []}
     fps = {f: decode.get((f, (640, 360))) for f in ("grid", "siedd")}
     names = ", ".join(f"{c['clip']} {c['size'][0]}x{c['size'][1]}" for c in clips)
@@ -524,8 +543,8 @@ def summary_markdown(res: dict) -> str:
         "bits for the same PSNR as x265 medium from the BD-rate (x264 and x265 code yuv444p):", "",
         "| codec | bits for x265's PSNR | encode, s per frame | decode 640x360 |",
         "|---|---|---|---|",
-        f"| siedd `grid-tiny` | {times([c['bd']['grid_vs_x265'] for c in clips])} | "
-        f"{span([v for c in clips for v in spf(c['grid'], c['frames'])], '.1f')} (1 thread) | "
+        f"| siedd `grid-tiny`{grid_note} | {times(grid_bd)} | "
+        f"{span(grid_spf, '.1f')} (1 thread) | "
         + (f"{fps['grid']['fps']:.0f} fps |" if fps["grid"] else "- |"),
         f"| siedd `tiny` (SIEDD, d=48-128) | {times([c['bd']['siedd_vs_x265'] for c in clips])} | "
         f"{span([v for c in clips for v in spf(c['siedd'], c['frames'])], '.1f')} (1 thread) | "
@@ -535,11 +554,10 @@ def summary_markdown(res: dict) -> str:
         f"| x265 medium | 1x | {span(baseline_spf('x265'), '.3f')} (2 threads) | - |",
         "",
     ]
-    grid_spf = np.mean([v for c in clips for v in spf(c["grid"], c["frames"])])
-    ratio = grid_spf / np.mean(baseline_spf("x265"))
+    ratio = np.mean(grid_spf) / np.mean(baseline_spf("x265"))
     p = PAPER_GPU
     lines.append(
-        f"On a CPU, then, a `grid-tiny` file is {times([c['bd']['grid_vs_x265'] for c in clips])} "
+        f"On a CPU, then, a `grid-tiny` file is {times(grid_bd)} "
         f"the size of x265 medium's at the same PSNR and takes about {ratio:,.0f} times as long per "
         "frame to encode (one thread against two); what it offers instead is one file decoded "
         "at any size and any frame rate. **GPU:** not measured here (no GPU has been lent to "
@@ -556,9 +574,60 @@ def summary_markdown(res: dict) -> str:
     return "\n".join(lines)
 
 
-def grid_dev_markdown(dev: dict) -> list[str]:
-    lines = _note_intro("Development runs of the grid family", f"{dev['what']}: `{dev['how']}`.",
-                        dev)
+def grid_ablation_markdown(ga: dict) -> list[str]:
+    """The grid family's levers: BD-rate of each row against today's grid-tiny and x265."""
+    from bench.ablation import encode_time_ratio
+    clips = ga["clips"]
+    names = [c["clip"] for c in clips]
+    lines = ["#### Ablation of the grid family's levers", ""]
+    clip_list = ", ".join(f"{c['clip']} {c['size'][0]}x{c['size'][1]}" for c in clips)
+    lines.append(
+        f"Each row on the RD section's clips ({clip_list}, {clips[0]['frames']} frames), "
+        f"`{ga['base']['preset']}` at --quality {', '.join(map(str, ga['widths']))}, each row "
+        "adding one lever to the row above; "
+        f"{ga.get('jobs')} encodes at a time, {ga.get('threads_per_job')} thread each. BD-rate "
+        "(piecewise cubic, RGB PSNR as above; negative = fewer bits for the same PSNR) against "
+        "*today* (grid-tiny before these levers, run from its commit on this machine) and "
+        "against x265 medium (yuv444p, the same CRFs). Encode time: all encodes of the row "
+        "relative to today's on the same clips; encode s/frame: the mean over the row's "
+        "encodes, quality measurement included. Decode: sequential fps at the native size, "
+        "beside a second encode (a loaded machine: compare rows, not absolute speed).")
+    lines.append("")
+    lines.append(f"Run {ga.get('date')}, machine: {_machine_line(ga)}.")
+    lines.append("")
+    lines.append("| row | " + " | ".join(f"{n} vs today" for n in names) + " | mean vs today | "
+                 + " | ".join(f"{n} vs x265" for n in names)
+                 + " | encode time | encode s/frame | decode fps |")
+    lines.append("|" + "---|" * (2 * len(names) + 5))
+    frames = {c["clip"]: c["frames"] for c in clips}
+    for row in ga["rows"]:
+        bd = ga["bd"][row["key"]]
+        pts = [(n, p) for n in names if n in row["points"] for p in row["points"][n]]
+        spf = np.mean([p["encode_seconds"] / frames[n] for n, p in pts])
+        fps = np.mean([p["decode_fps"] for _, p in pts])
+        lines.append(
+            f"| {row['label']} | " + " | ".join(_pct(bd.get(n, {}).get("vs_today")) for n in names)
+            + f" | **{_pct(bd['mean']['vs_today'])}** | "
+            + " | ".join(_pct(bd.get(n, {}).get("vs_x265")) for n in names)
+            + f" | {encode_time_ratio(ga, row['key']):.2f}x | {spf:.1f} | {fps:.1f} |")
+    lines.append("")
+    default = next((r for r in ga["rows"] if r["key"] == ga.get("default")), None)
+    if default:
+        lines.append(f"The default's points (`{ga['base']['preset']}` as it now is):")
+        lines.append("")
+        lines.append("| clip | " + " | ".join(f"--quality {q}" for q in ga["widths"]) + " |")
+        lines.append("|---|" + "---|" * len(ga["widths"]))
+        for n in names:
+            by_q = {p["width"]: p for p in default["points"].get(n, [])}
+            lines.append(f"| {n} | " + " | ".join(
+                f"{by_q[q]['bpp']:.4f} bpp, {by_q[q]['psnr']:.2f} dB" if q in by_q else "-"
+                for q in ga["widths"]) + " |")
+        lines.append("")
+    return lines
+
+
+def grid_dev_markdown(dev: dict, title: str = "Development runs of the grid family") -> list[str]:
+    lines = _note_intro(title, f"{dev['what']}: `{dev['how']}`.", dev)
     lines.append("| run | what | bpp | RGB PSNR | encode s/frame |")
     lines.append("|---|---|---|---|---|")
     for r in dev["rows"]:

@@ -45,8 +45,9 @@ def needed_clips(cfg: dict, sections) -> set[str]:
     for name in ("quant", "precision"):
         if name in sections:
             names.add(cfg[name]["clip"])
-    if "ablation" in sections:
-        names |= {c["clip"] for c in cfg["ablation"]["clips"]}
+    for section in ("ablation", "grid_ablation"):
+        if section in sections:
+            names |= {c["clip"] for c in cfg[section]["clips"]}
     if "families" in sections:
         names |= {c["clip"] for c in cfg["families"]["clips"]}
     return names
@@ -137,6 +138,7 @@ def main(argv=None) -> int:
             "precision": lambda: speed.run_precision(cfg["precision"], device),
             "ablation": lambda: ablation.run(cfg["ablation"], device, out_dir),
             "families": lambda: families.run(cfg["families"], device, out_dir),
+            "grid_ablation": lambda: ablation.run(cfg["grid_ablation"], device, out_dir),
             "memory": lambda: memory.run(cfg["memory"], device),
             "scale": lambda: scale.run(cfg["scale"], device),
         }

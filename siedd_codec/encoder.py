@@ -49,7 +49,6 @@ def encode(input_path: str, output: str, preset: Preset, start: int = 0,
 
 def _encode(input_path, output, preset, start, frames, size, device, seed, resume, restart,
             quiet, measure, target_bpp, target_bytes, choose_width, job) -> dict | None:
-    from .training import plan_groups   # torch: the encoder's dependency only
     family = family_of_preset(preset)
     leader = job is None or job.leader
     if resume and restart:
@@ -86,7 +85,7 @@ def _encode(input_path, output, preset, start, frames, size, device, seed, resum
                    "shape": [video.width, video.height], "preset": preset.as_dict(), "seed": seed,
                    "target_bytes": target_bytes}
     partial = out.with_name(out.name + ".partial")
-    groups = len(plan_groups(len(video), preset.group_size))
+    groups = len(family.groups(video, preset))
     if leader:          # rank 0 checks, keeps or clears the saved work; the others then join it
         state = ResumeState(partial, fingerprint, resume=resume, restart=restart, groups=groups)
     if job is not None:

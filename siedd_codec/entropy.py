@@ -32,7 +32,9 @@ from .errors import SieddFormatError
 
 MAX_ALPHABET = 1 << 16
 MAX_MAGNITUDE = 1 << 24          # |symbol| bound of format 2
-HISTOGRAM, UNIFORM, LAPLACE = 0, 1, 2
+HISTOGRAM, UNIFORM, LAPLACE, PLANES = 0, 1, 2, 3
+CONTEXT_BUCKETS = 6              # model 3's buckets as this encoder writes them
+MAX_BUCKETS = 64
 TABLE_BITS = 24
 
 
@@ -140,8 +142,20 @@ def _decode_stream(src: ByteReader, words: np.ndarray, model, count: int) -> np.
 
 # -- format 2 ------------------------------------------------------------------------------------
 def encode_symbols(values: np.ndarray, out: ByteWriter) -> int:
-    """Code integer `values`; returns the model used."""
-    flat = np.asarray(values, dtype=np.int64).ravel()
+    """Code integer `values`; returns the model used. A 3-D array of more than one plane is
+    also tried with the planes' temporal context (model 3)."""
+    values = np.asarray(values, dtype=np.int64)
+    kind, data = _encode_flat(values.ravel())
+    if values.ndim == 3 and values.shape[0] > 1:
+        context = _encode_planes(values)
+        if len(context) < len(data):
+            kind, data = PLANES, context
+    out.raw(data)
+    return kind
+
+
+def _encode_flat(flat: np.ndarray) -> tuple[int, bytes]:
+    """-> (model, bytes) of the smallest of models 0-2."""
     if flat.size == 0:
         raise ValueError("nothing to encode")
     lo, hi = int(flat.min()), int(flat.max())
@@ -150,8 +164,7 @@ def encode_symbols(values: np.ndarray, out: ByteWriter) -> int:
         raise ValueError(f"symbols {lo}..{hi}: too many or too large")
     head = varint_bytes([zigzag(lo), alphabet - 1])
     if alphabet == 1:                      # a constant array needs no stream
-        out.raw(bytes([UNIFORM]) + head + varint_bytes([0]))
-        return UNIFORM
+        return UNIFORM, bytes([UNIFORM]) + head + varint_bytes([0])
     symbols = (flat - lo).astype(np.int32)
     counts = np.bincount(symbols, minlength=alphabet)
     s_code = fit_laplace(lo, counts)
@@ -163,13 +176,54 @@ def encode_symbols(values: np.ndarray, out: ByteWriter) -> int:
         options.append((len(side) + 4 * len(words) + len(varint_bytes([len(words)])), kind, side,
                         words))
     _, kind, side, words = min(options, key=lambda o: (o[0], o[1]))
-    out.raw(bytes([kind]) + head + side + varint_bytes([len(words)]))
-    out.array(words, "u4")
-    return kind
+    return kind, (bytes([kind]) + head + side + varint_bytes([len(words)])
+                  + words.astype("<u4").tobytes())
 
 
-def decode_symbols(src: ByteReader, count: int) -> np.ndarray:
+def plane_buckets(previous: np.ndarray, buckets: int = CONTEXT_BUCKETS) -> np.ndarray:
+    """Model 3's context of each symbol of a plane: min(|p[y, x]| + |p[y - 1, x]| +
+    |p[y + 1, x]| + |p[y, x - 1]| + |p[y, x + 1]|, buckets - 1), p the plane before (int64;
+    zero outside it)."""
+    a = np.abs(previous.astype(np.int64))
+    c = a.copy()
+    c[1:] += a[:-1]
+    c[:-1] += a[1:]
+    c[:, 1:] += a[:, :-1]
+    c[:, :-1] += a[:, 1:]
+    return np.minimum(c, buckets - 1)
+
+
+def _encode_planes(values: np.ndarray) -> bytes:
+    """Model 3: plane 0 alone, then every later symbol in the stream of its context's bucket."""
+    by_bucket: list[list[np.ndarray]] = [[] for _ in range(CONTEXT_BUCKETS)]
+    for t in range(1, values.shape[0]):
+        b = plane_buckets(values[t - 1]).ravel()
+        plane = values[t].ravel()
+        for k in range(CONTEXT_BUCKETS):
+            by_bucket[k].append(plane[b == k])
+    streams = [np.concatenate(parts) for parts in by_bucket]
+    data = bytearray([PLANES, CONTEXT_BUCKETS])
+    data += varint_bytes([len(s) for s in streams])
+    data += _encode_flat(values[0].ravel())[1]
+    for stream in streams:
+        if len(stream):
+            data += _encode_flat(stream)[1]
+    return bytes(data)
+
+
+def decode_symbols(src: ByteReader, count: int, shape: tuple[int, ...] | None = None
+                   ) -> np.ndarray:
+    """`count` symbols; `shape` (the tensor's) is needed by model 3 only."""
     kind = src.u8()
+    if kind == PLANES:
+        if shape is None or len(shape) != 3 or shape[0] < 2 or int(np.prod(shape)) != count:
+            raise SieddFormatError(f"{src.what}: planes' context model on a tensor of shape "
+                                   f"{shape}")
+        return _decode_planes(src, tuple(int(v) for v in shape))
+    return _decode_flat(src, kind, count)
+
+
+def _decode_flat(src: ByteReader, kind: int, count: int) -> np.ndarray:
     lo = unzigzag(read_varint(src))
     alphabet = read_varint(src) + 1
     if kind not in (HISTOGRAM, UNIFORM, LAPLACE) or alphabet > MAX_ALPHABET \
@@ -183,6 +237,31 @@ def decode_symbols(src: ByteReader, count: int) -> np.ndarray:
         if not 1 <= param <= 65535:
             raise SieddFormatError(f"{src.what}: bad Laplace parameter {param}")
     return _read_stream(src, read_varint(src), kind, lo, alphabet, param, count)
+
+
+def _decode_planes(src: ByteReader, shape: tuple[int, int, int]) -> np.ndarray:
+    planes, h, w = shape
+    buckets = src.u8()
+    if not 1 <= buckets <= MAX_BUCKETS:
+        raise SieddFormatError(f"{src.what}: bad context bucket count {buckets}")
+    sizes = [read_varint(src) for _ in range(buckets)]
+    if sum(sizes) != (planes - 1) * h * w:
+        raise SieddFormatError(f"{src.what}: context streams hold {sum(sizes)} symbols, "
+                               f"expected {(planes - 1) * h * w}")
+    out = np.empty((planes, h * w), dtype=np.int32)
+    out[0] = _decode_flat(src, src.u8(), h * w)
+    streams = [_decode_flat(src, src.u8(), n) if n else np.empty(0, np.int32) for n in sizes]
+    used = np.zeros(buckets, dtype=np.int64)
+    for t in range(1, planes):
+        b = plane_buckets(out[t - 1].reshape(h, w), buckets).ravel()
+        counts = np.bincount(b, minlength=buckets)
+        if np.any(used + counts > sizes):
+            raise SieddFormatError(f"{src.what}: context streams do not match their planes")
+        order = np.argsort(b, kind="stable")
+        out[t, order] = np.concatenate([streams[k][used[k]:used[k] + counts[k]]
+                                        for k in range(buckets)])
+        used += counts
+    return out.ravel()
 
 
 def _read_stream(src: ByteReader, n_words: int, kind: int, lo: int, alphabet: int, param,

@@ -9,6 +9,7 @@ A family module provides:
         model, one pair per graph version the renderer takes; a file's must equal one
     open_renderer(sf, device, threads, feature_cache_bytes)
         -> .device, .render_group(g, width, height, frames: slice | None), .close()
+    groups(video, preset) -> [(first frame, frame count)]    the groups an encode trains
     plan(video, preset, target_bytes, choose_width, info) -> (preset, budget_bits or None)
         rate control's plan before training (may choose a width); raises SieddInputError
     train(video, preset, budget_bits, device, seed, progress, state, log, info, job)

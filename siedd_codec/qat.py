@@ -71,6 +71,71 @@ def laplace_bits(values: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return torch.where(a >= 0.5, bits_outer, bits_inner)
 
 
+class _LaplaceRate(torch.autograd.Function):
+    """sum of laplace_bits(values, exp(log_scales)[bucket]) with its gradient written out, so
+    that autograd keeps no intermediate of the per-value formula (the rate of a latent-grid
+    group covers every latent at every step)."""
+
+    @staticmethod
+    def _terms(values, buckets, log_scales):
+        b = log_scales.exp()
+        live = (b >= MIN_SCALE) & (b <= MAX_SCALE)     # clamped scales get no gradient
+        b = b.clamp(MIN_SCALE, MAX_SCALE)
+        z = 0.5 / b
+        per = torch.stack([1.0 / b, z + torch.log1p(-torch.exp(-2 * z)) - LN2, torch.exp(-z),
+                           z / torch.tanh(z)])
+        per = per.index_select(1, buckets) if buckets is not None else per
+        inv_b, log_sinh, e, zcoth = per.unbind(0)
+        a = values.reshape(-1).abs()
+        outer = a >= 0.5
+        r_in = torch.clamp(a, max=0.5) * inv_b
+        exp_r = torch.exp(r_in)                 # cosh and sinh from one exp (r_in <= 25)
+        cosh_r, sinh_r = 0.5 * (exp_r + 1 / exp_r), 0.5 * (exp_r - 1 / exp_r)
+        p_in = (1 - e * cosh_r).clamp_min(1e-12)
+        return a, outer, inv_b, log_sinh, e, zcoth, r_in, cosh_r, sinh_r, p_in, live
+
+    @staticmethod
+    def forward(ctx, values, buckets, log_scales):
+        a, outer, inv_b, log_sinh, *_, p_in, _ = _LaplaceRate._terms(values, buckets, log_scales)
+        bits = torch.where(outer, a * inv_b - log_sinh, -torch.log(p_in))
+        ctx.save_for_backward(values, buckets if buckets is not None else torch.empty(0),
+                              log_scales)
+        ctx.has_buckets = buckets is not None
+        return bits.sum() / LN2
+
+    @staticmethod
+    def backward(ctx, grad):
+        values, buckets, log_scales = ctx.saved_tensors
+        buckets = buckets if ctx.has_buckets else None
+        a, outer, inv_b, _, e, zcoth, r_in, cosh_r, sinh_r, p_in, live = _LaplaceRate._terms(
+            values, buckets, log_scales)
+        scale = grad / LN2
+        d_value = torch.where(outer, inv_b, e * sinh_r * inv_b / p_in)
+        d_value = (scale * torch.sign(values.reshape(-1)) * d_value).reshape(values.shape)
+        # d bits / d log b: outer z coth z - |v| / b; inner e^-z (z cosh r - r sinh r) / p,
+        # z = 1 / (2b)
+        d_log = torch.where(outer, zcoth - a * inv_b,
+                            e * (0.5 * inv_b * cosh_r - r_in * sinh_r) / p_in)
+        count = log_scales.numel()
+        if buckets is None:
+            d_scales = d_log.sum().reshape(1)
+        elif d_log.device.type == "cpu":        # scatter_add: deterministic on the CPU
+            d_scales = torch.zeros(count, dtype=d_log.dtype).scatter_add_(0, buckets, d_log)
+        else:   # one masked sum per bucket: deterministic on every device
+            d_scales = torch.stack([torch.where(buckets == k, d_log, 0.0).sum()
+                                    for k in range(count)])
+        return d_value, None, scale * d_scales * live
+
+
+def laplace_rate(values: torch.Tensor, log_scales: torch.Tensor,
+                 buckets: torch.Tensor | None = None) -> torch.Tensor:
+    """Total bits of `values` under laplace_bits with scale exp(log_scales[bucket]) per value
+    (`buckets`: one index per value, flattened; None: log_scales has one entry for all)."""
+    if buckets is not None:
+        buckets = buckets.reshape(-1)
+    return _LaplaceRate.apply(values, buckets, log_scales.reshape(-1))
+
+
 class StoredTensors(nn.Module):
     """The quantised view of a set of parameters: one (learned or fixed) step per tensor and per
     bank, the straight-through / noisy weights, and the rate estimate. The tensors go through

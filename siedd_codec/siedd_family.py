@@ -76,6 +76,12 @@ def export_onnx(sf, path: str, directory: str) -> list[str]:
     return export(sf, path, directory)
 
 
+def groups(video, preset) -> list[tuple[int, int]]:
+    """Runs of group_size frames, as the paper's method has them."""
+    from .training import plan_groups
+    return plan_groups(len(video), preset.group_size)
+
+
 def plan(video, preset, target_bytes, choose_width, info):
     """Rate control's plan before training: -> (preset, budget of the coded weights in bits or
     None). May choose the width."""

@@ -66,7 +66,7 @@ def decompress(data: bytes | memoryview, expected: dict[str, tuple[int, ...]], w
         (step,) = src.unpack("f")
         if not (np.isfinite(step) and step > 0):
             raise SieddFormatError(f"{what}: tensor {name} has a bad step {step}")
-        codes = decode_symbols(src, numel).reshape(shape)
+        codes = decode_symbols(src, numel, tuple(shape)).reshape(shape)
         result[name] = dequantize(codes, step)
     src.expect_end()
     return result

@@ -88,9 +88,14 @@ def group_flags(g: int, preset: Preset) -> int:
         (HEAD_DELTAS if preset.head_deltas == "on" else 0)
 
 
-def plan_groups(frame_count: int, group_size: int) -> list[tuple[int, int]]:
-    return [(first, min(group_size, frame_count - first))
-            for first in range(0, frame_count, group_size)]
+def plan_groups(frame_count: int, group_size: int, cuts=()) -> list[tuple[int, int]]:
+    """(first, count) of each group: runs of group_size frames, a new run at every cut (a
+    frame that starts a shot, scenes.py), so no group straddles two shots."""
+    starts = sorted({0, *(c for c in cuts if 0 < c < frame_count)})
+    groups = []
+    for begin, end in zip(starts, [*starts[1:], frame_count]):
+        groups += [(first, min(group_size, end - first)) for first in range(begin, end, group_size)]
+    return groups
 
 
 def plan_anchors(frame_count: int, anchors: int) -> list[int]:

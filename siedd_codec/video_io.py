@@ -51,6 +51,7 @@ class Video:
     _array: np.ndarray | None = field(default=None, repr=False)
     _cursor: Iterator[np.ndarray] | None = field(default=None, init=False, repr=False)
     _position: int = field(default=0, init=False, repr=False)
+    _cuts: list[int] | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def from_frames(cls, frames: np.ndarray, fps, **kwargs) -> "Video":
@@ -91,6 +92,13 @@ class Video:
             out[k] = next(self._cursor)
             self._position += 1
         return out
+
+    def scene_cuts(self) -> list[int]:
+        """The frames that start a new shot (scenes.py), from one pass, kept."""
+        if self._cuts is None:
+            from .scenes import scene_cuts
+            self._cuts = scene_cuts(self)
+        return list(self._cuts)
 
     @property
     def frames(self) -> np.ndarray:

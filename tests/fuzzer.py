@@ -60,6 +60,7 @@ def seed_files() -> dict[str, bytes]:
     from siedd_codec import container
     return {"siedd_v2": container.to_bytes(synthetic_file()),
             "grid": container.to_bytes(synthetic_grid_file()),
+            "grid_v3": (DATA / "grid_v3.siedd").read_bytes(),     # real, with model 3
             "siedd_v1": (DATA / "golden_v1.siedd").read_bytes(),
             "carphone_v1": (DATA / "carphone_v1.siedd").read_bytes()}
 

@@ -253,6 +253,52 @@ def test_ablation_bd_table_and_report(tmp_path):
     assert (tmp_path / "ablation.png") in made
 
 
+def test_grid_ablation_quality_points_rows_on_some_clips_and_the_summary(tmp_path):
+    """The grid ablation: points are qualities (a preset field set per point), a row may run on
+    some clips only, its report and plot say so, and the first screen takes grid-tiny's
+    figures from its default row."""
+    from bench import ablation, plots, report
+    assert ablation._point_set({}, 64) == {"hidden": 64}
+    assert ablation._point_set({"point_field": "rate_lambda", "point_values": {"50": 0.02}},
+                               50) == {"rate_lambda": 0.02}
+    result = _ablation_result()
+    vtest = {**result["clips"][0], "clip": "vtest"}
+    result["clips"].append(vtest)
+    for row in result["rows"]:
+        row["points"]["vtest"] = [dict(p) for p in row["points"]["bikes"]]
+    cut = next(r for r in result["rows"] if r["key"] == "new")
+    only = {"key": "cut", "label": "bikes only", "clips": ["bikes"],
+            "points": {"bikes": [{**p, "bpp": p["bpp"] * 0.9} for p in cut["points"]["bikes"]]}}
+    result["rows"].append(only)
+    result.update(widths=[25, 50, 75], default="cut", name="grid_ablation")
+    result["base"] = {"preset": "grid-tiny", "set": {}}
+    result["bd"] = ablation.bd_table(result)
+    assert "vtest" not in result["bd"]["cut"]
+    assert result["bd"]["cut"]["mean"]["vs_today"] == pytest.approx(-28.0, abs=0.01)
+    assert ablation.encode_time_ratio(result, "cut") == pytest.approx(1.1)
+    md = "\n".join(report.grid_ablation_markdown(result))
+    row = next(line for line in md.splitlines() if line.startswith("| bikes only |"))
+    assert "| -28% | - |" in row and "--quality 25" in md
+    meta = {"scale": "cpu", "machine": {"cpu": "Test CPU"}, "versions": {}, "date": "2026-01-02"}
+    (tmp_path / "grid_ablation.json").write_text(json.dumps({**meta, "section": "grid_ablation",
+                                                             "result": result}))
+    res = report.load(tmp_path)
+    assert (tmp_path / "grid_ablation.png") in plots.make_all(res, tmp_path)
+    (tmp_path / "small").mkdir()
+    res_dir = _small_results(tmp_path / "small")
+    small = report.load(res_dir)
+    point = {"bpp": 0.05, "psnr": 30.0, "encode_seconds": 120.0}
+    small["families"] = {"machine": small["rd"]["machine"], "versions": {}, "clips": [
+        {"clip": "bikes", "size": [640, 272], "frames": 40, "grid": [point],
+         "siedd": [point], "bd": {"grid_vs_x265": 200.0, "siedd_vs_x265": 400.0}}]}
+    small["grid_ablation"] = res["grid_ablation"]
+    rows = {line.split("|")[1].strip(): line for line in report.summary_markdown(small).splitlines()
+            if line.startswith("| siedd `grid-tiny`")}
+    (name, line), = rows.items()
+    bikes_vs_x265 = result["bd"]["cut"]["bikes"]["vs_x265"]
+    assert "2026-01-02" in name and f"{1 + bikes_vs_x265 / 100:.1f}x" in line
+
+
 def test_families_bd_table_and_plot(tmp_path):
     """The families section's BD-rates and README table from a small result: a grid curve that
     needs half SIEDD's bits and twice x265's reads -50% and +100%."""

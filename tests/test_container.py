@@ -14,7 +14,7 @@ from siedd_codec.weights import iter_groups
 # Pinned by hand from a reviewed run. A change here is a format change: bump the version
 # (container.VERSION_*) and docs/FORMAT.md with it. META and the graphs are pinned by their
 # inflated bytes (another zlib may deflate them differently, and that is fine).
-GOLDEN_HEADER_START = "53494544440d0a1a0200000009000000"      # magic, version 2.0, 9 sections
+GOLDEN_HEADER_START = "53494544440d0a1a0300000009000000"      # magic, version 3.0, 9 sections
 GOLDEN_SECTIONS = [     # (type, length); None: deflated, its length depends on the zlib build
     ("META", None), ("NORM", 20), ("GENC", None), ("GDEC", None), ("WENC", 252),
     ("GIDX", 28), ("WGRP", 269), ("WGRP", 209), ("WGRP", 255),
@@ -26,6 +26,11 @@ GOLDEN_HASHES = {   # sha256[:16] of each section (inflated for META, GENC, GDEC
     "WGRP0": "8f031cd4cfac51e9", "WGRP1": "1da46478eb62fa26", "WGRP2": "a8c42b0bff417402",
 }
 V1_GOLDEN_SHA256 = "a7b6feac66a052d6311256ca238c51f9c03c36c5aeeed991276a65167dd5d88a"
+# the same synthetic files as format 2.0 wrote them (siedd ad28fce)
+V2_GOLDEN_SHA256 = "4e216596d4abdc23e04616fcdf4d1a7e47063c4c9f33890eb5abf62b68fd8b0c"
+# a real 3.0 grid file: bikes frames 20-39 at 160x68 (a scene cut at 30), grid-tiny, 30 steps
+V3_GRID_SHA256 = "2e1b371b9fb4f1089e251245e5e5f2d15f1eaed67063427d49cf0c606c6c881b"
+V2_GRID_GOLDEN_SHA256 = "94d8bf8af8c6501e35033d759fc570f16e73e3360bf5b8709c54fe78e48f1b61"
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +61,18 @@ def test_golden_layout_is_pinned(golden_bytes):
     assert hashes == GOLDEN_HASHES
 
 
-def test_golden_bitstream_decodes_to_pinned_weights(golden_bytes):
-    sf = container.from_bytes(golden_bytes)
+@pytest.fixture(params=["3.0", "2.0"])
+def golden_any_version(request, golden_bytes):
+    if request.param == "3.0":
+        return golden_bytes
+    data = (DATA / "golden_v2.siedd").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == V2_GOLDEN_SHA256
+    assert container.from_bytes(data).version == (2, 0)
+    return data
+
+
+def test_golden_bitstream_decodes_to_pinned_weights(golden_any_version):
+    sf = container.from_bytes(golden_any_version)
     sums = {g: {k: round(float(v.astype(np.float64).sum()), 6) for k, v in w.items()}
             for g, w in iter_groups(sf)}
     assert sums[0] == {"dec.w1": -1.3, "dec.b1": 0.1, "dec.w2": -1.18, "dec.b2": 0.4,
@@ -82,6 +97,60 @@ def test_format_1_files_still_decode():
                     "heads.w": 0.063654, "heads.b": -0.073782}
     with SieddReader(DATA / "golden_v1.siedd", device="cpu") as reader:
         assert len(reader) == 5 and reader[4].shape == (4, 6, 3)
+
+
+def test_format_2_grid_files_still_decode(tmp_path):
+    """Format 2.0's grid file (one Laplace per tensor at most) decodes to the same weights as
+    this writer's file of the same codes, and renders the same frames."""
+    from golden import synthetic_grid_file
+    from siedd_codec.grid import spec
+    from siedd_codec.tensor_codec import decompress
+    data = (DATA / "golden_grid_v2.siedd").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == V2_GRID_GOLDEN_SHA256
+    old, new = container.from_bytes(data), synthetic_grid_file()
+    assert old.version == (2, 0) and old.groups == new.groups
+    levels = [tuple(v) for v in old.meta["model"]["levels"]]
+    for g, (_, count) in enumerate(old.groups):
+        shapes = spec.group_shapes(levels, old.meta["model"]["synthesis"], 16, 12, count)
+        a = decompress(old.group_weights[g], shapes, "old")
+        b = decompress(new.group_weights[g], shapes, "new")
+        assert all(np.array_equal(a[k], b[k]) for k in shapes)
+    (tmp_path / "new.siedd").write_bytes(container.to_bytes(new))
+    with SieddReader(DATA / "golden_grid_v2.siedd", device="cpu") as r_old, \
+            SieddReader(tmp_path / "new.siedd", device="cpu") as r_new:
+        assert np.array_equal(r_old[3], r_new[3])
+
+
+def test_format_3_grid_file_with_context_coding_decodes(monkeypatch):
+    """A real file of this format: its groups split at the cut, its per-frame levels coded
+    with the planes' context (model 3), latents pinned, frames near the source."""
+    from siedd_codec import entropy
+    from siedd_codec.grid import spec
+    from siedd_codec.tensor_codec import decompress
+    from siedd_codec.video_io import read_video
+    from conftest import clip
+    data = (DATA / "grid_v3.siedd").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == V3_GRID_SHA256
+    sf = container.from_bytes(data)
+    assert sf.version == (3, 0) and sf.groups == [(0, 10), (10, 10)]
+    planes = []
+    decode_planes = entropy._decode_planes
+    monkeypatch.setattr(entropy, "_decode_planes",
+                        lambda src, shape: planes.append(shape) or decode_planes(src, shape))
+    levels = [tuple(v) for v in sf.meta["model"]["levels"]]
+    sums = []
+    for g, (_, count) in enumerate(sf.groups):
+        w = decompress(sf.group_weights[g], spec.group_shapes(
+            levels, sf.meta["model"]["synthesis"], sf.width, sf.height, count), "g")
+        sums.append([int(np.abs(w[f"lat{i}"]).sum()) for i in range(len(levels))])
+    assert planes and all(p[0] == 10 for p in planes)
+    assert sums == [[134, 897, 388, 103, 62, 27, 8, 92, 576, 555, 209, 64],
+                    [109, 1138, 356, 102, 62, 18, 10, 28, 424, 507, 165, 42]]
+    source = read_video(clip("bikes.mp4"), start=20, frames=20, size=(160, 68)).frames
+    with SieddReader(DATA / "grid_v3.siedd", device="cpu") as reader:
+        frames = np.stack(list(reader))
+    mse = np.mean((frames.astype(np.float64) - source) ** 2)
+    assert 10 * np.log10(255 ** 2 / mse) > 19.5          # 19.79 dB when encoded
 
 
 def test_bytes_written_equal_bytes_declared(golden_bytes, tmp_path):
@@ -180,9 +249,9 @@ def test_foreign_files(payload):
 def test_newer_version_and_trailing_bytes(golden_bytes):
     import zlib
     data = bytearray(golden_bytes)
-    data[8:10] = struct.pack("<H", 3)
+    data[8:10] = struct.pack("<H", 4)
     data[44:48] = struct.pack("<I", zlib.crc32(bytes(data[:44])))
-    with pytest.raises(SieddFormatError, match="version 3.0 .written by a newer siedd"):
+    with pytest.raises(SieddFormatError, match="version 4.0 .written by a newer siedd"):
         container.from_bytes(bytes(data))
     with pytest.raises(SieddFormatError, match="past the declared end"):
         container.from_bytes(golden_bytes + b"junk")

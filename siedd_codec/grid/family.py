@@ -58,15 +58,22 @@ def open_renderer(sf, device: str = "auto", threads: int = 0, feature_cache_byte
     return GridRenderer(sf, device, threads)
 
 
+def groups(video, preset) -> list[tuple[int, int]]:
+    """Runs of group_size frames, a new one at every scene cut unless the preset says not:
+    a group's shared planes serve one shot."""
+    from ..training import plan_groups
+    cuts = video.scene_cuts() if preset.scene_cuts else ()
+    return plan_groups(len(video), preset.group_size, cuts)
+
+
 def plan(video, preset, target_bytes, choose_width, info):
     """-> (preset, the bits the coded groups may take, or None)."""
     if target_bytes is None:
         return preset, None
     from .. import container
     from ..errors import SieddInputError
-    from .train import plan_groups
-    groups = plan_groups(len(video), preset.group_size)
-    skeleton = build_file({"codes": [{}] * len(groups), "groups": groups}, video, preset, info,
+    ranges = groups(video, preset)
+    skeleton = build_file({"codes": [{}] * len(ranges), "groups": ranges}, video, preset, info,
                           coded=False)
     fixed = len(container.to_bytes(skeleton))
     if target_bytes <= fixed * 1.2:

@@ -9,12 +9,24 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..qat import laplace_bits, quant_round
+from ..entropy import CONTEXT_BUCKETS
+from ..qat import laplace_rate, quant_round
 from . import spec
 
 
 def _straight_through(x: torch.Tensor) -> torch.Tensor:
     return quant_round(x.detach()) + (x - x.detach())
+
+
+def plane_buckets(previous: torch.Tensor) -> torch.Tensor:
+    """entropy.plane_buckets of the rounded planes, for each plane after the first (P, h, w)."""
+    a = quant_round(previous).abs_()
+    c = a.clone()
+    c[:, 1:] += a[:, :-1]
+    c[:, :-1] += a[:, 1:]
+    c[:, :, 1:] += a[:, :, :-1]
+    c[:, :, :-1] += a[:, :, 1:]
+    return c.clamp(max=CONTEXT_BUCKETS - 1).long()
 
 
 class GridGroup(nn.Module):
@@ -27,6 +39,10 @@ class GridGroup(nn.Module):
         self.latents = nn.ParameterList(
             nn.Parameter(torch.zeros(shapes[f"lat{i}"])) for i in range(len(levels)))
         self.log_scales = nn.Parameter(torch.full((len(levels),), math.log(scale_init)))
+        # planes after a level's first: one scale per bucket of the context the entropy coder
+        # uses (entropy.plane_buckets: the plane before, around the same place)
+        self.context_log_scales = nn.Parameter(
+            torch.full((len(levels), CONTEXT_BUCKETS), math.log(scale_init)))
         widths = [len(levels), *synthesis, 3]
         gen = torch.Generator().manual_seed(1)
         ws, bs = [], []
@@ -39,6 +55,10 @@ class GridGroup(nn.Module):
             bs[-1].copy_(torch.as_tensor(mean_rgb, dtype=torch.float32))
         self.weights, self.biases = nn.ParameterList(ws), nn.ParameterList(bs)
         self.syn_steps: list[float] | None = None      # set for the hard stage
+        # the rate's table entry of every first-plane latent (bits(): its level's own scale)
+        self.register_buffer("first_plane_ids", torch.cat([
+            torch.full((math.prod(shapes[f"lat{i}"][1:]),), i, dtype=torch.long)
+            for i in range(len(levels))]), persistent=False)
         for scale in sorted({s for s, _ in levels}):
             h, w = spec.grid_dims(width, height, scale)
             for axis, (n_out, n_grid) in (("y", (height, h)), ("x", (width, w))):
@@ -76,8 +96,19 @@ class GridGroup(nn.Module):
         return params[:n], params[n:]
 
     def bits(self, latents) -> torch.Tensor:
-        scales = self.log_scales.exp()
-        return sum(laplace_bits(lat, scales[i]).sum() for i, lat in enumerate(latents))
+        """The latents' bits under the entropy coder's models: a Laplace per level for a
+        level's first plane; for each later plane, one per bucket of the plane before's
+        context (entropy.py, model 3). One pass over all latents: table entry i is level i's
+        scale, L + i B + k level i's bucket k."""
+        n_levels = len(latents)
+        later = [(i, lat) for i, lat in enumerate(latents) if lat.shape[0] > 1]
+        values = torch.cat([lat[0].reshape(-1) for lat in latents]
+                           + [lat[1:].reshape(-1) for _, lat in later])
+        ids = torch.cat([self.first_plane_ids] + [
+            plane_buckets(lat[:-1].detach()).reshape(-1) + (n_levels + i * CONTEXT_BUCKETS)
+            for i, lat in later])
+        table = torch.cat([self.log_scales, self.context_log_scales.reshape(-1)])
+        return laplace_rate(values, table, ids)
 
     # -- evaluation --------------------------------------------------------------------------
     def _read(self, plane: torch.Tensor, t: torch.Tensor, y: torch.Tensor, x: torch.Tensor,

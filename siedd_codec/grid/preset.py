@@ -31,7 +31,7 @@ class GridPreset:
     group_size: int = 20         # frames per group
     levels: str = DEFAULT_LEVELS  # SCALE:KNOTS,... (grid/spec.py)
     synthesis: str = "16,16"     # hidden widths of the synthesis network
-    steps: int = 1000            # training steps per group
+    steps: int = 1200            # training steps of a full group (a shorter one: in proportion)
     samples: int = 16384         # pixels sampled per step (over the group's frames)
     lr: float = 0.2              # the latents' Adam lr (cosine decay to 0)
     synthesis_lr: float = 5e-3
@@ -39,6 +39,7 @@ class GridPreset:
     rate_lambda: float = LAMBDA_AT_50   # loss = MSE + lambda x bpp; --quality sets it
     hard_fraction: float = 0.1   # share of the steps with straight-through rounding
     synthesis_bits: int = 8      # the synthesis weights' steps: max|w| / (2^(bits-1) - 1)
+    scene_cuts: int = 1          # 1: a new group at every scene cut (scenes.py); 0: fixed runs
 
     def replace(self, **overrides) -> "GridPreset":
         known = {f.name for f in fields(self)}
@@ -78,6 +79,7 @@ class GridPreset:
              "rate_lambda must be in 0..100"),
             (0 <= self.hard_fraction <= 1, "hard_fraction must be in 0..1"),
             (4 <= self.synthesis_bits <= 16, "synthesis_bits must be in 4..16"),
+            (self.scene_cuts in (0, 1), "scene_cuts must be 0 or 1"),
         ]
         for ok, message in checks:
             if not ok:

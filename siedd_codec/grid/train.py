@@ -1,10 +1,11 @@
 """Training the latent-grid model, group by group, on CPU or CUDA.
 
-Each group of frames gets its own grids and synthesis (grid/model.py), trained on pixels sampled
-uniformly over the group's frames. The loss is
+Each group of frames (a new one at every scene cut, grid/family.groups) gets its own grids and
+synthesis (grid/model.py), trained on pixels sampled uniformly over the group's frames, for a
+number of steps in proportion to its frames. The loss is
     MSE (RGB in [0, 1]) + lambda x bits / pixels
-bits the latents' cost under a learned zero-mean Laplace per level (qat.laplace_bits, the model
-the entropy coder uses). Latents train against additive uniform noise (the soft stage), then for
+bits the latents' cost under the entropy coder's models (GridGroup.bits: a learned zero-mean
+Laplace per level, and per context bucket for the planes after a level's first). Latents train against additive uniform noise (the soft stage), then for
 the last `hard_fraction` of the steps against straight-through rounding, with the synthesis
 rounded to its stored steps too: the codes written are those the last step evaluated.
 
@@ -21,7 +22,7 @@ import torch
 
 from ..progress import CALIBRATION_STEPS, Progress, Stage, Stopwatch
 from ..tensor_codec import compress
-from ..training import group_seed, plan_groups
+from ..training import group_seed
 from . import spec
 from .model import GridGroup
 
@@ -61,7 +62,8 @@ class GridTrainer:
 
     def _run(self):
         p = self.preset
-        groups = plan_groups(self.n, p.group_size)
+        from .family import groups as group_ranges
+        groups = group_ranges(self.video, p)
         self.group_total = len(groups)
         codes: list = [None] * len(groups)
         lams: list[float] = []
@@ -69,14 +71,15 @@ class GridTrainer:
         saved = self.restore(groups)
         mine = [g for g in range(len(groups)) if self.job is None or self.job.owns(g)]
         if self.progress.enabled:
-            self.calibrate(groups, [g for g in mine if g not in saved], len(mine))
+            self.calibrate(groups, [g for g in mine if g not in saved],
+                           sum(self.group_steps(groups[g][1]) for g in mine))
         self.progress.start("groups")
         for g in mine:
             first, count = groups[g]
             if g in saved:
                 codes[g], extra = saved[g]
                 lams.append(float(extra["lam"]))
-                self.progress.skip(p.steps)
+                self.progress.skip(self.group_steps(count))
             else:
                 budget = None
                 if self.budget_bits is not None:
@@ -131,7 +134,14 @@ class GridTrainer:
             self.log(f"resuming: {len(saved)} of {len(groups)} groups restored")
         return saved
 
-    def calibrate(self, groups, todo: list[int], count: int) -> None:
+    def group_steps(self, frames: int) -> int:
+        """Training steps of a group of `frames` frames: the preset's steps for a full group, in
+        proportion for a shorter one (cut short by a scene cut or the clip's end), so every
+        frame gets the same training; a clip shorter than a group trains in full."""
+        p = self.preset
+        return max(1, round(p.steps * frames / min(p.group_size, self.n)))
+
+    def calibrate(self, groups, todo: list[int], steps: int) -> None:
         """Plan the progress: a few steps of the first group to train, timed here."""
         t0 = time.perf_counter()
         seconds = 0.0
@@ -139,7 +149,7 @@ class GridTrainer:
             watch = Stopwatch(self.device.type)
             self.train_group(todo[0], *groups[todo[0]], None, stopwatch=watch, limit=watch.steps)
             seconds = watch.seconds
-        self.progress.plan([Stage("groups", self.preset.steps * count, seconds)],
+        self.progress.plan([Stage("groups", steps, seconds)],
                            f"timed on {CALIBRATION_STEPS} steps in "
                            f"{time.perf_counter() - t0:.1f} s")
 
@@ -165,17 +175,18 @@ class GridTrainer:
         synth = [*model.weights, *model.biases]
         opt = torch.optim.Adam([
             {"params": latents, "lr": p.lr},
-            {"params": [model.log_scales], "lr": SCALE_LR},
+            {"params": [model.log_scales, model.context_log_scales], "lr": SCALE_LR},
             {"params": synth, "lr": p.synthesis_lr}])
         base_lrs = [group["lr"] for group in opt.param_groups]
         total = count * pixels
         samples = min(total, p.samples)
-        hard_from = p.steps - round(p.hard_fraction * p.steps)
-        for step in range(p.steps if limit is None else min(limit, p.steps)):
+        steps = self.group_steps(count)
+        hard_from = steps - round(p.hard_fraction * steps)
+        for step in range(steps if limit is None else min(limit, steps)):
             stage = "noise" if step < hard_from else "hard"
             if step == hard_from:
                 model.freeze_synthesis_steps(p.synthesis_bits)
-            decay = 0.5 * (1 + math.cos(math.pi * step / p.steps))
+            decay = 0.5 * (1 + math.cos(math.pi * step / steps))
             for group, base in zip(opt.param_groups, base_lrs):
                 group["lr"] = base * decay
             idx = torch.randint(0, total, (samples,), generator=gen).to(dev)
@@ -203,6 +214,6 @@ class GridTrainer:
                 self.progress.advance(1, f"group {g + 1}/{self.group_total}")
         if stopwatch is not None:
             return None
-        if p.steps and model.syn_steps is None:
+        if model.syn_steps is None:
             model.freeze_synthesis_steps(p.synthesis_bits)
         return model.codes(), lam
