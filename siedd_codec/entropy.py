@@ -194,14 +194,16 @@ def plane_buckets(previous: np.ndarray, buckets: int = CONTEXT_BUCKETS) -> np.nd
 
 
 def _encode_planes(values: np.ndarray) -> bytes:
-    """Model 3: plane 0 alone, then every later symbol in the stream of its context's bucket."""
-    by_bucket: list[list[np.ndarray]] = [[] for _ in range(CONTEXT_BUCKETS)]
+    """Model 3: plane 0 alone, then every later symbol in the stream of its context's bucket
+    (in plane order, then C order: what _decode_planes takes back)."""
+    parts: list[list[np.ndarray]] = [[] for _ in range(CONTEXT_BUCKETS)]
     for t in range(1, values.shape[0]):
         b = plane_buckets(values[t - 1]).ravel()
-        plane = values[t].ravel()
-        for k in range(CONTEXT_BUCKETS):
-            by_bucket[k].append(plane[b == k])
-    streams = [np.concatenate(parts) for parts in by_bucket]
+        ordered = values[t].ravel()[np.argsort(b, kind="stable")]
+        bounds = np.cumsum(np.bincount(b, minlength=CONTEXT_BUCKETS))[:-1]
+        for k, chunk in enumerate(np.split(ordered, bounds)):
+            parts[k].append(chunk)
+    streams = [np.concatenate(p) for p in parts]
     data = bytearray([PLANES, CONTEXT_BUCKETS])
     data += varint_bytes([len(s) for s in streams])
     data += _encode_flat(values[0].ravel())[1]

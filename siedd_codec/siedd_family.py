@@ -135,9 +135,7 @@ def build_file(model, video: Video, preset: Preset, encoder_info: dict,
 def fixed_bytes(video: Video, preset: Preset, encoder_info: dict) -> int:
     """What the file takes besides the coded weights: header, section table (one entry per
     group too), META, NORM, graphs, group index."""
-    from .training import plan_groups
-    groups = plan_groups(len(video), preset.group_size)
-    skeleton = _skeleton(video, preset, encoder_info, groups)
+    skeleton = _skeleton(video, preset, encoder_info, groups(video, preset))
     from . import container
     return len(container.to_bytes(skeleton))
 
@@ -156,8 +154,7 @@ def plan_rate(video: Video, preset: Preset, target_bytes: int, choose_width: boo
     parts."""
     from .model_spec import encoder_weight_count, group_weight_count
     from .ratecontrol import choose_width as pick, encoder_share
-    from .training import plan_groups
-    groups = plan_groups(len(video), preset.group_size)
+    group_count = len(groups(video, preset))
 
     def budget_at(p: Preset) -> float:
         fixed = fixed_bytes(video, p, encoder_info)
@@ -168,8 +165,8 @@ def plan_rate(video: Video, preset: Preset, target_bytes: int, choose_width: boo
     budget = budget_at(preset)
     if choose_width:
         share = encoder_share(encoder_weight_count(preset.hidden),
-                              group_weight_count(preset.hidden, preset.group_size), len(groups))
-        width = pick(budget * (1 - share) / len(groups), preset.group_size,
+                              group_weight_count(preset.hidden, preset.group_size), group_count)
+        width = pick(budget * (1 - share) / group_count, preset.group_size,
                      largest=max(64, 2 * preset.hidden))
         preset = preset.replace(hidden=width)
         budget = budget_at(preset)

@@ -238,6 +238,17 @@ def test_plane_buckets_are_the_neighbourhood_of_the_plane_before():
     assert b[2, 3] == 0      # diagonal neighbours are not in the context
 
 
+def test_training_buckets_are_the_coders():
+    """The grid trainer's rate (torch) puts every latent in the bucket the coder (numpy) will."""
+    from siedd_codec.grid.model import plane_buckets as torch_buckets
+    gen = torch.Generator().manual_seed(3)
+    planes = torch.randn(5, 9, 11, generator=gen) * 1.5        # rounds to 0, +-1, +-2, ...
+    got = torch_buckets(planes).numpy()
+    codes = torch.sign(planes) * torch.floor(planes.abs() + 0.5)  # the file's codes
+    want = np.stack([plane_buckets(codes[t].numpy().astype(np.int64)) for t in range(5)])
+    assert np.array_equal(got, want)
+
+
 @pytest.mark.parametrize("damage", ["shape", "buckets", "sizes", "cut"])
 def test_damaged_planes_streams_are_one_clear_error(damage):
     values = _moving_planes()

@@ -5,9 +5,10 @@ synthesis (grid/model.py), trained on pixels sampled uniformly over the group's 
 number of steps in proportion to its frames. The loss is
     MSE (RGB in [0, 1]) + lambda x bits / pixels
 bits the latents' cost under the entropy coder's models (GridGroup.bits: a learned zero-mean
-Laplace per level, and per context bucket for the planes after a level's first). Latents train against additive uniform noise (the soft stage), then for
-the last `hard_fraction` of the steps against straight-through rounding, with the synthesis
-rounded to its stored steps too: the codes written are those the last step evaluated.
+Laplace per level, and per context bucket for the planes after a level's first). Latents train
+against additive uniform noise (the soft stage), then for the last `hard_fraction` of the steps
+against straight-through rounding, with the synthesis rounded to its stored steps too: the codes
+written are those the last step evaluated.
 
 Rate control (a bits budget): each group gets what is left of the budget in proportion to its
 frames; within the group lambda is steered multiplicatively towards the group's share, from the
