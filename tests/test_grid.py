@@ -204,9 +204,30 @@ def test_export_onnx_for_grid_files(siedd_cli, grid_siedd, tmp_path):
     shared = ort.InferenceSession(str(out / group["shared"]), providers=["CPUExecutionProvider"])
     (z,) = shared.run(None, taps(recipe["shared_level_scales"]))
     frame = ort.InferenceSession(str(out / group["frames"]), providers=["CPUExecutionProvider"])
-    (frames,) = frame.run(None, {**taps(recipe["frame_level_scales"]), "shared_z": z})
+    assert recipe["graph_version"] == 2
+    feeds = {**taps(recipe["frame_level_scales"]), "shared_z": z}
+    frames = np.concatenate([frame.run(None, {**feeds, "frame": np.array([k])})[0]
+                             for k in range(group["frame_count"])])
     with SieddReader(grid_siedd, size=(width, height)) as reader:
         assert np.array_equal(frames, reader.decode_group(1))
+
+
+def test_both_graph_versions_render_the_same_pictures(grid_siedd):
+    """Graph version 2 (a frame a run, the first layer one Gemm) computes what version 1 (all
+    of a group's frames a run, formats 2.0 and 3.0) does, and the reader runs each file's own."""
+    import dataclasses
+    from siedd_codec.grid import family
+    sf = container.read(grid_siedd)
+    new, old = family.graphs(sf.meta)
+    assert (sf.encoder_graph, sf.decoder_graph) == new and new[0] == old[0] != new[1] != old[1]
+    sf_v1 = dataclasses.replace(sf, decoder_graph=old[1])
+    renderers = [GridRenderer(f, device="cpu") for f in (sf, sf_v1)]
+    assert [r.graph_version for r in renderers] == [2, 1]
+    for size in ((sf.width, sf.height), (123, 77)):
+        v2, v1 = (r.render_group(0, *size) for r in renderers)
+        assert np.array_equal(v2, v1)
+    assert np.array_equal(renderers[0].render_group(0, 64, 48, slice(1, 3)),
+                          renderers[1].render_group(0, 64, 48)[1:3])
 
 
 def test_grid_presets_and_quality_scale():
