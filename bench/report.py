@@ -540,8 +540,13 @@ def summary_markdown(res: dict) -> str:
     # grid-tiny's own graphs changed after the families run: its decode row from the later note
     newer = [r for r in (res.get("grid_dev_round3") or {}).get("decode", [])
              if r.get("default") and tuple(r["size"]) == (640, 360)]
+    grid_fps_note = ""
     if newer:
         fps["grid"] = newer[0]
+        siedd_then = [r["fps"] for r in res["grid_dev_round3"]["decode"]
+                      if r["synthesis"] == "-" and tuple(r["size"]) == (640, 360)]
+        grid_fps_note = (" (a later run than SIEDD's" + (f", where SIEDD d=64 made {siedd_then[0]:.0f}"
+                                                        if siedd_then else "") + ")")
     names = ", ".join(f"{c['clip']} {c['size'][0]}x{c['size'][1]}" for c in clips)
     how = "from the clip's MSE" if "clip's MSE" in str(rd_clips[0].get("psnr_note", "")) \
         else "the mean over frames, on both sides"
@@ -554,7 +559,7 @@ def summary_markdown(res: dict) -> str:
         "|---|---|---|---|",
         f"| siedd `grid-tiny`{grid_note} | {times(grid_bd)} | "
         f"{span(grid_spf, '.1f')} (1 thread) | "
-        + (f"{fps['grid']['fps']:.0f} fps |" if fps["grid"] else "- |"),
+        + (f"{fps['grid']['fps']:.0f} fps{grid_fps_note} |" if fps["grid"] else "- |"),
         f"| siedd `tiny` (SIEDD, d=48-128) | {times([c['bd']['siedd_vs_x265'] for c in clips])} | "
         f"{span([v for c in clips for v in spf(c['siedd'], c['frames'])], '.1f')} (1 thread) | "
         + (f"{fps['siedd']['fps']:.0f} fps (d={fps['siedd']['label'][1:]}) |" if fps["siedd"]
@@ -646,11 +651,14 @@ def grid_dev_markdown(dev: dict, title: str = "Development runs of the grid fami
     if dev.get("decode"):
         lines.append(dev["decode_how"] + ":")
         lines.append("")
-        lines.append("| file | synthesis | graph version | size | fps |")
-        lines.append("|---|---|---|---|---|")
+        lines.append("| file | synthesis | graph version | size | fps (each run's) | "
+                     "first group, s |")
+        lines.append("|---|---|---|---|---|---|")
         for r in dev["decode"]:
+            runs = ", ".join(f"{v:.1f}" for v in r["fps_runs"])
+            first = ", ".join(f"{v:.2f}" for v in r["first_group_seconds"])
             lines.append(f"| {r['file']} | {r['synthesis']} | {r['graph_version']} | "
-                         f"{r['size'][0]}x{r['size'][1]} | {r['fps']:.1f} |")
+                         f"{r['size'][0]}x{r['size'][1]} | {r['fps']:.1f} ({runs}) | {first} |")
         lines.append("")
     lines.append(dev["reading"] + ".")
     lines.append("")
