@@ -13,8 +13,8 @@ with the synthesis rounded to its stored steps too: the codes written are those 
 evaluated.
 
 Rate control (a bits budget): each group gets what is left of the budget in proportion to its
-frames; within the group lambda is steered multiplicatively towards the group's share, from the
-bits of the latents as they would be rounded now."""
+frames; within the group lambda is steered multiplicatively towards the group's share less its
+synthesis (synthesis_bits a weight), from the bits of the latents as they would be rounded now."""
 from __future__ import annotations
 
 import math
@@ -184,6 +184,8 @@ class GridTrainer:
             {"params": synth, "lr": p.synthesis_lr}])
         base_lrs = [group["lr"] for group in opt.param_groups]
         total = count * pixels
+        if budget is not None:     # the latents steer towards what the synthesis leaves
+            budget = max(1.0, budget - p.synthesis_bits * sum(t.numel() for t in synth))
         samples = min(total, p.samples)
         steps = self.group_steps(count)
         hard_from = steps - round(p.hard_fraction * steps)
