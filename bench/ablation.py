@@ -175,9 +175,11 @@ def run(cfg: dict, device: str, out_dir: Path) -> dict:
     # widest first: the longest jobs should not be the last ones
     jobs.sort(key=lambda j: -j["width"])
     log(f"{name}: {len(jobs)} encodes to run ({len(cache)} cached), {cfg['jobs']} at a time")
-    if any(j["commit"] for j in jobs):
-        for commit in {j["commit"] for j in jobs if j["commit"]}:
-            _tree_for(commit)
+    # every tree made before the jobs start: two jobs must not make one at the same time
+    for commit in {j["commit"] for j in jobs if j["commit"]}:
+        _tree_for(commit)
+    if any(not j["commit"] for j in jobs):
+        _own_tree()
     done = 0
     with ThreadPoolExecutor(cfg["jobs"]) as pool:
         for job, result in zip(jobs, pool.map(_run_job, jobs)):

@@ -65,20 +65,30 @@ def _grid_points(qualities=_GRID_QUALITIES, **extra):
     return [{"label": f"q{q}", "preset": "grid-tiny",
              "set": {"rate_lambda": round(quality_to_lambda(q), 6), **extra}} for q in qualities]
 
-# The grid family's ablation (bench/ablation.py with quality points): each lever of this round
-# on the RD clips at --quality 25, 50, 75; "today" is grid-tiny before them, run from its commit.
+# The grid family's ablation (bench/ablation.py with quality points): each lever on the RD clips
+# at --quality 25, 50, 75; "today" is grid-tiny before them, run from its commit. Rows measured
+# with an earlier tree run from the commit they were measured with; the last from this tree.
 GRID_BASELINE_COMMIT = "ad28fce"
+GRID_ROUND2_COMMIT = "56461ff"
+GRID_ROUND3_CODING_COMMIT = "647f23e"
 _GRID_ABLATION_ROWS = [
     {"key": "today", "commit": GRID_BASELINE_COMMIT,
      "label": "today: grid-tiny at ad28fce (one Laplace per level, fixed groups of 20, 1,000 steps)"},
-    {"key": "context", "set": {"scene_cuts": 0, "steps": 1000},
+    {"key": "context", "commit": GRID_ROUND2_COMMIT, "set": {"scene_cuts": 0, "steps": 1000},
      "label": "+ temporal context: a level's later planes coded and trained with a Laplace per "
               "bucket of the plane before (entropy model 3)"},
-    {"key": "cuts", "set": {"steps": 1000}, "clips": ["bikes"],
+    {"key": "cuts", "commit": GRID_ROUND2_COMMIT, "set": {"steps": 1000}, "clips": ["bikes"],
      "label": "+ a new group at every scene cut, steps in proportion to a group's frames "
               "(only bikes has cuts)"},
-    {"key": "steps", "set": {},
-     "label": "+ 1,200 steps per group instead of 1,000: the default"},
+    {"key": "steps", "commit": GRID_ROUND2_COMMIT, "set": {},
+     "label": "+ 1,200 steps per group instead of 1,000 (format 3.0)"},
+    {"key": "coding", "commit": GRID_ROUND3_CODING_COMMIT, "set": {},
+     "label": "+ a shared level's rows coded and trained with the row before as context, a "
+              "per-frame level's planes as differences where that is cheaper (format 4.0, "
+              "entropy models 4 and 5)"},
+    {"key": "synthesis", "set": {},
+     "label": "+ a synthesis of 32 then 16 (16, 16 before), the frame graph making a frame a run "
+              "(graph version 2, for decode speed): the default"},
 ]
 
 
@@ -87,7 +97,7 @@ def _grid_ablation(clips, qualities=_GRID_QUALITIES, rows=None, base_set=None):
     return {"name": "grid_ablation", "clips": clips, "widths": list(qualities),
             "point_field": "rate_lambda",
             "point_values": {str(q): round(quality_to_lambda(q), 6) for q in qualities},
-            "crfs": _CRFS, "today": "today", "default": "steps",
+            "crfs": _CRFS, "today": "today", "default": "synthesis",
             "base": {"preset": "grid-tiny", "set": base_set or {}},
             "rows": rows or _GRID_ABLATION_ROWS, "jobs": 2, "threads_per_job": 1}
 
@@ -145,7 +155,7 @@ SCALES: dict[str, dict] = {
                      "rate_targets": [0.5], "jobs": 2, "threads_per_job": 1},
         "grid_ablation": {**_grid_ablation([{"clip": "bikes", "size": [160, 68], "frames": 8}],
                                            qualities=(25, 75),
-                                           rows=[_GRID_ABLATION_ROWS[0], _GRID_ABLATION_ROWS[3]],
+                                           rows=[_GRID_ABLATION_ROWS[0], _GRID_ABLATION_ROWS[-1]],
                                            base_set={"steps": 20}),
                           "crfs": [30, 40, 51]},
     },

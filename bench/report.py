@@ -34,7 +34,8 @@ SECTION_FILES = ("run", "peak", "rd", "encode", "decode", "quant", "precision", 
                  "ablation",
                  "families", "grid_ablation")
 # results written once by hand-run experiments (their JSON says how), shown beside the suite's
-NOTE_FILES = ("decode_ab", "rate_dev", "item0", "grid_dev", "grid_dev_context", "fuzz")
+NOTE_FILES = ("decode_ab", "rate_dev", "item0", "grid_dev", "grid_dev_context", "grid_dev_round3",
+              "fuzz")
 
 
 def load(results_dir: Path) -> dict:
@@ -329,6 +330,9 @@ def markdown(res: dict, results_dir: Path | None = None, link_base: Path = ROOT)
     if res.get("grid_dev_context"):
         lines += grid_dev_markdown(res["grid_dev_context"], "Development runs of the grid "
                                    "family: context, scene cuts, steps")
+    if res.get("grid_dev_round3"):
+        lines += grid_dev_markdown(res["grid_dev_round3"], "Development runs of the grid "
+                                   "family: rows and differences, synthesis width, decode graphs")
     ab = res.get("ablation")
     if ab and ab.get("rows"):
         lines += ablation_markdown(ab)
@@ -533,6 +537,16 @@ def summary_markdown(res: dict) -> str:
                      "clip's MSE on both sides)")
     decode = {(r["family"], tuple(r["size"])): r for r in fam.get("decode") or []}
     fps = {f: decode.get((f, (640, 360))) for f in ("grid", "siedd")}
+    # grid-tiny's own graphs changed after the families run: its decode row from the later note
+    newer = [r for r in (res.get("grid_dev_round3") or {}).get("decode", [])
+             if r.get("default") and tuple(r["size"]) == (640, 360)]
+    grid_fps_note = ""
+    if newer:
+        fps["grid"] = newer[0]
+        siedd_then = [r["fps"] for r in res["grid_dev_round3"]["decode"]
+                      if r["synthesis"] == "-" and tuple(r["size"]) == (640, 360)]
+        grid_fps_note = (" (a later run than SIEDD's" + (f", where SIEDD d=64 made {siedd_then[0]:.0f}"
+                                                        if siedd_then else "") + ")")
     names = ", ".join(f"{c['clip']} {c['size'][0]}x{c['size'][1]}" for c in clips)
     how = "from the clip's MSE" if "clip's MSE" in str(rd_clips[0].get("psnr_note", "")) \
         else "the mean over frames, on both sides"
@@ -545,7 +559,7 @@ def summary_markdown(res: dict) -> str:
         "|---|---|---|---|",
         f"| siedd `grid-tiny`{grid_note} | {times(grid_bd)} | "
         f"{span(grid_spf, '.1f')} (1 thread) | "
-        + (f"{fps['grid']['fps']:.0f} fps |" if fps["grid"] else "- |"),
+        + (f"{fps['grid']['fps']:.0f} fps{grid_fps_note} |" if fps["grid"] else "- |"),
         f"| siedd `tiny` (SIEDD, d=48-128) | {times([c['bd']['siedd_vs_x265'] for c in clips])} | "
         f"{span([v for c in clips for v in spf(c['siedd'], c['frames'])], '.1f')} (1 thread) | "
         + (f"{fps['siedd']['fps']:.0f} fps (d={fps['siedd']['label'][1:]}) |" if fps["siedd"]
@@ -634,6 +648,18 @@ def grid_dev_markdown(dev: dict, title: str = "Development runs of the grid fami
         lines.append(f"| {r['key']} | {r['label']} | {r['bpp']:.4f} | {r['psnr']:.2f} dB | "
                      f"{r['seconds_per_frame']:.1f} |")
     lines.append("")
+    if dev.get("decode"):
+        lines.append(dev["decode_how"] + ":")
+        lines.append("")
+        lines.append("| file | synthesis | graph version | size | fps (each run's) | "
+                     "first group, s |")
+        lines.append("|---|---|---|---|---|---|")
+        for r in dev["decode"]:
+            runs = ", ".join(f"{v:.1f}" for v in r["fps_runs"])
+            first = ", ".join(f"{v:.2f}" for v in r["first_group_seconds"])
+            lines.append(f"| {r['file']} | {r['synthesis']} | {r['graph_version']} | "
+                         f"{r['size'][0]}x{r['size'][1]} | {r['fps']:.1f} ({runs}) | {first} |")
+        lines.append("")
     lines.append(dev["reading"] + ".")
     lines.append("")
     return lines

@@ -1,6 +1,6 @@
 """Entropy coding of integer symbols with an ANS coder (constriction, Rust core).
 
-Three models; the encoder keeps whichever gives the fewest bytes:
+Six models; the encoder keeps whichever gives the fewest bytes:
   0  histogram: the array's own symbol counts travel with it (LEB128 varints). Best for large
      tensors whose shape no one-parameter model fits.
   1  uniform over [sym_min, sym_max]: no side information.
@@ -11,6 +11,13 @@ Three models; the encoder keeps whichever gives the fewest bytes:
      restricted to [sym_min, sym_max]. The table is computed with IEEE-exact operations only
      (products in a fixed order, floor), then given to constriction as integer frequencies
      floor(P 2^24) + 1, so every machine builds the same table and decodes the same symbols.
+  3  planes with context (3-D tensors of 2+ planes): plane 0 alone, every later symbol in the
+     stream of its context's bucket, the context taken from the plane before (plane_buckets).
+  4  rows with context (tensors of 2+ dimensions and 2+ rows): model 3 on the tensor seen as
+     rows of its last axis, (rows, 1, n): a row's context is the row before.
+  5  differences (3-D tensors of 2+ planes): model 3 on plane 0 and then each plane minus the
+     one before; the decoder adds them up. Pays where planes change slowly.
+  (docs/FORMAT.md has models 3-5 byte by byte.)
 
 Bitstream of one coded array (format 2; little-endian; varints are LEB128, `zigzag` maps
 0, -1, 1, -2, ... to 0, 1, 2, 3, ...):
@@ -32,7 +39,7 @@ from .errors import SieddFormatError
 
 MAX_ALPHABET = 1 << 16
 MAX_MAGNITUDE = 1 << 24          # |symbol| bound of format 2
-HISTOGRAM, UNIFORM, LAPLACE, PLANES = 0, 1, 2, 3
+HISTOGRAM, UNIFORM, LAPLACE, PLANES, ROWS, DIFFERENCES = 0, 1, 2, 3, 4, 5
 CONTEXT_BUCKETS = 6              # model 3's buckets as this encoder writes them
 MAX_BUCKETS = 64
 TABLE_BITS = 24
@@ -142,16 +149,33 @@ def _decode_stream(src: ByteReader, words: np.ndarray, model, count: int) -> np.
 
 # -- format 2 ------------------------------------------------------------------------------------
 def encode_symbols(values: np.ndarray, out: ByteWriter) -> int:
-    """Code integer `values`; returns the model used. A 3-D array of more than one plane is
-    also tried with the planes' temporal context (model 3)."""
+    """Code integer `values`; returns the model used. Arrays of more than one row are also
+    tried with the rows' context (model 4); 3-D arrays of more than one plane with the planes'
+    context on the values (model 3) and on their differences (model 5)."""
     values = np.asarray(values, dtype=np.int64)
     kind, data = _encode_flat(values.ravel())
+    options = []
+    if values.ndim >= 2 and values.size > values.shape[-1]:
+        options.append((ROWS, values.reshape(-1, 1, values.shape[-1])))
     if values.ndim == 3 and values.shape[0] > 1:
-        context = _encode_planes(values)
-        if len(context) < len(data):
-            kind, data = PLANES, context
+        options.append((PLANES, values))
+        options.append((DIFFERENCES, plane_differences(values)))
+    for option, planes in options:
+        try:
+            coded = bytes([option]) + _encode_planes(planes)
+        except ValueError:                 # differences beyond the symbol bounds
+            continue
+        if len(coded) < len(data):
+            kind, data = option, coded
     out.raw(data)
     return kind
+
+
+def plane_differences(values: np.ndarray) -> np.ndarray:
+    """Model 5's symbols: plane 0, then each plane minus the one before."""
+    out = values.astype(np.int64)
+    out[1:] = out[1:] - out[:-1]
+    return out
 
 
 def _encode_flat(flat: np.ndarray) -> tuple[int, bytes]:
@@ -194,8 +218,9 @@ def plane_buckets(previous: np.ndarray, buckets: int = CONTEXT_BUCKETS) -> np.nd
 
 
 def _encode_planes(values: np.ndarray) -> bytes:
-    """Model 3: plane 0 alone, then every later symbol in the stream of its context's bucket
-    (in plane order, then C order: what _decode_planes takes back)."""
+    """Models 3-5's body (after the model byte): plane 0 alone, then every later symbol in the
+    stream of its context's bucket (in plane order, then C order: what _decode_planes takes
+    back)."""
     parts: list[list[np.ndarray]] = [[] for _ in range(CONTEXT_BUCKETS)]
     for t in range(1, values.shape[0]):
         b = plane_buckets(values[t - 1]).ravel()
@@ -204,7 +229,7 @@ def _encode_planes(values: np.ndarray) -> bytes:
         for k, chunk in enumerate(np.split(ordered, bounds)):
             parts[k].append(chunk)
     streams = [np.concatenate(p) for p in parts]
-    data = bytearray([PLANES, CONTEXT_BUCKETS])
+    data = bytearray([CONTEXT_BUCKETS])
     data += varint_bytes([len(s) for s in streams])
     data += _encode_flat(values[0].ravel())[1]
     for stream in streams:
@@ -215,13 +240,27 @@ def _encode_planes(values: np.ndarray) -> bytes:
 
 def decode_symbols(src: ByteReader, count: int, shape: tuple[int, ...] | None = None
                    ) -> np.ndarray:
-    """`count` symbols; `shape` (the tensor's) is needed by model 3 only."""
+    """`count` symbols; `shape` (the tensor's) is needed by models 3-5 only."""
     kind = src.u8()
-    if kind == PLANES:
-        if shape is None or len(shape) != 3 or shape[0] < 2 or int(np.prod(shape)) != count:
-            raise SieddFormatError(f"{src.what}: planes' context model on a tensor of shape "
+    if kind in (PLANES, ROWS, DIFFERENCES):
+        shape = tuple(int(v) for v in shape) if shape is not None else ()
+        if kind == ROWS:
+            usable = len(shape) >= 2 and count > shape[-1]
+            planes = (count // shape[-1], 1, shape[-1]) if usable else ()
+        else:
+            usable = len(shape) == 3 and shape[0] >= 2
+            planes = shape
+        if not usable or int(np.prod(shape)) != count:
+            raise SieddFormatError(f"{src.what}: entropy model {kind} on a tensor of shape "
                                    f"{shape}")
-        return _decode_planes(src, tuple(int(v) for v in shape))
+        out = _decode_planes(src, planes)
+        if kind == DIFFERENCES:
+            out = np.cumsum(out.reshape(planes[0], -1), axis=0, dtype=np.int64).ravel()
+            if np.abs(out).max() > MAX_MAGNITUDE:
+                raise SieddFormatError(f"{src.what}: plane differences add up beyond "
+                                       f"+-{MAX_MAGNITUDE}")
+            out = out.astype(np.int32)
+        return out
     return _decode_flat(src, kind, count)
 
 

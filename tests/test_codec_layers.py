@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from siedd_codec.binio import ByteReader, ByteWriter
-from siedd_codec.entropy import (CONTEXT_BUCKETS, LAPLACE, PLANES, decode_symbols,
-                                 encode_symbols, fit_laplace, laplace_table, plane_buckets)
+from siedd_codec.entropy import (CONTEXT_BUCKETS, DIFFERENCES, LAPLACE, MAX_MAGNITUDE, PLANES,
+                                 ROWS, _encode_planes, decode_symbols, encode_symbols,
+                                 fit_laplace, laplace_table, plane_buckets, plane_differences)
 from siedd_codec.errors import SieddFormatError
 from siedd_codec.model_spec import PREDICTED, group_shapes
 from siedd_codec.qat import StoredTensors, laplace_bits, laplace_rate
@@ -214,10 +215,40 @@ def _moving_planes(planes=16, h=40, w=48, seed=5):
     return out
 
 
-def test_planes_context_model_round_trips_and_wins_on_moving_planes():
-    values = _moving_planes()
+def _nonzero(rng, shape):
+    return rng.integers(1, 8, shape) * rng.choice([-1, 1], shape)
+
+
+def _busy_spots(planes=16, h=60, w=80, seed=6):
+    """Scattered spots busy in every plane with new values each time: only the plane before
+    tells where they are (model 3)."""
+    rng = np.random.default_rng(seed)
+    spots = rng.random((h, w)) < 0.03
+    return np.where(spots, _nonzero(rng, (planes, h, w)), 0).astype(np.int64)
+
+
+def _slow_planes(planes=16, h=40, w=48, seed=7):
+    """Busy planes that change a little from one to the next (model 5)."""
+    rng = np.random.default_rng(seed)
+    start = np.round(rng.laplace(0, 4, (1, h, w)))
+    moves = rng.choice([-1, 1], (planes - 1, h, w)) * (rng.random((planes - 1, h, w)) < 0.1)
+    return np.concatenate([start, start + np.cumsum(moves, axis=0)]).astype(np.int64)
+
+
+def _busy_columns(h=80, w=96, seed=8):
+    """One plane whose busy bands of columns run down it: the row before tells where
+    (model 4)."""
+    rng = np.random.default_rng(seed)
+    bands = (np.arange(w) // 6) % 3 == 0
+    return np.where(bands, _nonzero(rng, (1, h, w)), 0).astype(np.int64)
+
+
+@pytest.mark.parametrize("make, model", [(_busy_spots, PLANES), (_busy_columns, ROWS),
+                                         (_slow_planes, DIFFERENCES)])
+def test_context_models_round_trip_and_win_where_they_should(make, model):
+    values = make()
     out = ByteWriter()
-    assert encode_symbols(values, out) == PLANES
+    assert encode_symbols(values, out) == model
     data = out.getvalue()
     src = ByteReader(data, "test")
     back = decode_symbols(src, values.size, values.shape)
@@ -226,6 +257,14 @@ def test_planes_context_model_round_trips_and_wins_on_moving_planes():
     flat = ByteWriter()
     encode_symbols(values.reshape(-1), flat)        # the same codes without their planes
     assert len(data) < 0.85 * len(flat.getvalue())
+
+
+def test_differences_that_add_up_out_of_bounds_are_refused():
+    big = np.full((3, 2, 2), MAX_MAGNITUDE, dtype=np.int64)     # each symbol in bounds
+    data = bytes([DIFFERENCES]) + _encode_planes(big)
+    with pytest.raises(SieddFormatError, match="add up beyond"):
+        decode_symbols(ByteReader(data, "t"), big.size, big.shape)
+    assert np.array_equal(np.cumsum(plane_differences(_slow_planes()), axis=0), _slow_planes())
 
 
 def test_plane_buckets_are_the_neighbourhood_of_the_plane_before():
@@ -247,16 +286,20 @@ def test_training_buckets_are_the_coders():
     codes = torch.sign(planes) * torch.floor(planes.abs() + 0.5)  # the file's codes
     want = np.stack([plane_buckets(codes[t].numpy().astype(np.int64)) for t in range(5)])
     assert np.array_equal(got, want)
+    from siedd_codec.grid.model import plane_differences as torch_differences
+    assert np.array_equal(torch_differences(codes).numpy().astype(np.int64),
+                          plane_differences(codes.numpy().astype(np.int64)))
 
 
+@pytest.mark.parametrize("make", [_busy_spots, _busy_columns, _slow_planes])
 @pytest.mark.parametrize("damage", ["shape", "buckets", "sizes", "cut"])
-def test_damaged_planes_streams_are_one_clear_error(damage):
-    values = _moving_planes()
+def test_damaged_context_streams_are_one_clear_error(make, damage):
+    values = make()
     out = ByteWriter()
     encode_symbols(values, out)
     data = bytearray(out.getvalue())
     shape = values.shape
-    if damage == "shape":                   # model 3 where the tensor is not a stack of planes
+    if damage == "shape":                   # a context model where the tensor has no planes
         shape = (values.size,)
     elif damage == "buckets":
         data[1] = 0

@@ -14,7 +14,7 @@ from siedd_codec.weights import iter_groups
 # Pinned by hand from a reviewed run. A change here is a format change: bump the version
 # (container.VERSION_*) and docs/FORMAT.md with it. META and the graphs are pinned by their
 # inflated bytes (another zlib may deflate them differently, and that is fine).
-GOLDEN_HEADER_START = "53494544440d0a1a0300000009000000"      # magic, version 3.0, 9 sections
+GOLDEN_HEADER_START = "53494544440d0a1a0400000009000000"      # magic, version 4.0, 9 sections
 GOLDEN_SECTIONS = [     # (type, length); None: deflated, its length depends on the zlib build
     ("META", None), ("NORM", 20), ("GENC", None), ("GDEC", None), ("WENC", 252),
     ("GIDX", 28), ("WGRP", 269), ("WGRP", 209), ("WGRP", 255),
@@ -30,6 +30,8 @@ V1_GOLDEN_SHA256 = "a7b6feac66a052d6311256ca238c51f9c03c36c5aeeed991276a65167dd5
 V2_GOLDEN_SHA256 = "4e216596d4abdc23e04616fcdf4d1a7e47063c4c9f33890eb5abf62b68fd8b0c"
 # a real 3.0 grid file: bikes frames 20-39 at 160x68 (a scene cut at 30), grid-tiny, 30 steps
 V3_GRID_SHA256 = "2e1b371b9fb4f1089e251245e5e5f2d15f1eaed67063427d49cf0c606c6c881b"
+# a real 4.0 grid file: bikes frames 24-35 at 320x136 (a cut at 30), grid-tiny, 200 steps
+V4_GRID_SHA256 = "c7db322214ea43124fd92e14410576f262eabacc648fb46d98b3a24f31ea2250"
 V2_GRID_GOLDEN_SHA256 = "94d8bf8af8c6501e35033d759fc570f16e73e3360bf5b8709c54fe78e48f1b61"
 
 
@@ -61,9 +63,9 @@ def test_golden_layout_is_pinned(golden_bytes):
     assert hashes == GOLDEN_HASHES
 
 
-@pytest.fixture(params=["3.0", "2.0"])
+@pytest.fixture(params=["4.0", "2.0"])
 def golden_any_version(request, golden_bytes):
-    if request.param == "3.0":
+    if request.param == "4.0":
         return golden_bytes
     data = (DATA / "golden_v2.siedd").read_bytes()
     assert hashlib.sha256(data).hexdigest() == V2_GOLDEN_SHA256
@@ -122,8 +124,8 @@ def test_format_2_grid_files_still_decode(tmp_path):
 
 
 def test_format_3_grid_file_with_context_coding_decodes(monkeypatch):
-    """A real file of this format: its groups split at the cut, its per-frame levels coded
-    with the planes' context (model 3), latents pinned, frames near the source."""
+    """A real file of the format before this one: its groups split at the cut, its per-frame
+    levels coded with the planes' context (model 3), latents pinned, frames near the source."""
     from siedd_codec import entropy
     from siedd_codec.grid import spec
     from siedd_codec.tensor_codec import decompress
@@ -151,6 +153,41 @@ def test_format_3_grid_file_with_context_coding_decodes(monkeypatch):
         frames = np.stack(list(reader))
     mse = np.mean((frames.astype(np.float64) - source) ** 2)
     assert 10 * np.log10(255 ** 2 / mse) > 19.5          # 19.79 dB when encoded
+
+
+def test_format_4_grid_file_with_rows_and_differences_decodes(monkeypatch):
+    """A real file of this format: shared levels coded with the rows' context (model 4),
+    per-frame levels as plane differences (model 5), latents pinned, frames near the source."""
+    from siedd_codec import tensor_codec
+    from siedd_codec.entropy import DIFFERENCES, ROWS
+    from siedd_codec.grid import spec
+    from siedd_codec.video_io import read_video
+    from conftest import clip
+    data = (DATA / "grid_v4.siedd").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == V4_GRID_SHA256
+    sf = container.from_bytes(data)
+    assert sf.version == (4, 0) and sf.groups == [(0, 6), (6, 6)]
+    models = []
+    decode = tensor_codec.decode_symbols
+
+    def noting_the_model(src, count, shape=None):
+        models.append(bytes(src._data[src._pos:src._pos + 1])[0])
+        return decode(src, count, shape)
+    monkeypatch.setattr(tensor_codec, "decode_symbols", noting_the_model)
+    levels = [tuple(v) for v in sf.meta["model"]["levels"]]
+    sums = []
+    for g, (_, count) in enumerate(sf.groups):
+        w = tensor_codec.decompress(sf.group_weights[g], spec.group_shapes(
+            levels, sf.meta["model"]["synthesis"], sf.width, sf.height, count), "g")
+        sums.append([int(np.abs(w[f"lat{i}"]).sum()) for i in range(len(levels))])
+    assert ROWS in models and DIFFERENCES in models
+    assert sums == [[0, 5, 636, 367, 191, 93, 29, 4, 274, 751, 328, 94],
+                    [0, 322, 1319, 366, 203, 75, 29, 464, 529, 713, 215, 41]]
+    source = read_video(clip("bikes.mp4"), start=24, frames=12, size=(320, 136)).frames
+    with SieddReader(DATA / "grid_v4.siedd", device="cpu") as reader:
+        frames = np.stack(list(reader))
+    mse = np.mean((frames.astype(np.float64) - source) ** 2)
+    assert 10 * np.log10(255 ** 2 / mse) > 27.1          # 27.43 dB when encoded
 
 
 def test_bytes_written_equal_bytes_declared(golden_bytes, tmp_path):
@@ -249,9 +286,9 @@ def test_foreign_files(payload):
 def test_newer_version_and_trailing_bytes(golden_bytes):
     import zlib
     data = bytearray(golden_bytes)
-    data[8:10] = struct.pack("<H", 4)
+    data[8:10] = struct.pack("<H", 5)
     data[44:48] = struct.pack("<I", zlib.crc32(bytes(data[:44])))
-    with pytest.raises(SieddFormatError, match="version 4.0 .written by a newer siedd"):
+    with pytest.raises(SieddFormatError, match="version 5.0 .written by a newer siedd"):
         container.from_bytes(bytes(data))
     with pytest.raises(SieddFormatError, match="past the declared end"):
         container.from_bytes(golden_bytes + b"junk")

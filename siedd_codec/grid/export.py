@@ -18,8 +18,11 @@ Output picture H x W, rendered in bands of rows [r0, r1) (one band may be the wh
    wy_sS = pos - rows0_sS shaped (rows, 1); the same over W and w gives cols0_sS, cols1_sS and
    wx_sS shaped (W, 1) (all W columns).
 2. shared_z = shared_XXXXX.onnx(taps of the shared levels' scales)["shared_z"]
-3. frames = frames_XXXXX.onnx(taps of the per-frame levels' scales, shared_z)["frames"]
-   -> (K, rows, W, 3) uint8 RGB, K the group's frame count.
+3. graph_version 2: for each frame k of the group's K,
+   frames_XXXXX.onnx(taps of the per-frame levels' scales, shared_z, frame=[k] int64)["frames"]
+   -> (1, rows, W, 3) uint8 RGB, frame k;
+   graph_version 1: frames_XXXXX.onnx(taps of the per-frame levels' scales, shared_z)["frames"]
+   -> (K, rows, W, 3) uint8 RGB, every frame at once.
 """
 
 
@@ -54,7 +57,8 @@ def export_onnx(sf, path: str, directory: str) -> list[str]:
         h, w = spec.grid_dims(sf.width, sf.height, scale)
         scales[str(scale)] = {"h": h, "w": w}
     recipe = {
-        "format": "siedd-onnx", "family": "grid", "source": str(path), "width": sf.width,
+        "format": "siedd-onnx", "family": "grid", "graph_version": renderer.graph_version,
+        "source": str(path), "width": sf.width,
         "height": sf.height, "frame_count": sf.readable_frames,
         "fps": [sf.fps.numerator, sf.fps.denominator], "scales": scales,
         "shared_level_scales": [renderer.levels[i][0] for i in renderer.shared],

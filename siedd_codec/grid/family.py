@@ -39,18 +39,30 @@ def validate_model(model: dict, meta: dict, major: int, require, int_in) -> None
     require(count <= MAX_GROUP_LATENTS, "model's grids are too large")
 
 
-@functools.lru_cache(maxsize=8)
-def _graphs(levels: tuple, synthesis: tuple) -> tuple[bytes, bytes]:
+GRAPH_VERSIONS = (2, 1)     # newest first: the writer writes the first
+
+
+@functools.lru_cache(maxsize=16)
+def _graphs(levels: tuple, synthesis: tuple, version: int) -> tuple[bytes, bytes]:
     from .graphs import frame_graph, shared_graph
     levels, synthesis = [tuple(v) for v in levels], list(synthesis)
-    return shared_graph(levels, synthesis), frame_graph(levels, synthesis)
+    return shared_graph(levels, synthesis), frame_graph(levels, synthesis, version)
 
 
 def graphs(meta: dict) -> list[tuple[bytes, bytes]]:
     """The (GENC, GDEC) graphs siedd builds for META's model, one pair per graph version this
-    reader renders: one so far (FORMAT.md, "Graph versions")."""
+    reader renders (GRAPH_VERSIONS; FORMAT.md, "Graph versions")."""
     model = meta["model"]
-    return [_graphs(tuple(tuple(v) for v in model["levels"]), tuple(model["synthesis"]))]
+    levels = tuple(tuple(v) for v in model["levels"])
+    return [_graphs(levels, tuple(model["synthesis"]), v) for v in GRAPH_VERSIONS]
+
+
+def graph_version(sf) -> int:
+    """The graph version of a file read by container.read (its graphs are siedd's own bytes)."""
+    for version, pair in zip(GRAPH_VERSIONS, graphs(sf.meta)):
+        if sf.decoder_graph == pair[1]:
+            return version
+    raise ValueError("graphs not built by this siedd")
 
 
 def open_renderer(sf, device: str = "auto", threads: int = 0, feature_cache_bytes: int = 0):

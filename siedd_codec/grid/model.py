@@ -18,6 +18,11 @@ def _straight_through(x: torch.Tensor) -> torch.Tensor:
     return quant_round(x.detach()) + (x - x.detach())
 
 
+def plane_differences(planes: torch.Tensor) -> torch.Tensor:
+    """entropy.plane_differences: plane 0, then each plane minus the one before."""
+    return torch.cat([planes[:1], planes[1:] - planes[:-1]])
+
+
 def plane_buckets(previous: torch.Tensor) -> torch.Tensor:
     """entropy.plane_buckets of the rounded planes, for each plane after the first (P, h, w)."""
     a = quant_round(previous).abs_()
@@ -39,10 +44,15 @@ class GridGroup(nn.Module):
         self.latents = nn.ParameterList(
             nn.Parameter(torch.zeros(shapes[f"lat{i}"])) for i in range(len(levels)))
         self.log_scales = nn.Parameter(torch.full((len(levels),), math.log(scale_init)))
-        # planes after a level's first: one scale per bucket of the context the entropy coder
-        # uses (entropy.plane_buckets: the plane before, around the same place)
+        # one scale per bucket of the context the entropy coder uses (entropy.plane_buckets):
+        # a shared level's rows after its first, from the row before (model 4); a per-frame
+        # level's planes after its first, from the plane before (model 3) or, where the planes
+        # are coded as differences (model 5), from the difference before
         self.context_log_scales = nn.Parameter(
             torch.full((len(levels), CONTEXT_BUCKETS), math.log(scale_init)))
+        self.difference_log_scales = nn.Parameter(
+            torch.full((len(levels), CONTEXT_BUCKETS), math.log(scale_init)))
+        self.differences = [False] * len(levels)   # choose_plane_coding() sets it
         widths = [len(levels), *synthesis, 3]
         gen = torch.Generator().manual_seed(1)
         ws, bs = [], []
@@ -55,10 +65,13 @@ class GridGroup(nn.Module):
             bs[-1].copy_(torch.as_tensor(mean_rgb, dtype=torch.float32))
         self.weights, self.biases = nn.ParameterList(ws), nn.ParameterList(bs)
         self.syn_steps: list[float] | None = None      # set for the hard stage
-        # the rate's table entry of every first-plane latent (bits(): its level's own scale)
-        self.register_buffer("first_plane_ids", torch.cat([
-            torch.full((math.prod(shapes[f"lat{i}"][1:]),), i, dtype=torch.long)
-            for i in range(len(levels))]), persistent=False)
+        # the rate's table entry of every latent coded without context: a shared level's first
+        # row, a per-frame level's first plane (each its level's own scale)
+        first = []
+        for i in range(len(levels)):
+            planes, h, w = shapes[f"lat{i}"]
+            first.append(torch.full((w if planes == 1 else h * w,), i, dtype=torch.long))
+        self.register_buffer("first_ids", torch.cat(first), persistent=False)
         for scale in sorted({s for s, _ in levels}):
             h, w = spec.grid_dims(width, height, scale)
             for axis, (n_out, n_grid) in (("y", (height, h)), ("x", (width, w))):
@@ -95,20 +108,47 @@ class GridGroup(nn.Module):
         n = len(self.weights)
         return params[:n], params[n:]
 
+    def _coded(self, i: int, lat: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """Level i's latents as the entropy coder sees them: (planes, the table offset of their
+        context scales). A shared level's rows become planes of one row (model 4)."""
+        n_levels = len(self.levels)
+        if lat.shape[0] == 1:
+            return lat.reshape(lat.shape[1], 1, lat.shape[2]), n_levels + i * CONTEXT_BUCKETS
+        if self.differences[i]:
+            return plane_differences(lat), n_levels * (1 + CONTEXT_BUCKETS) + i * CONTEXT_BUCKETS
+        return lat, n_levels + i * CONTEXT_BUCKETS
+
     def bits(self, latents) -> torch.Tensor:
         """The latents' bits under the entropy coder's models: a Laplace per level for a
-        level's first plane; for each later plane, one per bucket of the plane before's
-        context (entropy.py, model 3). One pass over all latents: table entry i is level i's
-        scale, L + i B + k level i's bucket k."""
-        n_levels = len(latents)
-        later = [(i, lat) for i, lat in enumerate(latents) if lat.shape[0] > 1]
-        values = torch.cat([lat[0].reshape(-1) for lat in latents]
-                           + [lat[1:].reshape(-1) for _, lat in later])
-        ids = torch.cat([self.first_plane_ids] + [
-            plane_buckets(lat[:-1].detach()).reshape(-1) + (n_levels + i * CONTEXT_BUCKETS)
-            for i, lat in later])
-        table = torch.cat([self.log_scales, self.context_log_scales.reshape(-1)])
+        level's first row (shared levels) or plane (per-frame levels), one per bucket of the
+        context for the rest (entropy.py, models 3-5). One pass over all latents: table entry i
+        is level i's scale, L + i B + k level i's context bucket k, L + L B + i B + k its
+        differences' bucket k."""
+        coded = [self._coded(i, lat) for i, lat in enumerate(latents)]
+        values = torch.cat([planes[0].reshape(-1) for planes, _ in coded]
+                           + [planes[1:].reshape(-1) for planes, _ in coded])
+        ids = torch.cat([self.first_ids] + [plane_buckets(planes[:-1].detach()).reshape(-1)
+                                            + offset for planes, offset in coded])
+        table = torch.cat([self.log_scales, self.context_log_scales.reshape(-1),
+                           self.difference_log_scales.reshape(-1)])
         return laplace_rate(values, table, ids)
+
+    @torch.no_grad()
+    def choose_plane_coding(self) -> None:
+        """Code each per-frame level's planes as values (model 3) or as differences (model 5),
+        whichever its rounded latents cost fewer bits in now (what the entropy coder will do
+        with the final ones)."""
+        for i, lat in enumerate(self.latents):
+            if lat.shape[0] < 2:
+                continue
+            q = quant_round(lat.detach())
+            cost = []
+            for differences, table in ((False, self.context_log_scales),
+                                       (True, self.difference_log_scales)):
+                planes = plane_differences(q) if differences else q
+                cost.append(float(laplace_rate(planes[1:], table[i],
+                                               plane_buckets(planes[:-1]))))
+            self.differences[i] = cost[1] < cost[0]
 
     # -- evaluation --------------------------------------------------------------------------
     def _read(self, plane: torch.Tensor, t: torch.Tensor, y: torch.Tensor, x: torch.Tensor,

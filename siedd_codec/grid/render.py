@@ -1,6 +1,8 @@
 """Rendering a latent-grid file: ONNX Runtime runs the file's two graphs on bands of output rows.
 Per output size the bilinear taps are computed once; per group and band the shared levels go
-through the shared graph once for all of the group's frames. Imports no torch."""
+through the shared graph once for all of the group's frames, then the frame graph makes the
+band of each frame (graph version 2) or of all of them at once (version 1, older files).
+Imports no torch."""
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -11,6 +13,7 @@ from ..errors import SieddFormatError
 from ..runtime import make_session, session_device
 from ..tensor_codec import decompress
 from . import spec
+from .family import graph_version
 
 BAND_BYTES = 256 << 20      # float32 activations of one band (all its frames); larger bands
                             # run fewer times: 29 fps at 64 MiB, 44 at 256 (640x360, 20 frames)
@@ -30,6 +33,7 @@ class GridRenderer:
         self._shared_session = make_session(sf.encoder_graph, device, threads)
         self._frame_session = make_session(sf.decoder_graph, device, threads)
         self.device = session_device(self._frame_session)
+        self.graph_version = graph_version(sf)
         self._taps: dict[tuple[int, int], dict] = {}
         self._weights: OrderedDict[int, dict[str, np.ndarray]] = OrderedDict()
 
@@ -109,9 +113,15 @@ class GridRenderer:
             shared_taps = self._band_taps(taps, [self.levels[i][0] for i in self.shared], r0, r1)
             frame_taps = self._band_taps(taps, [self.levels[i][0] for i in self.frame], r0, r1)
             (shared_z,) = self._shared_session.run(None, {**shared_in, **shared_taps})
-            (pixels,) = self._frame_session.run(None, {**frame_in, **frame_taps,
-                                                       "shared_z": shared_z})
-            if pixels.shape != (k, r1 - r0, width, 3):
-                raise SieddFormatError(f"group {g}: the frame graph gave {pixels.shape}")
-            out[:, r0:r1] = pixels
+            feeds = {**frame_in, **frame_taps, "shared_z": shared_z}
+            runs = [(slice(0, k), None)] if self.graph_version == 1 else \
+                [(slice(f, f + 1), np.array([f], dtype=np.int64)) for f in range(k)]
+            for frames_out, index in runs:
+                if index is not None:
+                    feeds["frame"] = index
+                (pixels,) = self._frame_session.run(None, feeds)
+                want = (frames_out.stop - frames_out.start, r1 - r0, width, 3)
+                if pixels.shape != want:
+                    raise SieddFormatError(f"group {g}: the frame graph gave {pixels.shape}")
+                out[frames_out, r0:r1] = pixels
         return out

@@ -5,14 +5,16 @@ synthesis (grid/model.py), trained on pixels sampled uniformly over the group's 
 number of steps in proportion to its frames. The loss is
     MSE (RGB in [0, 1]) + lambda x bits / pixels
 bits the latents' cost under the entropy coder's models (GridGroup.bits: a learned zero-mean
-Laplace per level, and per context bucket for the planes after a level's first). Latents train
-against additive uniform noise (the soft stage), then for the last `hard_fraction` of the steps
-against straight-through rounding, with the synthesis rounded to its stored steps too: the codes
-written are those the last step evaluated.
+Laplace per level, and per context bucket for a shared level's rows after its first and a
+per-frame level's planes after its first, coded as values or as differences, whichever costs
+less; chosen every CHOOSE_EVERY steps). Latents train against additive uniform noise (the
+soft stage), then for the last `hard_fraction` of the steps against straight-through rounding,
+with the synthesis rounded to its stored steps too: the codes written are those the last step
+evaluated.
 
 Rate control (a bits budget): each group gets what is left of the budget in proportion to its
-frames; within the group lambda is steered multiplicatively towards the group's share, from the
-bits of the latents as they would be rounded now."""
+frames; within the group lambda is steered multiplicatively towards the group's share less its
+synthesis (synthesis_bits a weight), from the bits of the latents as they would be rounded now."""
 from __future__ import annotations
 
 import math
@@ -31,6 +33,7 @@ STEER_EVERY = 10
 STEER_RATE = 0.5            # lambda *= exp(rate x (bits / budget - 1)) every STEER_EVERY steps
 STEER_RANGE = 256.0         # lambda stays within this factor of the quality's
 SCALE_LR = 1e-2
+CHOOSE_EVERY = 50           # steps between choices of each per-frame level's plane coding
 
 
 class GridTrainer:
@@ -176,10 +179,13 @@ class GridTrainer:
         synth = [*model.weights, *model.biases]
         opt = torch.optim.Adam([
             {"params": latents, "lr": p.lr},
-            {"params": [model.log_scales, model.context_log_scales], "lr": SCALE_LR},
+            {"params": [model.log_scales, model.context_log_scales,
+                        model.difference_log_scales], "lr": SCALE_LR},
             {"params": synth, "lr": p.synthesis_lr}])
         base_lrs = [group["lr"] for group in opt.param_groups]
         total = count * pixels
+        if budget is not None:     # the latents steer towards what the synthesis leaves
+            budget = max(1.0, budget - p.synthesis_bits * sum(t.numel() for t in synth))
         samples = min(total, p.samples)
         steps = self.group_steps(count)
         hard_from = steps - round(p.hard_fraction * steps)
@@ -187,6 +193,8 @@ class GridTrainer:
             stage = "noise" if step < hard_from else "hard"
             if step == hard_from:
                 model.freeze_synthesis_steps(p.synthesis_bits)
+            if step % CHOOSE_EVERY == 0 or step == hard_from:
+                model.choose_plane_coding()
             decay = 0.5 * (1 + math.cos(math.pi * step / steps))
             for group, base in zip(opt.param_groups, base_lrs):
                 group["lr"] = base * decay
