@@ -31,7 +31,7 @@ V2_GOLDEN_SHA256 = "4e216596d4abdc23e04616fcdf4d1a7e47063c4c9f33890eb5abf62b68fd
 # a real 3.0 grid file: bikes frames 20-39 at 160x68 (a scene cut at 30), grid-tiny, 30 steps
 V3_GRID_SHA256 = "2e1b371b9fb4f1089e251245e5e5f2d15f1eaed67063427d49cf0c606c6c881b"
 # a real 4.0 grid file: bikes frames 24-35 at 320x136 (a cut at 30), grid-tiny, 200 steps
-V4_GRID_SHA256 = "c7db322214ea43124fd92e14410576f262eabacc648fb46d98b3a24f31ea2250"
+V4_GRID_SHA256 = "bf57a02d8347382990c680b3e78a89d3c5133965dda7fdf089926d0a084db50f"
 V2_GRID_GOLDEN_SHA256 = "94d8bf8af8c6501e35033d759fc570f16e73e3360bf5b8709c54fe78e48f1b61"
 
 
@@ -157,10 +157,12 @@ def test_format_3_grid_file_with_context_coding_decodes(monkeypatch):
 
 def test_format_4_grid_file_with_rows_and_differences_decodes(monkeypatch):
     """A real file of this format: shared levels coded with the rows' context (model 4),
-    per-frame levels as plane differences (model 5), latents pinned, frames near the source."""
+    per-frame levels as plane differences (model 5), the frame graph of version 2, latents
+    pinned, frames near the source."""
     from siedd_codec import tensor_codec
     from siedd_codec.entropy import DIFFERENCES, ROWS
     from siedd_codec.grid import spec
+    from siedd_codec.grid.family import graph_version
     from siedd_codec.video_io import read_video
     from conftest import clip
     data = (DATA / "grid_v4.siedd").read_bytes()
@@ -181,13 +183,14 @@ def test_format_4_grid_file_with_rows_and_differences_decodes(monkeypatch):
             levels, sf.meta["model"]["synthesis"], sf.width, sf.height, count), "g")
         sums.append([int(np.abs(w[f"lat{i}"]).sum()) for i in range(len(levels))])
     assert ROWS in models and DIFFERENCES in models
-    assert sums == [[0, 5, 636, 367, 191, 93, 29, 4, 274, 751, 328, 94],
-                    [0, 322, 1319, 366, 203, 75, 29, 464, 529, 713, 215, 41]]
+    assert sums == [[0, 110, 497, 606, 115, 53, 35, 55, 26, 661, 276, 91],
+                    [0, 344, 1200, 719, 103, 52, 25, 297, 539, 379, 189, 78]]
+    assert graph_version(sf) == 2
     source = read_video(clip("bikes.mp4"), start=24, frames=12, size=(320, 136)).frames
     with SieddReader(DATA / "grid_v4.siedd", device="cpu") as reader:
         frames = np.stack(list(reader))
     mse = np.mean((frames.astype(np.float64) - source) ** 2)
-    assert 10 * np.log10(255 ** 2 / mse) > 27.1          # 27.43 dB when encoded
+    assert 10 * np.log10(255 ** 2 / mse) > 27.3          # 27.58 dB when encoded
 
 
 def test_bytes_written_equal_bytes_declared(golden_bytes, tmp_path):
