@@ -123,14 +123,35 @@ def test_format_2_grid_files_still_decode(tmp_path):
         assert np.array_equal(r_old[3], r_new[3])
 
 
+def _grid_latent_sums(sf) -> list[list[int]]:
+    """Per group, the sum of |code| of each latent level of a grid file (decoded through
+    tensor_codec, so a monkeypatched decoder sees every tensor)."""
+    from siedd_codec import tensor_codec
+    from siedd_codec.grid import spec
+    levels = [tuple(v) for v in sf.meta["model"]["levels"]]
+    sums = []
+    for g, (_, count) in enumerate(sf.groups):
+        w = tensor_codec.decompress(sf.group_weights[g], spec.group_shapes(
+            levels, sf.meta["model"]["synthesis"], sf.width, sf.height, count), "g")
+        sums.append([int(np.abs(w[f"lat{i}"]).sum()) for i in range(len(levels))])
+    return sums
+
+
+def _psnr_against_bikes(name: str, start: int, frames: int, size: tuple[int, int]) -> float:
+    """RGB PSNR (from the clip's MSE) of tests/data/NAME read by SieddReader against bikes."""
+    from siedd_codec.video_io import read_video
+    from conftest import clip
+    source = read_video(clip("bikes.mp4"), start=start, frames=frames, size=size).frames
+    with SieddReader(DATA / name, device="cpu") as reader:
+        decoded = np.stack(list(reader))
+    mse = np.mean((decoded.astype(np.float64) - source) ** 2)
+    return 10 * np.log10(255 ** 2 / mse)
+
+
 def test_format_3_grid_file_with_context_coding_decodes(monkeypatch):
     """A real file of the format before this one: its groups split at the cut, its per-frame
     levels coded with the planes' context (model 3), latents pinned, frames near the source."""
     from siedd_codec import entropy
-    from siedd_codec.grid import spec
-    from siedd_codec.tensor_codec import decompress
-    from siedd_codec.video_io import read_video
-    from conftest import clip
     data = (DATA / "grid_v3.siedd").read_bytes()
     assert hashlib.sha256(data).hexdigest() == V3_GRID_SHA256
     sf = container.from_bytes(data)
@@ -139,20 +160,11 @@ def test_format_3_grid_file_with_context_coding_decodes(monkeypatch):
     decode_planes = entropy._decode_planes
     monkeypatch.setattr(entropy, "_decode_planes",
                         lambda src, shape: planes.append(shape) or decode_planes(src, shape))
-    levels = [tuple(v) for v in sf.meta["model"]["levels"]]
-    sums = []
-    for g, (_, count) in enumerate(sf.groups):
-        w = decompress(sf.group_weights[g], spec.group_shapes(
-            levels, sf.meta["model"]["synthesis"], sf.width, sf.height, count), "g")
-        sums.append([int(np.abs(w[f"lat{i}"]).sum()) for i in range(len(levels))])
+    sums = _grid_latent_sums(sf)
     assert planes and all(p[0] == 10 for p in planes)
     assert sums == [[134, 897, 388, 103, 62, 27, 8, 92, 576, 555, 209, 64],
                     [109, 1138, 356, 102, 62, 18, 10, 28, 424, 507, 165, 42]]
-    source = read_video(clip("bikes.mp4"), start=20, frames=20, size=(160, 68)).frames
-    with SieddReader(DATA / "grid_v3.siedd", device="cpu") as reader:
-        frames = np.stack(list(reader))
-    mse = np.mean((frames.astype(np.float64) - source) ** 2)
-    assert 10 * np.log10(255 ** 2 / mse) > 19.5          # 19.79 dB when encoded
+    assert _psnr_against_bikes("grid_v3.siedd", 20, 20, (160, 68)) > 19.5   # 19.79 encoded
 
 
 def test_format_4_grid_file_with_rows_and_differences_decodes(monkeypatch):
@@ -161,10 +173,7 @@ def test_format_4_grid_file_with_rows_and_differences_decodes(monkeypatch):
     pinned, frames near the source."""
     from siedd_codec import tensor_codec
     from siedd_codec.entropy import DIFFERENCES, ROWS
-    from siedd_codec.grid import spec
     from siedd_codec.grid.family import graph_version
-    from siedd_codec.video_io import read_video
-    from conftest import clip
     data = (DATA / "grid_v4.siedd").read_bytes()
     assert hashlib.sha256(data).hexdigest() == V4_GRID_SHA256
     sf = container.from_bytes(data)
@@ -176,21 +185,12 @@ def test_format_4_grid_file_with_rows_and_differences_decodes(monkeypatch):
         models.append(bytes(src._data[src._pos:src._pos + 1])[0])
         return decode(src, count, shape)
     monkeypatch.setattr(tensor_codec, "decode_symbols", noting_the_model)
-    levels = [tuple(v) for v in sf.meta["model"]["levels"]]
-    sums = []
-    for g, (_, count) in enumerate(sf.groups):
-        w = tensor_codec.decompress(sf.group_weights[g], spec.group_shapes(
-            levels, sf.meta["model"]["synthesis"], sf.width, sf.height, count), "g")
-        sums.append([int(np.abs(w[f"lat{i}"]).sum()) for i in range(len(levels))])
+    sums = _grid_latent_sums(sf)
     assert ROWS in models and DIFFERENCES in models
     assert sums == [[0, 110, 497, 606, 115, 53, 35, 55, 26, 661, 276, 91],
                     [0, 344, 1200, 719, 103, 52, 25, 297, 539, 379, 189, 78]]
     assert graph_version(sf) == 2
-    source = read_video(clip("bikes.mp4"), start=24, frames=12, size=(320, 136)).frames
-    with SieddReader(DATA / "grid_v4.siedd", device="cpu") as reader:
-        frames = np.stack(list(reader))
-    mse = np.mean((frames.astype(np.float64) - source) ** 2)
-    assert 10 * np.log10(255 ** 2 / mse) > 27.3          # 27.58 dB when encoded
+    assert _psnr_against_bikes("grid_v4.siedd", 24, 12, (320, 136)) > 27.3  # 27.58 encoded
 
 
 def test_bytes_written_equal_bytes_declared(golden_bytes, tmp_path):
