@@ -14,7 +14,7 @@ from siedd_codec.weights import iter_groups
 # Pinned by hand from a reviewed run. A change here is a format change: bump the version
 # (container.VERSION_*) and docs/FORMAT.md with it. META and the graphs are pinned by their
 # inflated bytes (another zlib may deflate them differently, and that is fine).
-GOLDEN_HEADER_START = "53494544440d0a1a0400000009000000"      # magic, version 4.0, 9 sections
+GOLDEN_HEADER_START = "53494544440d0a1a0500000009000000"      # magic, version 5.0, 9 sections
 GOLDEN_SECTIONS = [     # (type, length); None: deflated, its length depends on the zlib build
     ("META", None), ("NORM", 20), ("GENC", None), ("GDEC", None), ("WENC", 252),
     ("GIDX", 28), ("WGRP", 269), ("WGRP", 209), ("WGRP", 255),
@@ -63,9 +63,9 @@ def test_golden_layout_is_pinned(golden_bytes):
     assert hashes == GOLDEN_HASHES
 
 
-@pytest.fixture(params=["4.0", "2.0"])
+@pytest.fixture(params=["5.0", "2.0"])
 def golden_any_version(request, golden_bytes):
-    if request.param == "4.0":
+    if request.param == "5.0":
         return golden_bytes
     data = (DATA / "golden_v2.siedd").read_bytes()
     assert hashlib.sha256(data).hexdigest() == V2_GOLDEN_SHA256
@@ -289,9 +289,9 @@ def test_foreign_files(payload):
 def test_newer_version_and_trailing_bytes(golden_bytes):
     import zlib
     data = bytearray(golden_bytes)
-    data[8:10] = struct.pack("<H", 5)
+    data[8:10] = struct.pack("<H", 6)
     data[44:48] = struct.pack("<I", zlib.crc32(bytes(data[:44])))
-    with pytest.raises(SieddFormatError, match="version 5.0 .written by a newer siedd"):
+    with pytest.raises(SieddFormatError, match="version 6.0 .written by a newer siedd"):
         container.from_bytes(bytes(data))
     with pytest.raises(SieddFormatError, match="past the declared end"):
         container.from_bytes(golden_bytes + b"junk")
