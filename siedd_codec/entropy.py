@@ -22,6 +22,7 @@ Seven models; the encoder keeps whichever gives the fewest bytes:
      (integer weights in eighths, stored), in the stream of the bucket of those neighbours'
      magnitudes. The decoder rebuilds the planes a skewed wavefront (2y + x) at a time, so it
      loops 2H + W times, not H x W. Pays on smooth latent grids.
+  Models 3-6 are tried with each of BUCKET_CHOICES buckets (the count is in the stream).
   (docs/FORMAT.md has models 3-6 byte by byte.)
 
 Bitstream of one coded array (format 2; little-endian; varints are LEB128, `zigzag` maps
@@ -45,7 +46,8 @@ from .errors import SieddFormatError
 MAX_ALPHABET = 1 << 16
 MAX_MAGNITUDE = 1 << 24          # |symbol| bound of format 2
 HISTOGRAM, UNIFORM, LAPLACE, PLANES, ROWS, DIFFERENCES, CAUSAL = 0, 1, 2, 3, 4, 5, 6
-CONTEXT_BUCKETS = 6              # models 3-6's buckets as this encoder writes them
+CONTEXT_BUCKETS = 6              # models 3-5's buckets as training prices them
+BUCKET_CHOICES = (2, 3, 4, 6)    # the bucket counts the encoder tries for models 3-6
 MAX_WEIGHT = 32                  # model 6's |weight| bound, in eighths
 CAUSAL_MIN_VALUES = 64        # model 6 is not tried on smaller tensors
 MAX_BUCKETS = 64
@@ -169,21 +171,23 @@ def encode_symbols(values: np.ndarray, out: ByteWriter) -> int:
         options.append((PLANES, values))
         options.append((DIFFERENCES, plane_differences(values)))
     for option, planes in options:
-        try:
-            coded = bytes([option]) + _encode_planes(planes)
-        except ValueError:                 # differences beyond the symbol bounds
-            continue
-        if len(coded) < len(data):
-            kind, data = option, coded
+        for buckets in BUCKET_CHOICES:
+            try:
+                coded = bytes([option]) + _encode_planes(planes, buckets)
+            except ValueError:             # differences beyond the symbol bounds
+                break
+            if len(coded) < len(data):
+                kind, data = option, coded
     if values.ndim >= 2 and values.size >= CAUSAL_MIN_VALUES:
         planes = values.reshape(-1, *values.shape[-2:])
         for weights in causal_weight_candidates(planes):
-            try:
-                coded = bytes([CAUSAL]) + encode_causal(planes, weights)
-            except ValueError:
-                continue
-            if len(coded) < len(data):
-                kind, data = CAUSAL, coded
+            for buckets in BUCKET_CHOICES:
+                try:
+                    coded = bytes([CAUSAL]) + encode_causal(planes, weights, buckets)
+                except ValueError:
+                    break
+                if len(coded) < len(data):
+                    kind, data = CAUSAL, coded
     out.raw(data)
     return kind
 
@@ -234,19 +238,19 @@ def plane_buckets(previous: np.ndarray, buckets: int = CONTEXT_BUCKETS) -> np.nd
     return np.minimum(c, buckets - 1)
 
 
-def _encode_planes(values: np.ndarray) -> bytes:
+def _encode_planes(values: np.ndarray, buckets: int = CONTEXT_BUCKETS) -> bytes:
     """Models 3-5's body (after the model byte): plane 0 alone, then every later symbol in the
     stream of its context's bucket (in plane order, then C order: what _decode_planes takes
     back)."""
-    parts: list[list[np.ndarray]] = [[] for _ in range(CONTEXT_BUCKETS)]
+    parts: list[list[np.ndarray]] = [[] for _ in range(buckets)]
     for t in range(1, values.shape[0]):
-        b = plane_buckets(values[t - 1]).ravel()
+        b = plane_buckets(values[t - 1], buckets).ravel()
         ordered = values[t].ravel()[np.argsort(b, kind="stable")]
-        bounds = np.cumsum(np.bincount(b, minlength=CONTEXT_BUCKETS))[:-1]
+        bounds = np.cumsum(np.bincount(b, minlength=buckets))[:-1]
         for k, chunk in enumerate(np.split(ordered, bounds)):
             parts[k].append(chunk)
     streams = [np.concatenate(p) for p in parts]
-    data = bytearray([CONTEXT_BUCKETS])
+    data = bytearray([buckets])
     data += varint_bytes([len(s) for s in streams])
     data += _encode_flat(values[0].ravel())[1]
     for stream in streams:
@@ -292,17 +296,17 @@ def causal_weight_candidates(planes: np.ndarray) -> list[tuple[int, ...]]:
     return list(dict.fromkeys([fitted, (4, 4, -2, 0)]))
 
 
-def encode_causal(planes: np.ndarray, weights) -> bytes:
+def encode_causal(planes: np.ndarray, weights, buckets: int = CONTEXT_BUCKETS) -> bytes:
     """Model 6's body (after the model byte); planes (P, H, W)."""
     planes = planes.astype(np.int64)
     neighbours = causal_neighbours(planes)
     residuals = (planes - predictions(neighbours, weights)).ravel()
-    b = causal_buckets(neighbours).ravel()
+    b = causal_buckets(neighbours, buckets).ravel()
     order = wavefront_order(planes.shape)
     b, residuals = b[order], residuals[order]
     by_bucket = np.argsort(b, kind="stable")
-    sizes = np.bincount(b, minlength=CONTEXT_BUCKETS)
-    data = bytearray([CONTEXT_BUCKETS])
+    sizes = np.bincount(b, minlength=buckets)
+    data = bytearray([buckets])
     data += np.asarray(weights, dtype=np.int8).tobytes()
     data += varint_bytes(sizes)
     for chunk in np.split(residuals[by_bucket], np.cumsum(sizes)[:-1]):

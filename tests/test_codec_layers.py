@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from siedd_codec.binio import ByteReader, ByteWriter
-from siedd_codec.entropy import (CAUSAL, CONTEXT_BUCKETS, DIFFERENCES, LAPLACE, MAX_MAGNITUDE,
+from siedd_codec.entropy import (BUCKET_CHOICES, CAUSAL, CONTEXT_BUCKETS, DIFFERENCES, LAPLACE, MAX_MAGNITUDE,
                                  PLANES, ROWS, _encode_planes, causal_neighbours, decode_symbols,
                                  encode_causal, encode_symbols, fit_laplace, laplace_table,
                                  plane_buckets, plane_differences, predictions)
@@ -295,6 +295,28 @@ def test_causal_prediction_is_the_documented_formula():
     assert {yx: int(got[yx]) for yx in pred} == pred
     back = decode_symbols(ByteReader(bytes([CAUSAL]) + body, "t"), q.size, q.shape)
     assert np.array_equal(back.reshape(q.shape), q)
+
+
+@pytest.mark.parametrize("buckets", BUCKET_CHOICES)
+def test_every_bucket_count_round_trips(buckets):
+    """The encoder picks each tensor's bucket count; the decoder takes the one in the stream."""
+    for model, values, body in (
+            (PLANES, _busy_spots(), lambda v: _encode_planes(v, buckets)),
+            (CAUSAL, _smooth_planes(), lambda v: encode_causal(v, (4, 4, -2, 0), buckets))):
+        data = bytes([model]) + body(values)
+        assert data[1] == buckets
+        back = decode_symbols(ByteReader(data, "t"), values.size, values.shape)
+        assert np.array_equal(back.reshape(values.shape), values)
+
+
+def test_fewer_buckets_are_chosen_where_they_pay():
+    """A small tensor pays a stream header per bucket: the encoder codes it with fewer."""
+    values = _smooth_planes(planes=1, h=30, w=40)
+    out = ByteWriter()
+    assert encode_symbols(values, out) == CAUSAL
+    data = out.getvalue()
+    assert data[1] < CONTEXT_BUCKETS
+    assert len(data) < len(bytes([CAUSAL]) + encode_causal(values, (4, 4, -2, 0)))
 
 
 def test_causal_values_out_of_bounds_are_refused():
