@@ -71,6 +71,8 @@ def _grid_points(qualities=_GRID_QUALITIES, **extra):
 GRID_BASELINE_COMMIT = "ad28fce"
 GRID_ROUND2_COMMIT = "56461ff"
 GRID_ROUND3_CODING_COMMIT = "647f23e"
+GRID_ROUND3_COMMIT = "71463f6"
+GRID_ROUND4_CAUSAL_COMMIT = "2c0fedd"
 _GRID_ABLATION_ROWS = [
     {"key": "today", "commit": GRID_BASELINE_COMMIT,
      "label": "today: grid-tiny at ad28fce (one Laplace per level, fixed groups of 20, 1,000 steps)"},
@@ -86,9 +88,20 @@ _GRID_ABLATION_ROWS = [
      "label": "+ a shared level's rows coded and trained with the row before as context, a "
               "per-frame level's planes as differences where that is cheaper (format 4.0, "
               "entropy models 4 and 5)"},
-    {"key": "synthesis", "set": {},
+    {"key": "synthesis", "commit": GRID_ROUND3_COMMIT, "set": {},
      "label": "+ a synthesis of 32 then 16 (16, 16 before), the frame graph making a frame a run "
-              "(graph version 2, for decode speed): the default"},
+              "(graph version 2, for decode speed)"},
+    {"key": "causal", "commit": GRID_ROUND4_CAUSAL_COMMIT, "set": {"synthesis_bits": 8},
+     "label": "+ a shared level coded by causal prediction from its left and upper neighbours "
+              "where that is smaller (format 5.0, entropy model 6; the coder only, training "
+              "unchanged)"},
+    {"key": "synthesis_bits", "commit": GRID_ROUND4_CAUSAL_COMMIT, "set": {},
+     "label": "+ the synthesis weights at 7 bits (8 before)"},
+    {"key": "buckets", "set": {},
+     "label": "+ each context-coded tensor's bucket count chosen by the coder (2, 3, 4 or 6; "
+              "6 before): the default"},
+    {"key": "steps1500", "set": {"steps": 1500},
+     "label": "the default with 1,500 steps per group (1,200)"},
 ]
 
 
@@ -97,7 +110,7 @@ def _grid_ablation(clips, qualities=_GRID_QUALITIES, rows=None, base_set=None):
     return {"name": "grid_ablation", "clips": clips, "widths": list(qualities),
             "point_field": "rate_lambda",
             "point_values": {str(q): round(quality_to_lambda(q), 6) for q in qualities},
-            "crfs": _CRFS, "today": "today", "default": "synthesis",
+            "crfs": _CRFS, "today": "today", "default": "buckets",
             "base": {"preset": "grid-tiny", "set": base_set or {}},
             "rows": rows or _GRID_ABLATION_ROWS, "jobs": 2, "threads_per_job": 1}
 

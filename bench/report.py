@@ -35,7 +35,7 @@ SECTION_FILES = ("run", "peak", "rd", "encode", "decode", "quant", "precision", 
                  "families", "grid_ablation")
 # results written once by hand-run experiments (their JSON says how), shown beside the suite's
 NOTE_FILES = ("decode_ab", "rate_dev", "item0", "grid_dev", "grid_dev_context", "grid_dev_round3",
-              "fuzz")
+              "grid_dev_round4", "fuzz")
 
 
 def load(results_dir: Path) -> dict:
@@ -333,6 +333,9 @@ def markdown(res: dict, results_dir: Path | None = None, link_base: Path = ROOT)
     if res.get("grid_dev_round3"):
         lines += grid_dev_markdown(res["grid_dev_round3"], "Development runs of the grid "
                                    "family: rows and differences, synthesis width, decode graphs")
+    if res.get("grid_dev_round4"):
+        lines += grid_dev_markdown(res["grid_dev_round4"], "Development runs of the grid "
+                                   "family: causal prediction, bucket counts, synthesis bits")
     ab = res.get("ablation")
     if ab and ab.get("rows"):
         lines += ablation_markdown(ab)
@@ -538,12 +541,13 @@ def summary_markdown(res: dict) -> str:
     decode = {(r["family"], tuple(r["size"])): r for r in fam.get("decode") or []}
     fps = {f: decode.get((f, (640, 360))) for f in ("grid", "siedd")}
     # grid-tiny's own graphs changed after the families run: its decode row from the later note
-    newer = [r for r in (res.get("grid_dev_round3") or {}).get("decode", [])
+    note = res.get("grid_dev_round4") or res.get("grid_dev_round3") or {}
+    newer = [r for r in note.get("decode", [])
              if r.get("default") and tuple(r["size"]) == (640, 360)]
     grid_fps_note = ""
     if newer:
         fps["grid"] = newer[0]
-        siedd_then = [r["fps"] for r in res["grid_dev_round3"]["decode"]
+        siedd_then = [r["fps"] for r in (res.get("grid_dev_round3") or {}).get("decode", [])
                       if r["synthesis"] == "-" and tuple(r["size"]) == (640, 360)]
         grid_fps_note = (" (a later run than SIEDD's" + (f", where SIEDD d=64 made {siedd_then[0]:.0f}"
                                                         if siedd_then else "") + ")")

@@ -1,6 +1,6 @@
 """Entropy coding of integer symbols with an ANS coder (constriction, Rust core).
 
-Six models; the encoder keeps whichever gives the fewest bytes:
+Seven models; the encoder keeps whichever gives the fewest bytes:
   0  histogram: the array's own symbol counts travel with it (LEB128 varints). Best for large
      tensors whose shape no one-parameter model fits.
   1  uniform over [sym_min, sym_max]: no side information.
@@ -17,7 +17,13 @@ Six models; the encoder keeps whichever gives the fewest bytes:
      rows of its last axis, (rows, 1, n): a row's context is the row before.
   5  differences (3-D tensors of 2+ planes): model 3 on plane 0 and then each plane minus the
      one before; the decoder adds them up. Pays where planes change slowly.
-  (docs/FORMAT.md has models 3-5 byte by byte.)
+  6  causal prediction (tensors of 2+ dimensions, seen as planes of their last two axes): each
+     value less a prediction from its left, upper, upper-left and upper-right neighbours
+     (integer weights in eighths, stored), in the stream of the bucket of those neighbours'
+     magnitudes. The decoder rebuilds the planes a skewed wavefront (2y + x) at a time, so it
+     loops 2H + W times, not H x W. Pays on smooth latent grids.
+  Models 3-6 are tried with each of BUCKET_CHOICES buckets (the count is in the stream).
+  (docs/FORMAT.md has models 3-6 byte by byte.)
 
 Bitstream of one coded array (format 2; little-endian; varints are LEB128, `zigzag` maps
 0, -1, 1, -2, ... to 0, 1, 2, 3, ...):
@@ -39,8 +45,11 @@ from .errors import SieddFormatError
 
 MAX_ALPHABET = 1 << 16
 MAX_MAGNITUDE = 1 << 24          # |symbol| bound of format 2
-HISTOGRAM, UNIFORM, LAPLACE, PLANES, ROWS, DIFFERENCES = 0, 1, 2, 3, 4, 5
-CONTEXT_BUCKETS = 6              # model 3's buckets as this encoder writes them
+HISTOGRAM, UNIFORM, LAPLACE, PLANES, ROWS, DIFFERENCES, CAUSAL = 0, 1, 2, 3, 4, 5, 6
+CONTEXT_BUCKETS = 6              # models 3-5's buckets as training prices them
+BUCKET_CHOICES = (2, 3, 4, 6)    # the bucket counts the encoder tries for models 3-6
+MAX_WEIGHT = 32                  # model 6's |weight| bound, in eighths
+CAUSAL_MIN_VALUES = 64        # model 6 is not tried on smaller tensors
 MAX_BUCKETS = 64
 TABLE_BITS = 24
 
@@ -151,7 +160,8 @@ def _decode_stream(src: ByteReader, words: np.ndarray, model, count: int) -> np.
 def encode_symbols(values: np.ndarray, out: ByteWriter) -> int:
     """Code integer `values`; returns the model used. Arrays of more than one row are also
     tried with the rows' context (model 4); 3-D arrays of more than one plane with the planes'
-    context on the values (model 3) and on their differences (model 5)."""
+    context on the values (model 3) and on their differences (model 5); arrays of 2+
+    dimensions and CAUSAL_MIN_VALUES+ values with causal prediction (model 6)."""
     values = np.asarray(values, dtype=np.int64)
     kind, data = _encode_flat(values.ravel())
     options = []
@@ -161,12 +171,23 @@ def encode_symbols(values: np.ndarray, out: ByteWriter) -> int:
         options.append((PLANES, values))
         options.append((DIFFERENCES, plane_differences(values)))
     for option, planes in options:
-        try:
-            coded = bytes([option]) + _encode_planes(planes)
-        except ValueError:                 # differences beyond the symbol bounds
-            continue
-        if len(coded) < len(data):
-            kind, data = option, coded
+        for buckets in BUCKET_CHOICES:
+            try:
+                coded = bytes([option]) + _encode_planes(planes, buckets)
+            except ValueError:             # differences beyond the symbol bounds
+                break
+            if len(coded) < len(data):
+                kind, data = option, coded
+    if values.ndim >= 2 and values.size >= CAUSAL_MIN_VALUES:
+        planes = values.reshape(-1, *values.shape[-2:])
+        for weights in causal_weight_candidates(planes):
+            for buckets in BUCKET_CHOICES:
+                try:
+                    coded = bytes([CAUSAL]) + encode_causal(planes, weights, buckets)
+                except ValueError:
+                    break
+                if len(coded) < len(data):
+                    kind, data = CAUSAL, coded
     out.raw(data)
     return kind
 
@@ -217,19 +238,19 @@ def plane_buckets(previous: np.ndarray, buckets: int = CONTEXT_BUCKETS) -> np.nd
     return np.minimum(c, buckets - 1)
 
 
-def _encode_planes(values: np.ndarray) -> bytes:
+def _encode_planes(values: np.ndarray, buckets: int = CONTEXT_BUCKETS) -> bytes:
     """Models 3-5's body (after the model byte): plane 0 alone, then every later symbol in the
     stream of its context's bucket (in plane order, then C order: what _decode_planes takes
     back)."""
-    parts: list[list[np.ndarray]] = [[] for _ in range(CONTEXT_BUCKETS)]
+    parts: list[list[np.ndarray]] = [[] for _ in range(buckets)]
     for t in range(1, values.shape[0]):
-        b = plane_buckets(values[t - 1]).ravel()
+        b = plane_buckets(values[t - 1], buckets).ravel()
         ordered = values[t].ravel()[np.argsort(b, kind="stable")]
-        bounds = np.cumsum(np.bincount(b, minlength=CONTEXT_BUCKETS))[:-1]
+        bounds = np.cumsum(np.bincount(b, minlength=buckets))[:-1]
         for k, chunk in enumerate(np.split(ordered, bounds)):
             parts[k].append(chunk)
     streams = [np.concatenate(p) for p in parts]
-    data = bytearray([CONTEXT_BUCKETS])
+    data = bytearray([buckets])
     data += varint_bytes([len(s) for s in streams])
     data += _encode_flat(values[0].ravel())[1]
     for stream in streams:
@@ -238,10 +259,119 @@ def _encode_planes(values: np.ndarray) -> bytes:
     return bytes(data)
 
 
+# -- model 6: causal prediction --------------------------------------------------------------
+def causal_neighbours(planes: np.ndarray) -> np.ndarray:
+    """(4, P, H, W) int64: each value's left, upper, upper-left and upper-right neighbour in its
+    plane (zero outside it)."""
+    p = np.pad(planes.astype(np.int64), ((0, 0), (1, 0), (1, 1)))
+    h, w = planes.shape[1:]
+    return np.stack([p[:, 1:, 0:w], p[:, :h, 1:w + 1], p[:, :h, 0:w], p[:, :h, 2:w + 2]])
+
+
+def causal_buckets(neighbours: np.ndarray, buckets: int = CONTEXT_BUCKETS) -> np.ndarray:
+    """Model 6's context: min(|left| + |up| + |up-left| + |up-right|, buckets - 1)."""
+    return np.minimum(np.abs(neighbours).sum(axis=0), buckets - 1)
+
+
+def predictions(neighbours: np.ndarray, weights) -> np.ndarray:
+    """floor((w . neighbours + 4) / 8), in int64 (an arithmetic shift floors)."""
+    acc = np.tensordot(np.asarray(weights, dtype=np.int64), neighbours, axes=1)
+    return (acc + 4) >> 3
+
+
+def wavefront_order(shape: tuple[int, int, int]) -> np.ndarray:
+    """Model 6's order of the values (flat indices into (P, H, W)): by 2y + x, then plane, then
+    row. Every neighbour a value's prediction reads comes earlier."""
+    p, h, w = shape
+    pp, yy, xx = np.meshgrid(np.arange(p), np.arange(h), np.arange(w), indexing="ij")
+    return np.lexsort((yy.ravel(), pp.ravel(), (2 * yy + xx).ravel()))
+
+
+def causal_weight_candidates(planes: np.ndarray) -> list[tuple[int, ...]]:
+    """Weights worth trying: a least-squares fit to the planes (rounded to eighths, within
+    +-MAX_WEIGHT) and the plain planar predictor left + up - up-left / 2."""
+    n = causal_neighbours(planes).reshape(4, -1).T.astype(np.float64)
+    fit, *_ = np.linalg.lstsq(n, planes.reshape(-1).astype(np.float64), rcond=None)
+    fitted = tuple(int(v) for v in np.clip(np.rint(8 * fit), -MAX_WEIGHT, MAX_WEIGHT))
+    return list(dict.fromkeys([fitted, (4, 4, -2, 0)]))
+
+
+def encode_causal(planes: np.ndarray, weights, buckets: int = CONTEXT_BUCKETS) -> bytes:
+    """Model 6's body (after the model byte); planes (P, H, W)."""
+    planes = planes.astype(np.int64)
+    neighbours = causal_neighbours(planes)
+    residuals = (planes - predictions(neighbours, weights)).ravel()
+    b = causal_buckets(neighbours, buckets).ravel()
+    order = wavefront_order(planes.shape)
+    b, residuals = b[order], residuals[order]
+    by_bucket = np.argsort(b, kind="stable")
+    sizes = np.bincount(b, minlength=buckets)
+    data = bytearray([buckets])
+    data += np.asarray(weights, dtype=np.int8).tobytes()
+    data += varint_bytes(sizes)
+    for chunk in np.split(residuals[by_bucket], np.cumsum(sizes)[:-1]):
+        if len(chunk):
+            data += _encode_flat(chunk)[1]
+    return bytes(data)
+
+
+def _decode_causal(src: ByteReader, shape: tuple[int, int, int]) -> np.ndarray:
+    p, h, w = shape
+    buckets = src.u8()
+    if not 1 <= buckets <= MAX_BUCKETS:
+        raise SieddFormatError(f"{src.what}: bad context bucket count {buckets}")
+    weights = np.frombuffer(bytes(src.take(4)), dtype=np.int8).astype(np.int64)
+    if np.abs(weights).max() > MAX_WEIGHT:
+        raise SieddFormatError(f"{src.what}: prediction weights {weights.tolist()} beyond "
+                               f"+-{MAX_WEIGHT}")
+    sizes = np.array([read_varint(src) for _ in range(buckets)], dtype=np.int64)
+    if int(sizes.sum()) != p * h * w:
+        raise SieddFormatError(f"{src.what}: context streams hold {int(sizes.sum())} symbols, "
+                               f"expected {p * h * w}")
+    streams = [_decode_flat(src, src.u8(), int(n)) if n else np.empty(0, np.int32)
+               for n in sizes]
+    residuals = np.concatenate(streams).astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    # the planes padded by a zero row above and a zero column each side: a value's neighbours
+    # are then fixed offsets from it in the flat array
+    pw = w + 2
+    padded = np.zeros((p, h + 1, pw), dtype=np.int64)
+    flat = padded.reshape(-1)
+    order = wavefront_order(shape)
+    pos = order // (h * w) * ((h + 1) * pw) + (order % (h * w) // w + 1) * pw + order % w + 1
+    fronts = np.cumsum(np.bincount((2 * np.arange(h)[:, None] + np.arange(w)).ravel()) * p)
+    offsets = np.array([-1, -pw, -pw - 1, -pw + 1])[:, None]   # left, up, up-left, up-right
+    kinds = np.arange(buckets)
+    used = np.zeros(buckets, dtype=np.int64)
+    begin = 0
+    for end in fronts.tolist():
+        at = pos[begin:end]
+        begin = end
+        near = flat[at + offsets]
+        b = np.minimum(np.abs(near).sum(axis=0), buckets - 1)
+        seen = (b[:, None] == kinds).cumsum(axis=0)
+        counts = seen[-1]
+        used += counts
+        if (used > sizes).any():
+            raise SieddFormatError(f"{src.what}: context streams do not match their planes")
+        values = residuals[(starts + used)[b] - counts[b] + seen[np.arange(len(b)), b] - 1]
+        values += (weights @ near + 4) >> 3
+        if np.abs(values).max() > MAX_MAGNITUDE:
+            raise SieddFormatError(f"{src.what}: predicted values beyond +-{MAX_MAGNITUDE}")
+        flat[at] = values
+    return padded[:, 1:, 1:w + 1].astype(np.int32).ravel()
+
+
 def decode_symbols(src: ByteReader, count: int, shape: tuple[int, ...] | None = None
                    ) -> np.ndarray:
-    """`count` symbols; `shape` (the tensor's) is needed by models 3-5 only."""
+    """`count` symbols; `shape` (the tensor's) is needed by models 3-6 only."""
     kind = src.u8()
+    if kind == CAUSAL:
+        shape = tuple(int(v) for v in shape) if shape is not None else ()
+        if len(shape) < 2 or int(np.prod(shape)) != count or count == 0:
+            raise SieddFormatError(f"{src.what}: entropy model {kind} on a tensor of shape "
+                                   f"{shape}")
+        return _decode_causal(src, (count // (shape[-2] * shape[-1]), *shape[-2:]))
     if kind in (PLANES, ROWS, DIFFERENCES):
         shape = tuple(int(v) for v in shape) if shape is not None else ()
         if kind == ROWS:

@@ -62,6 +62,7 @@ def seed_files() -> dict[str, bytes]:
             "grid": container.to_bytes(synthetic_grid_file()),
             "grid_v3": (DATA / "grid_v3.siedd").read_bytes(),     # real, with model 3
             "grid_v4": (DATA / "grid_v4.siedd").read_bytes(),     # real, with models 4 and 5
+            "grid_v5": (DATA / "grid_v5.siedd").read_bytes(),     # real, with model 6
             "siedd_v1": (DATA / "golden_v1.siedd").read_bytes(),
             "carphone_v1": (DATA / "carphone_v1.siedd").read_bytes()}
 

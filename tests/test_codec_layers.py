@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from siedd_codec.binio import ByteReader, ByteWriter
-from siedd_codec.entropy import (CONTEXT_BUCKETS, DIFFERENCES, LAPLACE, MAX_MAGNITUDE, PLANES,
-                                 ROWS, _encode_planes, decode_symbols, encode_symbols,
-                                 fit_laplace, laplace_table, plane_buckets, plane_differences)
+from siedd_codec.entropy import (BUCKET_CHOICES, CAUSAL, CONTEXT_BUCKETS, DIFFERENCES, LAPLACE, MAX_MAGNITUDE,
+                                 PLANES, ROWS, _encode_planes, causal_neighbours, decode_symbols,
+                                 encode_causal, encode_symbols, fit_laplace, laplace_table,
+                                 plane_buckets, plane_differences, predictions)
 from siedd_codec.errors import SieddFormatError
 from siedd_codec.model_spec import PREDICTED, group_shapes
 from siedd_codec.qat import StoredTensors, laplace_bits, laplace_rate
@@ -243,8 +244,17 @@ def _busy_columns(h=80, w=96, seed=8):
     return np.where(bands, _nonzero(rng, (1, h, w)), 0).astype(np.int64)
 
 
+def _smooth_planes(planes=3, h=50, w=70, seed=9):
+    """Planes of smooth surfaces (a shared latent level where the picture has broad shapes):
+    a value is near a blend of its left and upper neighbours (model 6)."""
+    rng = np.random.default_rng(seed)
+    bumps = rng.normal(0, 1, (planes, h, w)).cumsum(axis=1).cumsum(axis=2)
+    return np.round(bumps / 6).astype(np.int64)
+
+
 @pytest.mark.parametrize("make, model", [(_busy_spots, PLANES), (_busy_columns, ROWS),
-                                         (_slow_planes, DIFFERENCES)])
+                                         (_slow_planes, DIFFERENCES),
+                                         (_smooth_planes, CAUSAL)])
 def test_context_models_round_trip_and_win_where_they_should(make, model):
     values = make()
     out = ByteWriter()
@@ -265,6 +275,81 @@ def test_differences_that_add_up_out_of_bounds_are_refused():
     with pytest.raises(SieddFormatError, match="add up beyond"):
         decode_symbols(ByteReader(data, "t"), big.size, big.shape)
     assert np.array_equal(np.cumsum(plane_differences(_slow_planes()), axis=0), _slow_planes())
+
+
+def test_causal_prediction_is_the_documented_formula():
+    """Model 6 by hand on a 2 x 3 plane: the neighbours, the predictions floor((w . (l, u, ul,
+    ur) + 4) / 8) and the header (buckets, weights), then a round trip."""
+    q = np.array([[[3, -1, 4], [2, 0, -5]]], dtype=np.int64)
+    near = causal_neighbours(q)
+    assert near[:, 0, 1, 1].tolist() == [2, -1, 3, 4]          # l, u, ul, ur of q[1, 1]
+    assert near[:, 0, 0, 0].tolist() == [0, 0, 0, 0]
+    weights = (5, 4, -2, 1)
+    body = encode_causal(q, weights)
+    assert body[0] == CONTEXT_BUCKETS and list(np.frombuffer(body[1:5], np.int8)) == [5, 4, -2, 1]
+    pred = {(0, 0): 0, (0, 1): (5 * 3 + 4) >> 3, (0, 2): (5 * -1 + 4) >> 3,
+            (1, 0): (4 * 3 + 1 * -1 + 4) >> 3, (1, 1): (5 * 2 + 4 * -1 - 2 * 3 + 1 * 4 + 4) >> 3,
+            (1, 2): (5 * 0 + 4 * 4 - 2 * -1 + 4) >> 3}
+    assert pred[(1, 1)] == 1 and pred[(0, 2)] == -1        # floor, not truncation
+    got = predictions(near, weights)[0]
+    assert {yx: int(got[yx]) for yx in pred} == pred
+    back = decode_symbols(ByteReader(bytes([CAUSAL]) + body, "t"), q.size, q.shape)
+    assert np.array_equal(back.reshape(q.shape), q)
+
+
+@pytest.mark.parametrize("buckets", BUCKET_CHOICES)
+def test_every_bucket_count_round_trips(buckets):
+    """The encoder picks each tensor's bucket count; the decoder takes the one in the stream."""
+    for model, values, body in (
+            (PLANES, _busy_spots(), lambda v: _encode_planes(v, buckets)),
+            (CAUSAL, _smooth_planes(), lambda v: encode_causal(v, (4, 4, -2, 0), buckets))):
+        data = bytes([model]) + body(values)
+        assert data[1] == buckets
+        back = decode_symbols(ByteReader(data, "t"), values.size, values.shape)
+        assert np.array_equal(back.reshape(values.shape), values)
+
+
+def test_fewer_buckets_are_chosen_where_they_pay():
+    """A small tensor pays a stream header per bucket: the encoder codes it with fewer."""
+    values = _smooth_planes(planes=1, h=30, w=40)
+    out = ByteWriter()
+    assert encode_symbols(values, out) == CAUSAL
+    data = out.getvalue()
+    assert data[1] < CONTEXT_BUCKETS
+    assert len(data) < len(bytes([CAUSAL]) + encode_causal(values, (4, 4, -2, 0)))
+
+
+def test_causal_values_out_of_bounds_are_refused():
+    """Weights of 4 x left make 4^x from zero residuals: the decoder stops past 2^24."""
+    row = (4 ** np.arange(16, dtype=np.int64))[None, None, :]
+    data = bytes([CAUSAL]) + encode_causal(row, (32, 0, 0, 0))
+    with pytest.raises(SieddFormatError, match="beyond"):
+        decode_symbols(ByteReader(data, "t"), row.size, row.shape)
+    small = row[:, :, :12]                                   # 4^11 < 2^24: decodes
+    data = bytes([CAUSAL]) + encode_causal(small, (32, 0, 0, 0))
+    assert np.array_equal(decode_symbols(ByteReader(data, "t"), small.size, small.shape),
+                          small.ravel())
+
+
+@pytest.mark.parametrize("damage", ["shape", "buckets", "weights", "sizes", "cut"])
+def test_damaged_causal_streams_are_one_clear_error(damage):
+    values = _smooth_planes()
+    out = ByteWriter()
+    assert encode_symbols(values, out) == CAUSAL
+    data = bytearray(out.getvalue())
+    shape = values.shape
+    if damage == "shape":                   # model 6 on a tensor of one dimension
+        shape = (values.size,)
+    elif damage == "buckets":
+        data[1] = 0
+    elif damage == "weights":
+        data[2] = 33
+    elif damage == "sizes":                 # the first bucket claims one symbol more
+        data[6] += 1
+    else:
+        data = data[:len(data) // 2]
+    with pytest.raises(SieddFormatError):
+        decode_symbols(ByteReader(bytes(data), "t"), values.size, shape)
 
 
 def test_plane_buckets_are_the_neighbourhood_of_the_plane_before():

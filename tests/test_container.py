@@ -14,7 +14,7 @@ from siedd_codec.weights import iter_groups
 # Pinned by hand from a reviewed run. A change here is a format change: bump the version
 # (container.VERSION_*) and docs/FORMAT.md with it. META and the graphs are pinned by their
 # inflated bytes (another zlib may deflate them differently, and that is fine).
-GOLDEN_HEADER_START = "53494544440d0a1a0400000009000000"      # magic, version 4.0, 9 sections
+GOLDEN_HEADER_START = "53494544440d0a1a0500000009000000"      # magic, version 5.0, 9 sections
 GOLDEN_SECTIONS = [     # (type, length); None: deflated, its length depends on the zlib build
     ("META", None), ("NORM", 20), ("GENC", None), ("GDEC", None), ("WENC", 252),
     ("GIDX", 28), ("WGRP", 269), ("WGRP", 209), ("WGRP", 255),
@@ -32,6 +32,9 @@ V2_GOLDEN_SHA256 = "4e216596d4abdc23e04616fcdf4d1a7e47063c4c9f33890eb5abf62b68fd
 V3_GRID_SHA256 = "2e1b371b9fb4f1089e251245e5e5f2d15f1eaed67063427d49cf0c606c6c881b"
 # a real 4.0 grid file: bikes frames 24-35 at 320x136 (a cut at 30), grid-tiny, 200 steps
 V4_GRID_SHA256 = "bf57a02d8347382990c680b3e78a89d3c5133965dda7fdf089926d0a084db50f"
+# a real 5.0 grid file: the same frames, size and steps, this encoder (models 5 and 6, fewer
+# than 6 buckets, synthesis at 7 bits)
+V5_GRID_SHA256 = "981cbd7a74dc0a56524780dee16dcb93a9ec61c8a7a6c860206cca114226a81c"
 V2_GRID_GOLDEN_SHA256 = "94d8bf8af8c6501e35033d759fc570f16e73e3360bf5b8709c54fe78e48f1b61"
 
 
@@ -63,9 +66,9 @@ def test_golden_layout_is_pinned(golden_bytes):
     assert hashes == GOLDEN_HASHES
 
 
-@pytest.fixture(params=["4.0", "2.0"])
+@pytest.fixture(params=["5.0", "2.0"])
 def golden_any_version(request, golden_bytes):
-    if request.param == "4.0":
+    if request.param == "5.0":
         return golden_bytes
     data = (DATA / "golden_v2.siedd").read_bytes()
     assert hashlib.sha256(data).hexdigest() == V2_GOLDEN_SHA256
@@ -168,9 +171,9 @@ def test_format_3_grid_file_with_context_coding_decodes(monkeypatch):
 
 
 def test_format_4_grid_file_with_rows_and_differences_decodes(monkeypatch):
-    """A real file of this format: shared levels coded with the rows' context (model 4),
-    per-frame levels as plane differences (model 5), the frame graph of version 2, latents
-    pinned, frames near the source."""
+    """A real file of the format before this one: shared levels coded with the rows' context
+    (model 4), per-frame levels as plane differences (model 5), the frame graph of version 2,
+    latents pinned, frames near the source."""
     from siedd_codec import tensor_codec
     from siedd_codec.entropy import DIFFERENCES, ROWS
     from siedd_codec.grid.family import graph_version
@@ -191,6 +194,30 @@ def test_format_4_grid_file_with_rows_and_differences_decodes(monkeypatch):
                     [0, 344, 1200, 719, 103, 52, 25, 297, 539, 379, 189, 78]]
     assert graph_version(sf) == 2
     assert _psnr_against_bikes("grid_v4.siedd", 24, 12, (320, 136)) > 27.3  # 27.58 encoded
+
+
+def test_format_5_grid_file_with_causal_prediction_decodes(monkeypatch):
+    """A real file of this format: shared levels coded by causal prediction (model 6) with
+    2 buckets, per-frame levels as differences (model 5) or by prediction, latents pinned,
+    frames near the source."""
+    from siedd_codec import tensor_codec
+    from siedd_codec.entropy import CAUSAL, DIFFERENCES
+    data = (DATA / "grid_v5.siedd").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == V5_GRID_SHA256
+    sf = container.from_bytes(data)
+    assert sf.version == (5, 0) and sf.groups == [(0, 6), (6, 6)]
+    headers = []
+    decode = tensor_codec.decode_symbols
+
+    def noting_the_model(src, count, shape=None):
+        headers.append(tuple(bytes(src._data[src._pos:src._pos + 2])))
+        return decode(src, count, shape)
+    monkeypatch.setattr(tensor_codec, "decode_symbols", noting_the_model)
+    sums = _grid_latent_sums(sf)
+    assert (CAUSAL, 2) in headers and (DIFFERENCES, 2) in headers
+    assert sums == [[0, 109, 497, 606, 115, 53, 35, 55, 26, 663, 276, 91],
+                    [0, 344, 1200, 720, 103, 52, 25, 297, 538, 378, 189, 78]]
+    assert _psnr_against_bikes("grid_v5.siedd", 24, 12, (320, 136)) > 27.3  # 27.56 encoded
 
 
 def test_bytes_written_equal_bytes_declared(golden_bytes, tmp_path):
@@ -289,9 +316,9 @@ def test_foreign_files(payload):
 def test_newer_version_and_trailing_bytes(golden_bytes):
     import zlib
     data = bytearray(golden_bytes)
-    data[8:10] = struct.pack("<H", 5)
+    data[8:10] = struct.pack("<H", 6)
     data[44:48] = struct.pack("<I", zlib.crc32(bytes(data[:44])))
-    with pytest.raises(SieddFormatError, match="version 5.0 .written by a newer siedd"):
+    with pytest.raises(SieddFormatError, match="version 6.0 .written by a newer siedd"):
         container.from_bytes(bytes(data))
     with pytest.raises(SieddFormatError, match="past the declared end"):
         container.from_bytes(golden_bytes + b"junk")

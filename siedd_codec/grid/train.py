@@ -94,7 +94,8 @@ class GridTrainer:
                 if self.state is not None:
                     self.state.save_codes(f"grid_group_{g:05d}", codes[g],
                                           lam=np.float64(lam))
-            spent += 8 * len(compress(codes[g]))
+            if self.budget_bits is not None:     # (coding a group takes seconds: only if used)
+                spent += 8 * len(compress(codes[g]))
         restored = sum(1 for g in saved if self.job is None or self.job.owns(g))
         if self.job is not None:
             restored = self._gather(codes, lams, restored)
