@@ -37,6 +37,8 @@ Format 1 files used a fixed-width header (`decode_symbols_v1`, kept to read them
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import constriction
 
@@ -49,7 +51,7 @@ HISTOGRAM, UNIFORM, LAPLACE, PLANES, ROWS, DIFFERENCES, CAUSAL = 0, 1, 2, 3, 4, 
 CONTEXT_BUCKETS = 6              # models 3-5's buckets as training prices them
 BUCKET_CHOICES = (2, 3, 4, 6)    # the bucket counts the encoder tries for models 3-6
 MAX_WEIGHT = 32                  # model 6's |weight| bound, in eighths
-CAUSAL_MIN_VALUES = 64        # model 6 is not tried on smaller tensors
+CAUSAL_MIN_VALUES = 64           # model 6 is not tried on smaller tensors
 MAX_BUCKETS = 64
 TABLE_BITS = 24
 
@@ -164,30 +166,24 @@ def encode_symbols(values: np.ndarray, out: ByteWriter) -> int:
     dimensions and CAUSAL_MIN_VALUES+ values with causal prediction (model 6)."""
     values = np.asarray(values, dtype=np.int64)
     kind, data = _encode_flat(values.ravel())
-    options = []
+    bodies = []                            # (model, its body for a bucket count)
     if values.ndim >= 2 and values.size > values.shape[-1]:
-        options.append((ROWS, values.reshape(-1, 1, values.shape[-1])))
+        bodies.append((ROWS, partial(_encode_planes, values.reshape(-1, 1, values.shape[-1]))))
     if values.ndim == 3 and values.shape[0] > 1:
-        options.append((PLANES, values))
-        options.append((DIFFERENCES, plane_differences(values)))
-    for option, planes in options:
-        for buckets in BUCKET_CHOICES:
-            try:
-                coded = bytes([option]) + _encode_planes(planes, buckets)
-            except ValueError:             # differences beyond the symbol bounds
-                break
-            if len(coded) < len(data):
-                kind, data = option, coded
+        bodies.append((PLANES, partial(_encode_planes, values)))
+        bodies.append((DIFFERENCES, partial(_encode_planes, plane_differences(values))))
     if values.ndim >= 2 and values.size >= CAUSAL_MIN_VALUES:
         planes = values.reshape(-1, *values.shape[-2:])
-        for weights in causal_weight_candidates(planes):
-            for buckets in BUCKET_CHOICES:
-                try:
-                    coded = bytes([CAUSAL]) + encode_causal(planes, weights, buckets)
-                except ValueError:
-                    break
-                if len(coded) < len(data):
-                    kind, data = CAUSAL, coded
+        bodies += [(CAUSAL, partial(encode_causal, planes, weights))
+                   for weights in causal_weight_candidates(planes)]
+    for model, body in bodies:
+        for buckets in BUCKET_CHOICES:
+            try:
+                coded = bytes([model]) + body(buckets)
+            except ValueError:             # symbols beyond the bounds, whatever the buckets
+                break
+            if len(coded) < len(data):
+                kind, data = model, coded
     out.raw(data)
     return kind
 
@@ -250,13 +246,32 @@ def _encode_planes(values: np.ndarray, buckets: int = CONTEXT_BUCKETS) -> bytes:
         for k, chunk in enumerate(np.split(ordered, bounds)):
             parts[k].append(chunk)
     streams = [np.concatenate(p) for p in parts]
-    data = bytearray([buckets])
-    data += varint_bytes([len(s) for s in streams])
-    data += _encode_flat(values[0].ravel())[1]
-    for stream in streams:
-        if len(stream):
-            data += _encode_flat(stream)[1]
-    return bytes(data)
+    return (bytes([buckets]) + varint_bytes([len(s) for s in streams])
+            + _encode_flat(values[0].ravel())[1] + _bucket_streams(streams))
+
+
+def _bucket_streams(streams) -> bytes:
+    """Models 3-6's bucket streams, each non-empty one coded with models 0-2."""
+    return b"".join(_encode_flat(stream)[1] for stream in streams if len(stream))
+
+
+def _read_bucket_count(src: ByteReader) -> int:
+    buckets = src.u8()
+    if not 1 <= buckets <= MAX_BUCKETS:
+        raise SieddFormatError(f"{src.what}: bad context bucket count {buckets}")
+    return buckets
+
+
+def _read_bucket_sizes(src: ByteReader, buckets: int, expected: int) -> np.ndarray:
+    sizes = np.array([read_varint(src) for _ in range(buckets)], dtype=np.int64)
+    if int(sizes.sum()) != expected:
+        raise SieddFormatError(f"{src.what}: context streams hold {int(sizes.sum())} symbols, "
+                               f"expected {expected}")
+    return sizes
+
+
+def _read_bucket_streams(src: ByteReader, sizes: np.ndarray) -> list[np.ndarray]:
+    return [_decode_flat(src, src.u8(), int(n)) if n else np.empty(0, np.int32) for n in sizes]
 
 
 # -- model 6: causal prediction --------------------------------------------------------------
@@ -274,9 +289,10 @@ def causal_buckets(neighbours: np.ndarray, buckets: int = CONTEXT_BUCKETS) -> np
 
 
 def predictions(neighbours: np.ndarray, weights) -> np.ndarray:
-    """floor((w . neighbours + 4) / 8), in int64 (an arithmetic shift floors)."""
-    acc = np.tensordot(np.asarray(weights, dtype=np.int64), neighbours, axes=1)
-    return (acc + 4) >> 3
+    """floor((w . neighbours + 4) / 8) over the first axis, in int64 (an arithmetic shift
+    floors). One matmul: the decoder calls it once per wavefront."""
+    acc = np.asarray(weights, dtype=np.int64) @ neighbours.reshape(4, -1)
+    return ((acc + 4) >> 3).reshape(neighbours.shape[1:])
 
 
 def wavefront_order(shape: tuple[int, int, int]) -> np.ndarray:
@@ -304,33 +320,21 @@ def encode_causal(planes: np.ndarray, weights, buckets: int = CONTEXT_BUCKETS) -
     b = causal_buckets(neighbours, buckets).ravel()
     order = wavefront_order(planes.shape)
     b, residuals = b[order], residuals[order]
-    by_bucket = np.argsort(b, kind="stable")
     sizes = np.bincount(b, minlength=buckets)
-    data = bytearray([buckets])
-    data += np.asarray(weights, dtype=np.int8).tobytes()
-    data += varint_bytes(sizes)
-    for chunk in np.split(residuals[by_bucket], np.cumsum(sizes)[:-1]):
-        if len(chunk):
-            data += _encode_flat(chunk)[1]
-    return bytes(data)
+    streams = np.split(residuals[np.argsort(b, kind="stable")], np.cumsum(sizes)[:-1])
+    return (bytes([buckets]) + np.asarray(weights, dtype=np.int8).tobytes()
+            + varint_bytes(sizes) + _bucket_streams(streams))
 
 
 def _decode_causal(src: ByteReader, shape: tuple[int, int, int]) -> np.ndarray:
     p, h, w = shape
-    buckets = src.u8()
-    if not 1 <= buckets <= MAX_BUCKETS:
-        raise SieddFormatError(f"{src.what}: bad context bucket count {buckets}")
+    buckets = _read_bucket_count(src)
     weights = np.frombuffer(bytes(src.take(4)), dtype=np.int8).astype(np.int64)
     if np.abs(weights).max() > MAX_WEIGHT:
         raise SieddFormatError(f"{src.what}: prediction weights {weights.tolist()} beyond "
                                f"+-{MAX_WEIGHT}")
-    sizes = np.array([read_varint(src) for _ in range(buckets)], dtype=np.int64)
-    if int(sizes.sum()) != p * h * w:
-        raise SieddFormatError(f"{src.what}: context streams hold {int(sizes.sum())} symbols, "
-                               f"expected {p * h * w}")
-    streams = [_decode_flat(src, src.u8(), int(n)) if n else np.empty(0, np.int32)
-               for n in sizes]
-    residuals = np.concatenate(streams).astype(np.int64)
+    sizes = _read_bucket_sizes(src, buckets, p * h * w)
+    residuals = np.concatenate(_read_bucket_streams(src, sizes)).astype(np.int64)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     # the planes padded by a zero row above and a zero column each side: a value's neighbours
     # are then fixed offsets from it in the flat array
@@ -348,14 +352,14 @@ def _decode_causal(src: ByteReader, shape: tuple[int, int, int]) -> np.ndarray:
         at = pos[begin:end]
         begin = end
         near = flat[at + offsets]
-        b = np.minimum(np.abs(near).sum(axis=0), buckets - 1)
+        b = causal_buckets(near, buckets)
         seen = (b[:, None] == kinds).cumsum(axis=0)
         counts = seen[-1]
         used += counts
         if (used > sizes).any():
             raise SieddFormatError(f"{src.what}: context streams do not match their planes")
         values = residuals[(starts + used)[b] - counts[b] + seen[np.arange(len(b)), b] - 1]
-        values += (weights @ near + 4) >> 3
+        values += predictions(near, weights)
         if np.abs(values).max() > MAX_MAGNITUDE:
             raise SieddFormatError(f"{src.what}: predicted values beyond +-{MAX_MAGNITUDE}")
         flat[at] = values
@@ -366,14 +370,14 @@ def decode_symbols(src: ByteReader, count: int, shape: tuple[int, ...] | None = 
                    ) -> np.ndarray:
     """`count` symbols; `shape` (the tensor's) is needed by models 3-6 only."""
     kind = src.u8()
-    if kind == CAUSAL:
+    if kind in (PLANES, ROWS, DIFFERENCES, CAUSAL):
         shape = tuple(int(v) for v in shape) if shape is not None else ()
+    if kind == CAUSAL:
         if len(shape) < 2 or int(np.prod(shape)) != count or count == 0:
             raise SieddFormatError(f"{src.what}: entropy model {kind} on a tensor of shape "
                                    f"{shape}")
         return _decode_causal(src, (count // (shape[-2] * shape[-1]), *shape[-2:]))
     if kind in (PLANES, ROWS, DIFFERENCES):
-        shape = tuple(int(v) for v in shape) if shape is not None else ()
         if kind == ROWS:
             usable = len(shape) >= 2 and count > shape[-1]
             planes = (count // shape[-1], 1, shape[-1]) if usable else ()
@@ -412,16 +416,11 @@ def _decode_flat(src: ByteReader, kind: int, count: int) -> np.ndarray:
 
 def _decode_planes(src: ByteReader, shape: tuple[int, int, int]) -> np.ndarray:
     planes, h, w = shape
-    buckets = src.u8()
-    if not 1 <= buckets <= MAX_BUCKETS:
-        raise SieddFormatError(f"{src.what}: bad context bucket count {buckets}")
-    sizes = [read_varint(src) for _ in range(buckets)]
-    if sum(sizes) != (planes - 1) * h * w:
-        raise SieddFormatError(f"{src.what}: context streams hold {sum(sizes)} symbols, "
-                               f"expected {(planes - 1) * h * w}")
+    buckets = _read_bucket_count(src)
+    sizes = _read_bucket_sizes(src, buckets, (planes - 1) * h * w)
     out = np.empty((planes, h * w), dtype=np.int32)
     out[0] = _decode_flat(src, src.u8(), h * w)
-    streams = [_decode_flat(src, src.u8(), n) if n else np.empty(0, np.int32) for n in sizes]
+    streams = _read_bucket_streams(src, sizes)
     used = np.zeros(buckets, dtype=np.int64)
     for t in range(1, planes):
         b = plane_buckets(out[t - 1].reshape(h, w), buckets).ravel()
