@@ -252,9 +252,11 @@ def _smooth_planes(planes=3, h=50, w=70, seed=9):
     return np.round(bumps / 6).astype(np.int64)
 
 
-@pytest.mark.parametrize("make, model", [(_busy_spots, PLANES), (_busy_columns, ROWS),
-                                         (_slow_planes, DIFFERENCES),
-                                         (_smooth_planes, CAUSAL)])
+CONTEXT_CASES = [(_busy_spots, PLANES), (_busy_columns, ROWS), (_slow_planes, DIFFERENCES),
+                 (_smooth_planes, CAUSAL)]
+
+
+@pytest.mark.parametrize("make, model", CONTEXT_CASES)
 def test_context_models_round_trip_and_win_where_they_should(make, model):
     values = make()
     out = ByteWriter()
@@ -331,27 +333,6 @@ def test_causal_values_out_of_bounds_are_refused():
                           small.ravel())
 
 
-@pytest.mark.parametrize("damage", ["shape", "buckets", "weights", "sizes", "cut"])
-def test_damaged_causal_streams_are_one_clear_error(damage):
-    values = _smooth_planes()
-    out = ByteWriter()
-    assert encode_symbols(values, out) == CAUSAL
-    data = bytearray(out.getvalue())
-    shape = values.shape
-    if damage == "shape":                   # model 6 on a tensor of one dimension
-        shape = (values.size,)
-    elif damage == "buckets":
-        data[1] = 0
-    elif damage == "weights":
-        data[2] = 33
-    elif damage == "sizes":                 # the first bucket claims one symbol more
-        data[6] += 1
-    else:
-        data = data[:len(data) // 2]
-    with pytest.raises(SieddFormatError):
-        decode_symbols(ByteReader(bytes(data), "t"), values.size, shape)
-
-
 def test_plane_buckets_are_the_neighbourhood_of_the_plane_before():
     prev = np.zeros((4, 5), dtype=np.int64)
     prev[1, 2] = -2
@@ -376,20 +357,24 @@ def test_training_buckets_are_the_coders():
                           plane_differences(codes.numpy().astype(np.int64)))
 
 
-@pytest.mark.parametrize("make", [_busy_spots, _busy_columns, _slow_planes])
-@pytest.mark.parametrize("damage", ["shape", "buckets", "sizes", "cut"])
-def test_damaged_context_streams_are_one_clear_error(make, damage):
+@pytest.mark.parametrize("make, model, damage", [
+    (make, model, damage) for make, model in CONTEXT_CASES
+    for damage in ("shape", "buckets", "sizes", "cut") + (("weights",) if model == CAUSAL else ())])
+def test_damaged_context_streams_are_one_clear_error(make, model, damage):
     values = make()
     out = ByteWriter()
-    encode_symbols(values, out)
+    assert encode_symbols(values, out) == model
     data = bytearray(out.getvalue())
+    sizes_at = 6 if model == CAUSAL else 2       # model 6 has its 4 weights before the sizes
     shape = values.shape
     if damage == "shape":                   # a context model where the tensor has no planes
         shape = (values.size,)
     elif damage == "buckets":
         data[1] = 0
+    elif damage == "weights":               # model 6's first weight beyond +-32
+        data[2] = 33
     elif damage == "sizes":                 # the first bucket claims one symbol more
-        data[2] += 1
+        data[sizes_at] += 1
     else:
         data = data[:len(data) // 2]
     with pytest.raises(SieddFormatError):

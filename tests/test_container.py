@@ -140,6 +140,20 @@ def _grid_latent_sums(sf) -> list[list[int]]:
     return sums
 
 
+def _grid_latent_sums_and_headers(sf, monkeypatch) -> tuple[list[list[int]], list[tuple]]:
+    """_grid_latent_sums, and the first two bytes (model, then buckets for models 3-6) of every
+    coded tensor as the decoder meets them."""
+    from siedd_codec import tensor_codec
+    headers = []
+    decode = tensor_codec.decode_symbols
+
+    def noting_the_header(src, count, shape=None):
+        headers.append(tuple(bytes(src._data[src._pos:src._pos + 2])))
+        return decode(src, count, shape)
+    monkeypatch.setattr(tensor_codec, "decode_symbols", noting_the_header)
+    return _grid_latent_sums(sf), headers
+
+
 def _psnr_against_bikes(name: str, start: int, frames: int, size: tuple[int, int]) -> float:
     """RGB PSNR (from the clip's MSE) of tests/data/NAME read by SieddReader against bikes."""
     from siedd_codec.video_io import read_video
@@ -174,21 +188,14 @@ def test_format_4_grid_file_with_rows_and_differences_decodes(monkeypatch):
     """A real file of the format before this one: shared levels coded with the rows' context
     (model 4), per-frame levels as plane differences (model 5), the frame graph of version 2,
     latents pinned, frames near the source."""
-    from siedd_codec import tensor_codec
     from siedd_codec.entropy import DIFFERENCES, ROWS
     from siedd_codec.grid.family import graph_version
     data = (DATA / "grid_v4.siedd").read_bytes()
     assert hashlib.sha256(data).hexdigest() == V4_GRID_SHA256
     sf = container.from_bytes(data)
     assert sf.version == (4, 0) and sf.groups == [(0, 6), (6, 6)]
-    models = []
-    decode = tensor_codec.decode_symbols
-
-    def noting_the_model(src, count, shape=None):
-        models.append(bytes(src._data[src._pos:src._pos + 1])[0])
-        return decode(src, count, shape)
-    monkeypatch.setattr(tensor_codec, "decode_symbols", noting_the_model)
-    sums = _grid_latent_sums(sf)
+    sums, headers = _grid_latent_sums_and_headers(sf, monkeypatch)
+    models = {model for model, _ in headers}
     assert ROWS in models and DIFFERENCES in models
     assert sums == [[0, 110, 497, 606, 115, 53, 35, 55, 26, 661, 276, 91],
                     [0, 344, 1200, 719, 103, 52, 25, 297, 539, 379, 189, 78]]
@@ -200,20 +207,12 @@ def test_format_5_grid_file_with_causal_prediction_decodes(monkeypatch):
     """A real file of this format: shared levels coded by causal prediction (model 6) with
     2 buckets, per-frame levels as differences (model 5) or by prediction, latents pinned,
     frames near the source."""
-    from siedd_codec import tensor_codec
     from siedd_codec.entropy import CAUSAL, DIFFERENCES
     data = (DATA / "grid_v5.siedd").read_bytes()
     assert hashlib.sha256(data).hexdigest() == V5_GRID_SHA256
     sf = container.from_bytes(data)
     assert sf.version == (5, 0) and sf.groups == [(0, 6), (6, 6)]
-    headers = []
-    decode = tensor_codec.decode_symbols
-
-    def noting_the_model(src, count, shape=None):
-        headers.append(tuple(bytes(src._data[src._pos:src._pos + 2])))
-        return decode(src, count, shape)
-    monkeypatch.setattr(tensor_codec, "decode_symbols", noting_the_model)
-    sums = _grid_latent_sums(sf)
+    sums, headers = _grid_latent_sums_and_headers(sf, monkeypatch)
     assert (CAUSAL, 2) in headers and (DIFFERENCES, 2) in headers
     assert sums == [[0, 109, 497, 606, 115, 53, 35, 55, 26, 663, 276, 91],
                     [0, 344, 1200, 720, 103, 52, 25, 297, 538, 378, 189, 78]]
