@@ -35,7 +35,7 @@ SECTION_FILES = ("run", "peak", "rd", "encode", "decode", "quant", "precision", 
                  "families", "grid_ablation")
 # results written once by hand-run experiments (their JSON says how), shown beside the suite's
 NOTE_FILES = ("decode_ab", "rate_dev", "item0", "grid_dev", "grid_dev_context", "grid_dev_round3",
-              "grid_dev_round4", "fuzz")
+              "grid_dev_round4", "grid_dev_round5", "fuzz")
 
 
 def load(results_dir: Path) -> dict:
@@ -336,6 +336,9 @@ def markdown(res: dict, results_dir: Path | None = None, link_base: Path = ROOT)
     if res.get("grid_dev_round4"):
         lines += grid_dev_markdown(res["grid_dev_round4"], "Development runs of the grid "
                                    "family: causal prediction, bucket counts, synthesis bits")
+    if res.get("grid_dev_round5"):
+        lines += grid_dev_markdown(res["grid_dev_round5"], "Development runs of the grid "
+                                   "family: the training step's speed, timed levels")
     ab = res.get("ablation")
     if ab and ab.get("rows"):
         lines += ablation_markdown(ab)

@@ -74,65 +74,64 @@ def laplace_bits(values: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
 class _LaplaceRate(torch.autograd.Function):
     """sum of laplace_bits(values, exp(log_scales)[bucket]) with its gradient written out, so
     that autograd keeps no intermediate of the per-value formula (the rate of a latent-grid
-    group covers every latent at every step)."""
+    group covers every latent at every step). The gradient is computed in the same pass as the
+    bits, from the same terms, and only it is kept (one tensor the size of `values`): the pass
+    is about half of a latent-grid training step on a CPU."""
 
     @staticmethod
-    def _terms(values, buckets, log_scales):
+    def forward(ctx, values, buckets, log_scales):
         b = log_scales.exp()
         live = (b >= MIN_SCALE) & (b <= MAX_SCALE)     # clamped scales get no gradient
         b = b.clamp(MIN_SCALE, MAX_SCALE)
         z = 0.5 / b
         per = torch.stack([1.0 / b, z + torch.log1p(-torch.exp(-2 * z)) - LN2, torch.exp(-z),
                            z / torch.tanh(z)])
-        per = per.index_select(1, buckets) if buckets is not None else per
+        per = per.index_select(1, buckets.reshape(-1)) if buckets is not None else per
         inv_b, log_sinh, e, zcoth = per.unbind(0)
-        a = values.reshape(-1).abs()
+        v = values.reshape(-1)
+        a = v.abs()
         outer = a >= 0.5
-        r_in = torch.clamp(a, max=0.5) * inv_b
-        exp_r = torch.exp(r_in)                 # cosh and sinh from one exp (r_in <= 25)
-        cosh_r, sinh_r = 0.5 * (exp_r + 1 / exp_r), 0.5 * (exp_r - 1 / exp_r)
-        p_in = (1 - e * cosh_r).clamp_min(1e-12)
-        return a, outer, inv_b, log_sinh, e, zcoth, r_in, cosh_r, sinh_r, p_in, live
-
-    @staticmethod
-    def forward(ctx, values, buckets, log_scales):
-        a, outer, inv_b, log_sinh, *_, p_in, _ = _LaplaceRate._terms(values, buckets, log_scales)
-        bits = torch.where(outer, a * inv_b - log_sinh, -torch.log(p_in))
-        ctx.save_for_backward(values, buckets if buckets is not None else torch.empty(0),
-                              log_scales)
-        ctx.has_buckets = buckets is not None
-        return bits.sum() / LN2
+        a_b = a * inv_b                                 # |v| / b
+        r = torch.clamp(a, max=0.5).mul_(inv_b)         # the inner branch's |v| / b
+        exp_r = torch.exp(r)                            # cosh and sinh from one exp (r <= 25)
+        inv_exp_r = exp_r.reciprocal()
+        cosh_r = (exp_r + inv_exp_r).mul_(0.5)
+        sinh_r = exp_r.sub_(inv_exp_r).mul_(0.5)
+        p_in = (e * cosh_r).neg_().add_(1).clamp_min_(1e-12)
+        bits = torch.where(outer, a_b - log_sinh, -torch.log(p_in))
+        total = bits.sum() / LN2
+        ctx.shape = values.shape
+        if ctx.needs_input_grad[0] or ctx.needs_input_grad[2]:
+            q = e / p_in                                # the inner branch's e^-z / p
+            d_value = torch.where(outer, inv_b, q * sinh_r * inv_b).mul_(torch.sign(v))
+            # d bits / d log b: outer z coth z - |v| / b; inner e^-z (z cosh r - r sinh r) / p,
+            # z = 1 / (2b)
+            d_log = torch.where(outer, zcoth - a_b,
+                                q.mul_(cosh_r.mul_(inv_b).mul_(0.5).sub_(r.mul_(sinh_r))))
+            count = log_scales.numel()
+            if buckets is None:
+                d_scales = d_log.sum().reshape(1)
+            elif d_log.device.type == "cpu":        # scatter_add: deterministic on the CPU
+                d_scales = torch.zeros(count, dtype=d_log.dtype).scatter_add_(
+                    0, buckets.reshape(-1), d_log)
+            else:   # one masked sum per bucket: deterministic on every device
+                idx = buckets.reshape(-1)
+                d_scales = torch.stack([torch.where(idx == k, d_log, 0.0).sum()
+                                        for k in range(count)])
+            ctx.save_for_backward(d_value, d_scales * live)
+        return total
 
     @staticmethod
     def backward(ctx, grad):
-        values, buckets, log_scales = ctx.saved_tensors
-        buckets = buckets if ctx.has_buckets else None
-        a, outer, inv_b, _, e, zcoth, r_in, cosh_r, sinh_r, p_in, live = _LaplaceRate._terms(
-            values, buckets, log_scales)
+        d_value, d_scales = ctx.saved_tensors
         scale = grad / LN2
-        d_value = torch.where(outer, inv_b, e * sinh_r * inv_b / p_in)
-        d_value = (scale * torch.sign(values.reshape(-1)) * d_value).reshape(values.shape)
-        # d bits / d log b: outer z coth z - |v| / b; inner e^-z (z cosh r - r sinh r) / p,
-        # z = 1 / (2b)
-        d_log = torch.where(outer, zcoth - a * inv_b,
-                            e * (0.5 * inv_b * cosh_r - r_in * sinh_r) / p_in)
-        count = log_scales.numel()
-        if buckets is None:
-            d_scales = d_log.sum().reshape(1)
-        elif d_log.device.type == "cpu":        # scatter_add: deterministic on the CPU
-            d_scales = torch.zeros(count, dtype=d_log.dtype).scatter_add_(0, buckets, d_log)
-        else:   # one masked sum per bucket: deterministic on every device
-            d_scales = torch.stack([torch.where(buckets == k, d_log, 0.0).sum()
-                                    for k in range(count)])
-        return d_value, None, scale * d_scales * live
+        return (scale * d_value).reshape(ctx.shape), None, scale * d_scales
 
 
 def laplace_rate(values: torch.Tensor, log_scales: torch.Tensor,
                  buckets: torch.Tensor | None = None) -> torch.Tensor:
     """Total bits of `values` under laplace_bits with scale exp(log_scales[bucket]) per value
     (`buckets`: one index per value, flattened; None: log_scales has one entry for all)."""
-    if buckets is not None:
-        buckets = buckets.reshape(-1)
     return _LaplaceRate.apply(values, buckets, log_scales.reshape(-1))
 
 

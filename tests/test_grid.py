@@ -124,6 +124,33 @@ def test_onnx_runtime_equals_the_torch_model(grid_siedd):
     assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
 
 
+def test_torch_model_reads_every_kind_of_level_as_the_spec_says():
+    """The training model's batched reads (all levels in one gather; a timed level as two reads
+    blended) against the spec evaluated in numpy: shared, per-frame and timed levels at
+    several scales, a group of 5 frames at an odd size."""
+    levels, synthesis, (w, h), frames = [(1, 1), (2, 3), (4, 0), (8, 2), (16, 1)], [6], (37, 23), 5
+    gen = np.random.default_rng(4)
+    model = GridGroup(levels, synthesis, w, h, frames, np.zeros(3), 0.1)
+    shapes = spec.group_shapes(levels, synthesis, w, h, frames)
+    weights = {k: gen.integers(-3, 4, s).astype(np.float32) if k.startswith("lat")
+               else (gen.normal(size=s) * 0.3).astype(np.float32) for k, s in shapes.items()}
+    with torch.no_grad():
+        for i, lat in enumerate(model.latents):
+            lat.copy_(torch.from_numpy(weights[f"lat{i}"]))
+        for j, (wt, b) in enumerate(zip(model.weights, model.biases)):
+            wt.copy_(torch.from_numpy(weights[f"syn.w{j}"]))
+            b.copy_(torch.from_numpy(weights[f"syn.b{j}"]))
+        yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+        y = torch.from_numpy(yy.ravel()).repeat(frames)
+        x = torch.from_numpy(xx.ravel()).repeat(frames)
+        t = torch.arange(frames).repeat_interleave(w * h)
+        out = model(list(model.latents), t, y, x).numpy()
+    got = np.rint(np.clip(out * 255, 0, 255)).astype(np.int16).reshape(frames, h, w, 3)
+    want = numpy_render(weights, levels, synthesis, (w, h), frames, (w, h)).astype(np.int16)
+    assert np.abs(got - want).max() <= 1 and (got != want).mean() < 1e-2
+    assert len(np.unique(want)) > 50                    # a picture, not a constant
+
+
 def test_training_rate_is_what_the_coder_spends(grid_siedd):
     """The trainer's rate (GridGroup.bits: the coder's contexts, a Laplace per bucket) on a real
     group's latents, its scales fitted, is a little under the bytes the entropy coder writes

@@ -72,17 +72,41 @@ class GridGroup(nn.Module):
             planes, h, w = shapes[f"lat{i}"]
             first.append(torch.full((w if planes == 1 else h * w,), i, dtype=torch.long))
         self.register_buffer("first_ids", torch.cat(first), persistent=False)
-        for scale in sorted({s for s, _ in levels}):
-            h, w = spec.grid_dims(width, height, scale)
+        # the bilinear reads of all levels at once, as one gather from the latents laid end to
+        # end (a handful of operations per step instead of a handful per level). Read r takes
+        # level r's plane row_planes[t, r] (a timed level's second read, of its later knot, is
+        # a read after the levels'), at its level's taps and offset.
+        sizes = [math.prod(shapes[f"lat{i}"]) for i in range(len(levels))]
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        rows, row_planes, blends = list(range(len(levels))), [], []
+        for i, (_, knots) in enumerate(levels):
+            planes = shapes[f"lat{i}"][0]
+            plan = spec.time_weights(knots, frames)      # (knot a, knot b, weight of b) a frame
+            row_planes.append([a for a, _, _ in plan] if planes > 1 else [0] * frames)
+            if 1 < planes < frames:                      # timed: the second read, knot b
+                blends.append((i, len(levels) + len(blends),
+                               torch.tensor([wt for _, _, wt in plan], dtype=torch.float32)))
+                rows.append(i)
+        row_planes += [[b for _, b, _ in spec.time_weights(levels[i][1], frames)]
+                       for i, _, _ in blends]
+        self.blends = blends
+        # int32 indices: a CPU without AVX-512 multiplies int64 one lane at a time
+        taps = {"y": ([], [], []), "x": ([], [], [])}
+        for i in rows:
+            h, w = spec.grid_dims(width, height, levels[i][0])
             for axis, (n_out, n_grid) in (("y", (height, h)), ("x", (width, w))):
-                i0, i1, wt = spec.axis_taps(n_out, n_grid)
-                self.register_buffer(f"{axis}0_s{scale}", torch.from_numpy(i0), persistent=False)
-                self.register_buffer(f"{axis}1_s{scale}", torch.from_numpy(i1), persistent=False)
-                self.register_buffer(f"w{axis}_s{scale}", torch.from_numpy(wt), persistent=False)
-        self.plans = []
-        for _, knots in levels:
-            plan = spec.time_weights(knots, frames)
-            self.plans.append(tuple(torch.tensor(v) for v in zip(*plan)))
+                for table, values in zip(taps[axis], spec.axis_taps(n_out, n_grid)):
+                    table.append(torch.from_numpy(values))
+        for axis, (i0, i1, wt) in taps.items():                   # (output pixels, reads)
+            self.register_buffer(f"{axis}0", torch.stack(i0, 1).int(), persistent=False)
+            self.register_buffer(f"{axis}1", torch.stack(i1, 1).int(), persistent=False)
+            self.register_buffer(f"w{axis}", torch.stack(wt, 1), persistent=False)
+        dims = [shapes[f"lat{i}"][1:] for i in rows]
+        for name, values in (("row_planes", list(zip(*row_planes))),    # (frames, reads)
+                             ("row_width", [[w for _, w in dims]]),
+                             ("row_area", [[h * w for h, w in dims]]),
+                             ("row_start", [[int(starts[i]) for i in rows]])):
+            self.register_buffer(name, torch.tensor(values, dtype=torch.int32), persistent=False)
 
     # -- quantisation ------------------------------------------------------------------------
     def quantized_latents(self, stage: str, gen: torch.Generator | None = None):
@@ -151,35 +175,29 @@ class GridGroup(nn.Module):
             self.differences[i] = cost[1] < cost[0]
 
     # -- evaluation --------------------------------------------------------------------------
-    def _read(self, plane: torch.Tensor, t: torch.Tensor, y: torch.Tensor, x: torch.Tensor,
-              scale: int) -> torch.Tensor:
-        """Bilinear read of planes (P, h, w) at plane t, output pixel (y, x)."""
-        _, h, w = plane.shape
-        y0, y1 = getattr(self, f"y0_s{scale}")[y], getattr(self, f"y1_s{scale}")[y]
-        x0, x1 = getattr(self, f"x0_s{scale}")[x], getattr(self, f"x1_s{scale}")[x]
-        wy, wx = getattr(self, f"wy_s{scale}")[y], getattr(self, f"wx_s{scale}")[x]
-        base = t * (h * w)
-        r0, r1 = base + y0 * w, base + y1 * w
-        # one gather of the four corners (one scatter in the backward pass)
-        c = plane.reshape(-1)[torch.stack((r0 + x0, r1 + x0, r0 + x1, r1 + x1))]
-        a0 = c[0] + wy * (c[1] - c[0])
-        a1 = c[2] + wy * (c[3] - c[2])
-        return a0 + wx * (a1 - a0)
-
     def features(self, latents, t: torch.Tensor, y: torch.Tensor, x: torch.Tensor
                  ) -> torch.Tensor:
-        cols = []
-        for i, (scale, _) in enumerate(self.levels):
-            lat = latents[i]
-            if lat.shape[0] == 1:                       # shared by the group
-                cols.append(self._read(lat, torch.zeros_like(t), y, x, scale))
-            elif lat.shape[0] == self.frames:           # one plane per frame
-                cols.append(self._read(lat, t, y, x, scale))
-            else:   # timed: the blend of the planes around the frame (the renderer blends
-                a, b, wt = (v.to(t.device)[t] for v in self.plans[i])   # planes, then reads)
-                va = self._read(lat, a, y, x, scale)
-                vb = self._read(lat, b, y, x, scale)
-                cols.append(va + wt * (vb - va))
+        """(N, levels): every level read bilinearly at frame t, output pixel (y, x) - rows
+        first, then columns - a timed level as the blend of its two planes around the frame
+        (the renderer blends planes, then reads)."""
+        flat = torch.cat([lat.reshape(-1) for lat in latents])
+        n = len(t)
+        y0, y1, wy = (v.index_select(0, y) for v in (self.y0, self.y1, self.wy))    # (N, R)
+        x0, x1, wx = (v.index_select(0, x) for v in (self.x0, self.x1, self.wx))
+        base = self.row_start + self.row_planes.index_select(0, t) * self.row_area
+        r0, r1 = base + y0 * self.row_width, base + y1 * self.row_width
+        # one gather of the four corners of every read (one scatter in the backward pass)
+        corners = torch.stack((r0 + x0, r1 + x0, r0 + x1, r1 + x1)).reshape(-1)
+        c = flat.index_select(0, corners).reshape(4, n, -1)
+        a0 = c[0] + wy * (c[1] - c[0])
+        a1 = c[2] + wy * (c[3] - c[2])
+        v = a0 + wx * (a1 - a0)
+        if not self.blends:
+            return v
+        cols = list(v[:, :len(latents)].unbind(1))
+        for i, r, weights in self.blends:
+            wt = weights.to(t.device)[t]
+            cols[i] = cols[i] + wt * (v[:, r] - cols[i])
         return torch.stack(cols, dim=1)
 
     def forward(self, latents, t, y, x) -> torch.Tensor:

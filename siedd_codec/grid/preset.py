@@ -31,7 +31,7 @@ class GridPreset:
     group_size: int = 20         # frames per group
     levels: str = DEFAULT_LEVELS  # SCALE:KNOTS,... (grid/spec.py)
     synthesis: str = "32,16"     # hidden widths of the synthesis network
-    steps: int = 1200            # training steps of a full group (a shorter one: in proportion)
+    steps: int = 1600            # training steps of a full group (a shorter one: in proportion)
     samples: int = 16384         # pixels sampled per step (over the group's frames)
     lr: float = 0.2              # the latents' Adam lr (cosine decay to 0)
     synthesis_lr: float = 5e-3
