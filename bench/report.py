@@ -544,16 +544,17 @@ def summary_markdown(res: dict) -> str:
     decode = {(r["family"], tuple(r["size"])): r for r in fam.get("decode") or []}
     fps = {f: decode.get((f, (640, 360))) for f in ("grid", "siedd")}
     # grid-tiny's own graphs changed after the families run: its decode row from the later note
-    note = res.get("grid_dev_round4") or res.get("grid_dev_round3") or {}
-    newer = [r for r in note.get("decode", [])
-             if r.get("default") and tuple(r["size"]) == (640, 360)]
+    newer = [r for name in ("grid_dev_round5", "grid_dev_round4", "grid_dev_round3")
+             for r in (res.get(name) or {}).get("decode", [])
+             if r.get("default") and tuple(r["size"]) == (640, 360)][:1]
     grid_fps_note = ""
     if newer:
         fps["grid"] = newer[0]
         siedd_then = [r["fps"] for r in (res.get("grid_dev_round3") or {}).get("decode", [])
                       if r["synthesis"] == "-" and tuple(r["size"]) == (640, 360)]
         grid_fps_note = (" (a later run than SIEDD's" + (f", where SIEDD d=64 made {siedd_then[0]:.0f}"
-                                                        if siedd_then else "") + ")")
+                                                        if siedd_then else "")
+                         + "; this machine's speed drifts by up to a third from day to day)")
     names = ", ".join(f"{c['clip']} {c['size'][0]}x{c['size'][1]}" for c in clips)
     how = "from the clip's MSE" if "clip's MSE" in str(rd_clips[0].get("psnr_note", "")) \
         else "the mean over frames, on both sides"
