@@ -21,7 +21,8 @@ Seven models; the encoder keeps whichever gives the fewest bytes:
      value less a prediction from its left, upper, upper-left and upper-right neighbours
      (integer weights in eighths, stored), in the stream of the bucket of those neighbours'
      magnitudes. The decoder rebuilds the planes a skewed wavefront (2y + x) at a time, so it
-     loops 2H + W times, not H x W. Pays on smooth latent grids.
+     loops 2H + W times, not H x W (a group's model-6 tensors together: rebuild_causal). Pays
+     on smooth latent grids.
   Models 3-6 are tried with each of BUCKET_CHOICES buckets (the count is in the stream).
   (docs/FORMAT.md has models 3-6 byte by byte.)
 
@@ -37,6 +38,7 @@ Format 1 files used a fixed-width header (`decode_symbols_v1`, kept to read them
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -326,7 +328,19 @@ def encode_causal(planes: np.ndarray, weights, buckets: int = CONTEXT_BUCKETS) -
             + varint_bytes(sizes) + _bucket_streams(streams))
 
 
-def _decode_causal(src: ByteReader, shape: tuple[int, int, int]) -> np.ndarray:
+@dataclass
+class CausalTensor:
+    """A model-6 tensor read from its stream (residuals per bucket) but not yet rebuilt:
+    rebuild_causal runs the wavefronts of several at once."""
+    shape: tuple[int, int, int]         # (P, H, W)
+    buckets: int
+    weights: np.ndarray                 # (4,) int64
+    sizes: np.ndarray                   # symbols per bucket
+    residuals: np.ndarray               # the buckets' streams end to end
+    what: str
+
+
+def _read_causal(src: ByteReader, shape: tuple[int, int, int]) -> CausalTensor:
     p, h, w = shape
     buckets = _read_bucket_count(src)
     weights = np.frombuffer(bytes(src.take(4)), dtype=np.int8).astype(np.int64)
@@ -335,40 +349,79 @@ def _decode_causal(src: ByteReader, shape: tuple[int, int, int]) -> np.ndarray:
                                f"+-{MAX_WEIGHT}")
     sizes = _read_bucket_sizes(src, buckets, p * h * w)
     residuals = np.concatenate(_read_bucket_streams(src, sizes)).astype(np.int64)
+    return CausalTensor(shape, buckets, weights, sizes, residuals, src.what)
+
+
+def rebuild_causal(tensors: list[CausalTensor]) -> list[np.ndarray]:
+    """Model 6's decoder: the values of each tensor (flat int32), all tensors' wavefronts run
+    together - front f of every tensor in one step, so the loop runs as often as the largest
+    tensor needs (2H + W), not the sum, with a tensor's own buckets, weights and streams."""
+    if not tensors:
+        return []
+    # every tensor's planes padded by a zero row above and a zero column each side, all laid
+    # end to end: a value's neighbours are then fixed offsets (by its tensor's width) from it
+    pos, front, owner, bases = [], [], [], [0]
+    for k, t in enumerate(tensors):
+        p, h, w = t.shape
+        pw = w + 2
+        order = wavefront_order(t.shape)
+        y, x = order % (h * w) // w, order % w
+        pos.append(bases[-1] + order // (h * w) * ((h + 1) * pw) + (y + 1) * pw + x + 1)
+        front.append(2 * y + x)
+        owner.append(np.full(order.size, k))
+        bases.append(bases[-1] + p * (h + 1) * pw)
+    flat = np.zeros(bases[-1], dtype=np.int64)
+    front, owner, pos = np.concatenate(front), np.concatenate(owner), np.concatenate(pos)
+    joint = np.lexsort((owner, front))          # by front, then tensor; stable within a tensor
+    front, owner, pos = front[joint], owner[joint], pos[joint]
+    pw = np.array([t.shape[2] + 2 for t in tensors])[owner]
+    offsets = np.stack([-np.ones_like(pw), -pw, -pw - 1, -pw + 1])   # left, up, up-left, up-right
+    top = np.array([t.buckets - 1 for t in tensors])[owner]
+    weights = np.stack([t.weights for t in tensors])[owner].T           # (4, n)
+    # bucket b of tensor k is stream first[k] + b of all the tensors' streams
+    first = np.concatenate([[0], np.cumsum([t.buckets for t in tensors])[:-1]])
+    stream = first[owner]
+    sizes = np.concatenate([t.sizes for t in tensors])
+    residuals = np.concatenate([t.residuals for t in tensors])
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    # the planes padded by a zero row above and a zero column each side: a value's neighbours
-    # are then fixed offsets from it in the flat array
-    pw = w + 2
-    padded = np.zeros((p, h + 1, pw), dtype=np.int64)
-    flat = padded.reshape(-1)
-    order = wavefront_order(shape)
-    pos = order // (h * w) * ((h + 1) * pw) + (order % (h * w) // w + 1) * pw + order % w + 1
-    fronts = np.cumsum(np.bincount((2 * np.arange(h)[:, None] + np.arange(w)).ravel()) * p)
-    offsets = np.array([-1, -pw, -pw - 1, -pw + 1])[:, None]   # left, up, up-left, up-right
-    kinds = np.arange(buckets)
-    used = np.zeros(buckets, dtype=np.int64)
+    kinds = np.arange(sizes.size)
+    used = np.zeros(sizes.size, dtype=np.int64)
+    what = tensors[0].what
     begin = 0
-    for end in fronts.tolist():
+    for end in np.searchsorted(front, np.arange(front[-1] + 1), side="right").tolist():
         at = pos[begin:end]
-        begin = end
-        near = flat[at + offsets]
-        b = causal_buckets(near, buckets)
+        near = flat[at + offsets[:, begin:end]]
+        b = np.minimum(np.abs(near).sum(axis=0), top[begin:end]) + stream[begin:end]
         seen = (b[:, None] == kinds).cumsum(axis=0)
         counts = seen[-1]
         used += counts
         if (used > sizes).any():
-            raise SieddFormatError(f"{src.what}: context streams do not match their planes")
+            raise SieddFormatError(f"{what}: context streams do not match their planes")
         values = residuals[(starts + used)[b] - counts[b] + seen[np.arange(len(b)), b] - 1]
-        values += predictions(near, weights)
+        values += ((weights[:, begin:end] * near).sum(axis=0) + 4) >> 3   # as predictions()
         if np.abs(values).max() > MAX_MAGNITUDE:
-            raise SieddFormatError(f"{src.what}: predicted values beyond +-{MAX_MAGNITUDE}")
+            raise SieddFormatError(f"{what}: predicted values beyond +-{MAX_MAGNITUDE}")
         flat[at] = values
-    return padded[:, 1:, 1:w + 1].astype(np.int32).ravel()
+        begin = end
+    out = []
+    for k, t in enumerate(tensors):
+        p, h, w = t.shape
+        planes = flat[bases[k]:bases[k + 1]].reshape(p, h + 1, w + 2)
+        out.append(planes[:, 1:, 1:w + 1].astype(np.int32).ravel())
+    return out
 
 
 def decode_symbols(src: ByteReader, count: int, shape: tuple[int, ...] | None = None
                    ) -> np.ndarray:
     """`count` symbols; `shape` (the tensor's) is needed by models 3-6 only."""
+    out = read_symbols(src, count, shape)
+    return rebuild_causal([out])[0] if isinstance(out, CausalTensor) else out
+
+
+def read_symbols(src: ByteReader, count: int, shape: tuple[int, ...] | None = None
+                 ) -> np.ndarray | CausalTensor:
+    """decode_symbols, except that a model-6 tensor comes back read but not rebuilt, for
+    rebuild_causal to rebuild with others (a group's in one loop)."""
     kind = src.u8()
     if kind in (PLANES, ROWS, DIFFERENCES, CAUSAL):
         shape = tuple(int(v) for v in shape) if shape is not None else ()
@@ -376,7 +429,7 @@ def decode_symbols(src: ByteReader, count: int, shape: tuple[int, ...] | None = 
         if len(shape) < 2 or int(np.prod(shape)) != count or count == 0:
             raise SieddFormatError(f"{src.what}: entropy model {kind} on a tensor of shape "
                                    f"{shape}")
-        return _decode_causal(src, (count // (shape[-2] * shape[-1]), *shape[-2:]))
+        return _read_causal(src, (count // (shape[-2] * shape[-1]), *shape[-2:]))
     if kind in (PLANES, ROWS, DIFFERENCES):
         if kind == ROWS:
             usable = len(shape) >= 2 and count > shape[-1]

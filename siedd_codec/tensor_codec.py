@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from .binio import ByteReader, ByteWriter
-from .entropy import decode_symbols, decode_symbols_v1, encode_symbols
+from .entropy import (CausalTensor, decode_symbols_v1, encode_symbols, read_symbols,
+                      rebuild_causal)
 from .errors import SieddFormatError, shown
 
 MAX_TENSORS = 4096
@@ -60,16 +61,19 @@ def _check_shape(what: str, name: str, shape) -> int:
 def decompress(data: bytes | memoryview, expected: dict[str, tuple[int, ...]], what: str
                ) -> dict[str, np.ndarray]:
     src = ByteReader(data, what)
-    result: dict[str, np.ndarray] = {}
+    read: dict[str, tuple] = {}
     for name, shape in expected.items():
         numel = _check_shape(what, name, shape)
         (step,) = src.unpack("f")
         if not (np.isfinite(step) and step > 0):
             raise SieddFormatError(f"{what}: tensor {name} has a bad step {step}")
-        codes = decode_symbols(src, numel, tuple(shape)).reshape(shape)
-        result[name] = dequantize(codes, step)
+        read[name] = (read_symbols(src, numel, tuple(shape)), step)
     src.expect_end()
-    return result
+    # the model-6 tensors rebuilt together: one wavefront loop for all of them
+    causal = [name for name, (codes, _) in read.items() if isinstance(codes, CausalTensor)]
+    rebuilt = dict(zip(causal, rebuild_causal([read[name][0] for name in causal])))
+    return {name: dequantize(rebuilt.get(name, codes).reshape(expected[name]), step)
+            for name, (codes, step) in read.items()}
 
 
 # -- format 1 (reading only) ---------------------------------------------------------------------

@@ -10,7 +10,8 @@ from siedd_codec.binio import ByteReader, ByteWriter
 from siedd_codec.entropy import (BUCKET_CHOICES, CAUSAL, CONTEXT_BUCKETS, DIFFERENCES, LAPLACE, MAX_MAGNITUDE,
                                  PLANES, ROWS, _encode_planes, causal_neighbours, decode_symbols,
                                  encode_causal, encode_symbols, fit_laplace, laplace_table,
-                                 plane_buckets, plane_differences, predictions)
+                                 plane_buckets, plane_differences, predictions, read_symbols,
+                                 rebuild_causal)
 from siedd_codec.errors import SieddFormatError
 from siedd_codec.model_spec import PREDICTED, group_shapes
 from siedd_codec.qat import StoredTensors, laplace_bits, laplace_rate
@@ -250,6 +251,24 @@ def _smooth_planes(planes=3, h=50, w=70, seed=9):
     rng = np.random.default_rng(seed)
     bumps = rng.normal(0, 1, (planes, h, w)).cumsum(axis=1).cumsum(axis=2)
     return np.round(bumps / 6).astype(np.int64)
+
+
+def test_model_6_tensors_rebuilt_together_equal_each_alone():
+    """The reader rebuilds a group's model-6 tensors in one wavefront loop: tensors of other
+    shapes, plane counts, bucket counts and weights, in one stream, come back as coded."""
+    tensors = [(_smooth_planes(1, 40, 64, seed=1), (5, 3, -1, 1), 6),
+               (_smooth_planes(3, 9, 13, seed=2), (4, 4, -2, 0), 2),
+               (_smooth_planes(1, 1, 30, seed=3), (8, 0, 0, 0), 3),
+               (_smooth_planes(2, 23, 5, seed=4), (-3, 9, 2, -1), 4)]
+    data = b"".join(bytes([CAUSAL]) + encode_causal(planes, weights, buckets)
+                    for planes, weights, buckets in tensors)
+    src = ByteReader(data, "t")
+    read = [read_symbols(src, planes.size, planes.shape) for planes, _, _ in tensors]
+    src.expect_end()
+    together = rebuild_causal(read)
+    for (planes, _, _), alone, joint in zip(tensors, [rebuild_causal([r])[0] for r in read],
+                                            together):
+        assert np.array_equal(joint, planes.ravel()) and np.array_equal(alone, joint)
 
 
 CONTEXT_CASES = [(_busy_spots, PLANES), (_busy_columns, ROWS), (_slow_planes, DIFFERENCES),

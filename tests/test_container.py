@@ -145,12 +145,12 @@ def _grid_latent_sums_and_headers(sf, monkeypatch) -> tuple[list[list[int]], lis
     coded tensor as the decoder meets them."""
     from siedd_codec import tensor_codec
     headers = []
-    decode = tensor_codec.decode_symbols
+    read = tensor_codec.read_symbols
 
     def noting_the_header(src, count, shape=None):
         headers.append(tuple(bytes(src._data[src._pos:src._pos + 2])))
-        return decode(src, count, shape)
-    monkeypatch.setattr(tensor_codec, "decode_symbols", noting_the_header)
+        return read(src, count, shape)
+    monkeypatch.setattr(tensor_codec, "read_symbols", noting_the_header)
     return _grid_latent_sums(sf), headers
 
 
