@@ -285,16 +285,18 @@ def causal_neighbours(planes: np.ndarray) -> np.ndarray:
     return np.stack([p[:, 1:, 0:w], p[:, :h, 1:w + 1], p[:, :h, 0:w], p[:, :h, 2:w + 2]])
 
 
-def causal_buckets(neighbours: np.ndarray, buckets: int = CONTEXT_BUCKETS) -> np.ndarray:
-    """Model 6's context: min(|left| + |up| + |up-left| + |up-right|, buckets - 1)."""
-    return np.minimum(np.abs(neighbours).sum(axis=0), buckets - 1)
+def causal_buckets(neighbours: np.ndarray, buckets=CONTEXT_BUCKETS) -> np.ndarray:
+    """Model 6's context: min(|left| + |up| + |up-left| + |up-right|, buckets - 1); `buckets`
+    one count, or one per value."""
+    return np.minimum(np.abs(neighbours).sum(axis=0), np.asarray(buckets) - 1)
 
 
 def predictions(neighbours: np.ndarray, weights) -> np.ndarray:
     """floor((w . neighbours + 4) / 8) over the first axis, in int64 (an arithmetic shift
-    floors). One matmul: the decoder calls it once per wavefront."""
-    acc = np.asarray(weights, dtype=np.int64) @ neighbours.reshape(4, -1)
-    return ((acc + 4) >> 3).reshape(neighbours.shape[1:])
+    floors); `weights` (4,), or (4, n) with one set per value of neighbours (4, n)."""
+    w = np.asarray(weights, dtype=np.int64)
+    w = w.reshape(w.shape + (1,) * (neighbours.ndim - w.ndim))
+    return ((w * neighbours).sum(axis=0) + 4) >> 3
 
 
 def wavefront_order(shape: tuple[int, int, int]) -> np.ndarray:
@@ -376,7 +378,7 @@ def rebuild_causal(tensors: list[CausalTensor]) -> list[np.ndarray]:
     front, owner, pos = front[joint], owner[joint], pos[joint]
     pw = np.array([t.shape[2] + 2 for t in tensors])[owner]
     offsets = np.stack([-np.ones_like(pw), -pw, -pw - 1, -pw + 1])   # left, up, up-left, up-right
-    top = np.array([t.buckets - 1 for t in tensors])[owner]
+    bucket_counts = np.array([t.buckets for t in tensors])[owner]
     weights = np.stack([t.weights for t in tensors])[owner].T           # (4, n)
     # bucket b of tensor k is stream first[k] + b of all the tensors' streams
     first = np.concatenate([[0], np.cumsum([t.buckets for t in tensors])[:-1]])
@@ -391,14 +393,14 @@ def rebuild_causal(tensors: list[CausalTensor]) -> list[np.ndarray]:
     for end in np.searchsorted(front, np.arange(front[-1] + 1), side="right").tolist():
         at = pos[begin:end]
         near = flat[at + offsets[:, begin:end]]
-        b = np.minimum(np.abs(near).sum(axis=0), top[begin:end]) + stream[begin:end]
+        b = causal_buckets(near, bucket_counts[begin:end]) + stream[begin:end]
         seen = (b[:, None] == kinds).cumsum(axis=0)
         counts = seen[-1]
         used += counts
         if (used > sizes).any():
             raise SieddFormatError(f"{what}: context streams do not match their planes")
         values = residuals[(starts + used)[b] - counts[b] + seen[np.arange(len(b)), b] - 1]
-        values += ((weights[:, begin:end] * near).sum(axis=0) + 4) >> 3   # as predictions()
+        values += predictions(near, weights[:, begin:end])
         if np.abs(values).max() > MAX_MAGNITUDE:
             raise SieddFormatError(f"{what}: predicted values beyond +-{MAX_MAGNITUDE}")
         flat[at] = values

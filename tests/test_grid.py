@@ -53,6 +53,25 @@ def numpy_render(weights: dict, levels, synthesis, native: tuple[int, int], fram
     return np.rint(np.clip(z * 255, 0, 255)).astype(np.uint8)
 
 
+def torch_model_render(levels, synthesis, weights: dict, size: tuple[int, int],
+                       frames: int) -> np.ndarray:
+    """The training model (GridGroup) holding `weights`, evaluated at every pixel of every
+    frame of the group at its native size: (frames x H x W, 3) floats."""
+    width, height = size
+    model = GridGroup(levels, synthesis, width, height, frames, np.zeros(3), 0.1)
+    with torch.no_grad():
+        for i, lat in enumerate(model.latents):
+            lat.copy_(torch.from_numpy(weights[f"lat{i}"]))
+        for j, (w, b) in enumerate(zip(model.weights, model.biases)):
+            w.copy_(torch.from_numpy(weights[f"syn.w{j}"]))
+            b.copy_(torch.from_numpy(weights[f"syn.b{j}"]))
+        yy, xx = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+        y = torch.from_numpy(yy.ravel()).repeat(frames)
+        x = torch.from_numpy(xx.ravel()).repeat(frames)
+        t = torch.arange(frames).repeat_interleave(width * height)
+        return model(model.quantized_latents("hard"), t, y, x).numpy()
+
+
 def test_grid_file_plays_like_any_siedd_file(grid_encode):
     path, summary, source = grid_encode
     assert summary["family"] == "grid" and summary["groups"] == 3
@@ -105,20 +124,9 @@ def test_onnx_runtime_equals_the_torch_model(grid_siedd):
     g = 2                                           # the short group: 2 frames
     _, count = sf.groups[g]
     weights = renderer.group_weights(g)
-    model = GridGroup(levels, model_meta["synthesis"], sf.width, sf.height, count,
-                      np.zeros(3), 0.1)
-    with torch.no_grad():
-        for i, lat in enumerate(model.latents):
-            lat.copy_(torch.from_numpy(weights[f"lat{i}"]))
-        for j, (w, b) in enumerate(zip(model.weights, model.biases)):
-            w.copy_(torch.from_numpy(weights[f"syn.w{j}"]))
-            b.copy_(torch.from_numpy(weights[f"syn.b{j}"]))
-        yy, xx = np.meshgrid(np.arange(sf.height), np.arange(sf.width), indexing="ij")
-        y = torch.from_numpy(yy.ravel()).repeat(count)
-        x = torch.from_numpy(xx.ravel()).repeat(count)
-        t = torch.arange(count).repeat_interleave(sf.width * sf.height)
-        out = model(model.quantized_latents("hard"), t, y, x)
-    want = np.rint(np.clip(out.numpy() * 255, 0, 255)).astype(np.int16)
+    out = torch_model_render(levels, model_meta["synthesis"], weights, (sf.width, sf.height),
+                             count)
+    want = np.rint(np.clip(out * 255, 0, 255)).astype(np.int16)
     got = renderer.render_group(g, sf.width, sf.height).reshape(-1, 3)
     diff = np.abs(got.astype(np.int16) - want)
     assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
@@ -130,21 +138,10 @@ def test_torch_model_reads_every_kind_of_level_as_the_spec_says():
     several scales, a group of 5 frames at an odd size."""
     levels, synthesis, (w, h), frames = [(1, 1), (2, 3), (4, 0), (8, 2), (16, 1)], [6], (37, 23), 5
     gen = np.random.default_rng(4)
-    model = GridGroup(levels, synthesis, w, h, frames, np.zeros(3), 0.1)
     shapes = spec.group_shapes(levels, synthesis, w, h, frames)
     weights = {k: gen.integers(-3, 4, s).astype(np.float32) if k.startswith("lat")
                else (gen.normal(size=s) * 0.3).astype(np.float32) for k, s in shapes.items()}
-    with torch.no_grad():
-        for i, lat in enumerate(model.latents):
-            lat.copy_(torch.from_numpy(weights[f"lat{i}"]))
-        for j, (wt, b) in enumerate(zip(model.weights, model.biases)):
-            wt.copy_(torch.from_numpy(weights[f"syn.w{j}"]))
-            b.copy_(torch.from_numpy(weights[f"syn.b{j}"]))
-        yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
-        y = torch.from_numpy(yy.ravel()).repeat(frames)
-        x = torch.from_numpy(xx.ravel()).repeat(frames)
-        t = torch.arange(frames).repeat_interleave(w * h)
-        out = model(list(model.latents), t, y, x).numpy()
+    out = torch_model_render(levels, synthesis, weights, (w, h), frames)
     got = np.rint(np.clip(out * 255, 0, 255)).astype(np.int16).reshape(frames, h, w, 3)
     want = numpy_render(weights, levels, synthesis, (w, h), frames, (w, h)).astype(np.int16)
     assert np.abs(got - want).max() <= 1 and (got != want).mean() < 1e-2

@@ -78,7 +78,7 @@ class GridGroup(nn.Module):
         # a read after the levels'), at its level's taps and offset.
         sizes = [math.prod(shapes[f"lat{i}"]) for i in range(len(levels))]
         starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        rows, row_planes, blends = list(range(len(levels))), [], []
+        rows, row_planes, blends, later = list(range(len(levels))), [], [], []
         for i, (_, knots) in enumerate(levels):
             planes = shapes[f"lat{i}"][0]
             plan = spec.time_weights(knots, frames)      # (knot a, knot b, weight of b) a frame
@@ -87,8 +87,8 @@ class GridGroup(nn.Module):
                 blends.append((i, len(levels) + len(blends),
                                torch.tensor([wt for _, _, wt in plan], dtype=torch.float32)))
                 rows.append(i)
-        row_planes += [[b for _, b, _ in spec.time_weights(levels[i][1], frames)]
-                       for i, _, _ in blends]
+                later.append([b for _, b, _ in plan])
+        row_planes += later
         self.blends = blends
         # int32 indices: a CPU without AVX-512 multiplies int64 one lane at a time
         taps = {"y": ([], [], []), "x": ([], [], [])}
