@@ -22,9 +22,9 @@ from .families import family_of_meta
 from .graph_check import check_graphs
 
 MAGIC = b"SIEDD\r\n\x1a"
-VERSION_MAJOR = 5                  # what this writer writes
+VERSION_MAJOR = 6                  # what this writer writes
 VERSION_MINOR = 0
-READS_MAJOR = (1, 2, 3, 4, 5)      # what this reader reads
+READS_MAJOR = (1, 2, 3, 4, 5, 6)     # what this reader reads
 HEADER = struct.Struct("<8sHHIQI16sI")            # 48 bytes, see FORMAT.md
 TABLE_ENTRY = struct.Struct("<4sIQQ")              # 24 bytes
 MAX_SECTIONS = 1 << 20

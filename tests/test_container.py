@@ -14,7 +14,7 @@ from siedd_codec.weights import iter_groups
 # Pinned by hand from a reviewed run. A change here is a format change: bump the version
 # (container.VERSION_*) and docs/FORMAT.md with it. META and the graphs are pinned by their
 # inflated bytes (another zlib may deflate them differently, and that is fine).
-GOLDEN_HEADER_START = "53494544440d0a1a0500000009000000"      # magic, version 5.0, 9 sections
+GOLDEN_HEADER_START = "53494544440d0a1a0600000009000000"      # magic, version 6.0, 9 sections
 GOLDEN_SECTIONS = [     # (type, length); None: deflated, its length depends on the zlib build
     ("META", None), ("NORM", 20), ("GENC", None), ("GDEC", None), ("WENC", 252),
     ("GIDX", 28), ("WGRP", 269), ("WGRP", 209), ("WGRP", 255),
@@ -35,6 +35,9 @@ V4_GRID_SHA256 = "bf57a02d8347382990c680b3e78a89d3c5133965dda7fdf089926d0a084db5
 # a real 5.0 grid file: the same frames, size and steps, this encoder (models 5 and 6, fewer
 # than 6 buckets, synthesis at 7 bits)
 V5_GRID_SHA256 = "981cbd7a74dc0a56524780dee16dcb93a9ec61c8a7a6c860206cca114226a81c"
+# a real 6.0 grid file with global motion: bigbuckbunny frames 20-31 at 320x180, grid-tiny,
+# 200 steps, groups of 6 (the first group still, the second following the camera's pan)
+V6_GRID_SHA256 = "60a873b3c244af09975ba8fdd8a70fdbd0fe889941eb357a29f34bb1dddf1d70"
 V2_GRID_GOLDEN_SHA256 = "94d8bf8af8c6501e35033d759fc570f16e73e3360bf5b8709c54fe78e48f1b61"
 
 
@@ -66,9 +69,9 @@ def test_golden_layout_is_pinned(golden_bytes):
     assert hashes == GOLDEN_HASHES
 
 
-@pytest.fixture(params=["5.0", "2.0"])
+@pytest.fixture(params=["6.0", "2.0"])
 def golden_any_version(request, golden_bytes):
-    if request.param == "5.0":
+    if request.param == "6.0":
         return golden_bytes
     data = (DATA / "golden_v2.siedd").read_bytes()
     assert hashlib.sha256(data).hexdigest() == V2_GOLDEN_SHA256
@@ -154,11 +157,13 @@ def _grid_latent_sums_and_headers(sf, monkeypatch) -> tuple[list[list[int]], lis
     return _grid_latent_sums(sf), headers
 
 
-def _psnr_against_bikes(name: str, start: int, frames: int, size: tuple[int, int]) -> float:
-    """RGB PSNR (from the clip's MSE) of tests/data/NAME read by SieddReader against bikes."""
+def _psnr_against_bikes(name: str, start: int, frames: int, size: tuple[int, int],
+                        source_clip: str = "bikes.mp4") -> float:
+    """RGB PSNR (from the clip's MSE) of tests/data/NAME read by SieddReader against bikes (or
+    source_clip)."""
     from siedd_codec.video_io import read_video
     from conftest import clip
-    source = read_video(clip("bikes.mp4"), start=start, frames=frames, size=size).frames
+    source = read_video(clip(source_clip), start=start, frames=frames, size=size).frames
     with SieddReader(DATA / name, device="cpu") as reader:
         decoded = np.stack(list(reader))
     mse = np.mean((decoded.astype(np.float64) - source) ** 2)
@@ -203,8 +208,28 @@ def test_format_4_grid_file_with_rows_and_differences_decodes(monkeypatch):
     assert _psnr_against_bikes("grid_v4.siedd", 24, 12, (320, 136)) > 27.3  # 27.58 encoded
 
 
+def test_format_6_grid_file_with_global_motion_decodes():
+    """A real file of this format: a still group and one whose shared levels follow each
+    frame's translation (the camera's pan, as estimated: pinned), frames near the source."""
+    from siedd_codec import tensor_codec
+    from siedd_codec.grid import spec
+    data = (DATA / "grid_v6.siedd").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == V6_GRID_SHA256
+    sf = container.from_bytes(data)
+    assert sf.version == (6, 0) and sf.groups == [(0, 6), (6, 6)]
+    model = sf.meta["model"]
+    motion = [tensor_codec.decompress(sf.group_weights[g], spec.group_shapes(
+        [tuple(v) for v in model["levels"]], model["synthesis"], sf.width, sf.height, 6, True),
+        "g")["motion"] for g in range(2)]
+    assert not motion[0].any()
+    assert motion[1].T.tolist() == [[0.390625, 0.203125, 0.03125, 0.0, -0.015625, -0.171875],
+                                    [0.53125, 0.40625, 0.28125, 0.0, -0.25, -0.390625]]
+    assert _psnr_against_bikes("grid_v6.siedd", 20, 12, (320, 180),
+                               "bigbuckbunny.mp4") > 24.7  # 24.93 encoded
+
+
 def test_format_5_grid_file_with_causal_prediction_decodes(monkeypatch):
-    """A real file of this format: shared levels coded by causal prediction (model 6) with
+    """A real file of the format before this one: shared levels coded by causal prediction (model 6) with
     2 buckets, per-frame levels as differences (model 5) or by prediction, latents pinned,
     frames near the source."""
     from siedd_codec.entropy import CAUSAL, DIFFERENCES
@@ -315,9 +340,9 @@ def test_foreign_files(payload):
 def test_newer_version_and_trailing_bytes(golden_bytes):
     import zlib
     data = bytearray(golden_bytes)
-    data[8:10] = struct.pack("<H", 6)
+    data[8:10] = struct.pack("<H", 7)
     data[44:48] = struct.pack("<I", zlib.crc32(bytes(data[:44])))
-    with pytest.raises(SieddFormatError, match="version 6.0 .written by a newer siedd"):
+    with pytest.raises(SieddFormatError, match="version 7.0 .written by a newer siedd"):
         container.from_bytes(bytes(data))
     with pytest.raises(SieddFormatError, match="past the declared end"):
         container.from_bytes(golden_bytes + b"junk")

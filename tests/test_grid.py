@@ -31,16 +31,19 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def numpy_render(weights: dict, levels, synthesis, native: tuple[int, int], frames: int,
                  size: tuple[int, int]) -> np.ndarray:
-    """The model as spec.py describes it, evaluated in float64 without ONNX."""
+    """The model as spec.py describes it, evaluated in float64 without ONNX (with global
+    motion where the weights have it)."""
     width, height = size
+    motion = weights.get("motion")
     feats = []
     for i, (scale, knots) in enumerate(levels):
         lat = weights[f"lat{i}"].astype(np.float64)
         h, w = spec.grid_dims(*native, scale)
-        y0, y1, wy = spec.axis_taps(height, h)
-        x0, x1, wx = spec.axis_taps(width, w)
         planes = []
-        for a, b, t in spec.time_weights(knots, frames):
+        for f, (a, b, t) in enumerate(spec.time_weights(knots, frames)):
+            dy, dx = motion[f] if motion is not None and lat.shape[0] == 1 else (0.0, 0.0)
+            y0, y1, wy = spec.axis_taps(height, h, spec.motion_offset(dy, native[1], h))
+            x0, x1, wx = spec.axis_taps(width, w, spec.motion_offset(dx, native[0], w))
             plane = lat[0] if lat.shape[0] == 1 else lat[a] + t * (lat[b] - lat[a])
             rows = plane[y0] + wy[:, None] * (plane[y1] - plane[y0])
             planes.append(rows[:, x0] + wx * (rows[:, x1] - rows[:, x0]))
@@ -58,7 +61,10 @@ def torch_model_render(levels, synthesis, weights: dict, size: tuple[int, int],
     """The training model (GridGroup) holding `weights`, evaluated at every pixel of every
     frame of the group at its native size: (frames x H x W, 3) floats."""
     width, height = size
-    model = GridGroup(levels, synthesis, width, height, frames, np.zeros(3), 0.1)
+    motion = weights.get("motion")
+    if motion is not None:
+        motion = np.rint(motion / spec.MOTION_STEP).astype(np.int32)
+    model = GridGroup(levels, synthesis, width, height, frames, np.zeros(3), 0.1, motion)
     with torch.no_grad():
         for i, lat in enumerate(model.latents):
             lat.copy_(torch.from_numpy(weights[f"lat{i}"]))
@@ -132,15 +138,20 @@ def test_onnx_runtime_equals_the_torch_model(grid_siedd):
     assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
 
 
-def test_torch_model_reads_every_kind_of_level_as_the_spec_says():
+@pytest.mark.parametrize("motion", [False, True])
+def test_torch_model_reads_every_kind_of_level_as_the_spec_says(motion):
     """The training model's batched reads (all levels in one gather; a timed level as two reads
-    blended) against the spec evaluated in numpy: shared, per-frame and timed levels at
+    blended; shared levels moved by each frame's global motion, some frames beyond the
+    picture's edges) against the spec evaluated in numpy: shared, per-frame and timed levels at
     several scales, a group of 5 frames at an odd size."""
     levels, synthesis, (w, h), frames = [(1, 1), (2, 3), (4, 0), (8, 2), (16, 1)], [6], (37, 23), 5
     gen = np.random.default_rng(4)
-    shapes = spec.group_shapes(levels, synthesis, w, h, frames)
+    shapes = spec.group_shapes(levels, synthesis, w, h, frames, motion)
     weights = {k: gen.integers(-3, 4, s).astype(np.float32) if k.startswith("lat")
                else (gen.normal(size=s) * 0.3).astype(np.float32) for k, s in shapes.items()}
+    if motion:
+        codes = np.array([[0, 0], [37, -101], [-300, 64], [1700, 5], [-9, -4000]])
+        weights["motion"] = codes.astype(np.float32) * np.float32(spec.MOTION_STEP)
     out = torch_model_render(levels, synthesis, weights, (w, h), frames)
     got = np.rint(np.clip(out * 255, 0, 255)).astype(np.int16).reshape(frames, h, w, 3)
     want = numpy_render(weights, levels, synthesis, (w, h), frames, (w, h)).astype(np.int16)
@@ -191,6 +202,7 @@ def test_grid_meta_is_validated(grid_siedd, tmp_path):
         "levels": [[3, 1], [4, 0]],                 # scale not a power of two
         "synthesis": [0],
         "family": "octree",
+        "motion": 2,
     }
     for key, value in cases.items():
         meta = json.loads(json.dumps(sf.meta))
@@ -201,47 +213,63 @@ def test_grid_meta_is_validated(grid_siedd, tmp_path):
         with pytest.raises(SieddFormatError):
             container.write(tmp_path / f"{key}.siedd", bad)
     meta = json.loads(json.dumps(sf.meta))
+    meta["model"].pop("motion")                               # (format 6 on)
     meta["model"]["levels"] = [[1, 0]] * 20 + [[1, 1]]     # grids larger than any decoder allows
     meta["video"]["width"] = meta["video"]["height"] = 1 << 15
     with pytest.raises(SieddFormatError, match="too large"):
         container.validate_meta(meta, 2)
 
 
-def test_export_onnx_for_grid_files(siedd_cli, grid_siedd, tmp_path):
+def test_export_onnx_for_grid_files(siedd_cli, tmp_path):
+    """`siedd export-onnx` on a real file with a still and a moving group: the graphs with
+    their weights baked in, called as siedd_onnx.json says (the shared graph once per frame
+    of a moving group, on taps moved as the recipe says), give the reader's frames."""
+    from golden import DATA
+    source = DATA / "grid_v6.siedd"
     out = tmp_path / "onnx"
-    subprocess.run(siedd_cli + ["export-onnx", str(grid_siedd), str(out)], check=True,
+    subprocess.run(siedd_cli + ["export-onnx", str(source), str(out)], check=True,
                    capture_output=True, env=run_env())
     recipe = json.loads((out / "siedd_onnx.json").read_text())
-    assert recipe["family"] == "grid" and len(recipe["groups"]) == 3
+    assert recipe["family"] == "grid" and len(recipe["groups"]) == 2
+    assert recipe["graph_version"] == 3
     width, height = 50, 40
-    inputs = {}
-    for scale, dims in recipe["scales"].items():
-        y0, y1, wy = spec.axis_taps(height, dims["h"])
-        x0, x1, wx = spec.axis_taps(width, dims["w"])
-        inputs[scale] = {f"rows0_s{scale}": y0, f"rows1_s{scale}": y1,
-                         f"wy_s{scale}": wy[:, None], f"cols0_s{scale}": x0,
-                         f"cols1_s{scale}": x1, f"wx_s{scale}": wx[:, None]}
-    group = recipe["groups"][1]
 
-    def taps(scales):
-        return {k: v for s in set(scales) for k, v in inputs[str(s)].items()}
-    shared = ort.InferenceSession(str(out / group["shared"]), providers=["CPUExecutionProvider"])
-    (z,) = shared.run(None, taps(recipe["shared_level_scales"]))
-    frame = ort.InferenceSession(str(out / group["frames"]), providers=["CPUExecutionProvider"])
-    assert recipe["graph_version"] == 2
-    feeds = {**taps(recipe["frame_level_scales"]), "shared_z": z}
-    frames = np.concatenate([frame.run(None, {**feeds, "frame": np.array([k])})[0]
-                             for k in range(group["frame_count"])])
-    with SieddReader(grid_siedd, size=(width, height)) as reader:
-        assert np.array_equal(frames, reader.decode_group(1))
+    def taps(scales, dy=0.0, dx=0.0):
+        inputs = {}
+        for scale in set(scales):
+            dims = recipe["scales"][str(scale)]
+            y0, y1, wy = spec.axis_taps(height, dims["h"],
+                                        spec.motion_offset(dy, recipe["height"], dims["h"]))
+            x0, x1, wx = spec.axis_taps(width, dims["w"],
+                                        spec.motion_offset(dx, recipe["width"], dims["w"]))
+            inputs.update({f"rows0_s{scale}": y0, f"rows1_s{scale}": y1,
+                           f"wy_s{scale}": wy[:, None], f"cols0_s{scale}": x0,
+                           f"cols1_s{scale}": x1, f"wx_s{scale}": wx[:, None]})
+        return inputs
+    with SieddReader(source, size=(width, height)) as reader:
+        for g, group in enumerate(recipe["groups"]):
+            motion = group["motion"]
+            assert np.any(motion) == (g == 1)
+            cpu = ["CPUExecutionProvider"]
+            shared = ort.InferenceSession(str(out / group["shared"]), providers=cpu)
+            frame = ort.InferenceSession(str(out / group["frames"]), providers=cpu)
+            frames = []
+            for k in range(group["frame_count"]):
+                (z,) = shared.run(None, taps(recipe["shared_level_scales"], *motion[k]))
+                feeds = {**taps(recipe["frame_level_scales"]), "shared_v": z,
+                         "frame": np.array([k])}
+                frames.append(frame.run(None, feeds)[0])
+            assert np.array_equal(np.concatenate(frames), reader.decode_group(g))
 
 
-def test_both_graph_versions_render_the_same_pictures(grid_siedd):
+def test_both_graph_versions_render_the_same_pictures():
     """Graph version 2 (a frame a run, the first layer one Gemm) computes what version 1 (all
-    of a group's frames a run, formats 2.0 and 3.0) does, and the reader runs each file's own."""
+    of a group's frames a run, formats 2.0 and 3.0) does, and the reader runs each file's own
+    (a real 5.0 file: version 1 cannot serve global motion)."""
     import dataclasses
     from siedd_codec.grid import family
-    sf = container.read(grid_siedd)
+    from golden import DATA
+    sf = container.read(DATA / "grid_v5.siedd")
     new, old = family.graphs(sf.meta)
     assert (sf.encoder_graph, sf.decoder_graph) == new and new[0] == old[0] != new[1] != old[1]
     sf_v1 = dataclasses.replace(sf, decoder_graph=old[1])
@@ -367,3 +395,60 @@ def test_grid_quality_from_the_cli(siedd_cli, carphone, tmp_path):
                          capture_output=True, text=True, env=run_env())
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1
     assert "unknown field 'anchor_steps'" in bad.stderr
+
+
+def test_global_motion_follows_a_pan_and_leaves_still_frames_alone():
+    """The encoder's motion estimate on a real picture: windows cut from one bikes frame at
+    known offsets (a pan) give each window's translation against the middle one; the same
+    window repeated with a little noise (a still camera) gives no motion at all."""
+    from siedd_codec.grid.motion import global_motion
+    from siedd_codec.video_io import read_video
+    from conftest import clip
+    big = read_video(clip("bikes.mp4"), frames=1, size=(640, 272)).frames[0]
+    offsets = [(2 * f + 20, 40 - f) for f in range(9)]               # (row, column) of each cut
+    pan = np.stack([big[y:y + 200, x:x + 300] for y, x in offsets])
+    codes = global_motion(pan)
+    want = np.array(offsets, dtype=np.float64) - offsets[4]          # against the middle frame
+    assert np.abs(codes * spec.MOTION_STEP - want).max() < 0.15
+    noise = np.random.default_rng(0).integers(-2, 3, pan.shape)
+    still = np.clip(pan[4][None].astype(np.int64) + noise, 0, 255).astype(np.uint8)
+    assert not global_motion(still).any()
+
+
+def test_a_file_with_global_motion_refuses_other_graphs():
+    """Global motion reads the shared levels once a frame, with graph version 3 (one first layer
+    over all levels); a motion file holding the graphs of version 2 is refused on reading."""
+    import dataclasses
+    from siedd_codec.grid import family
+    from golden import DATA
+    sf = container.read(DATA / "grid_v6.siedd")
+    assert sf.meta["model"]["motion"] == 1 and family.graph_version(sf) == 3
+    still = json.loads(json.dumps(sf.meta))
+    still["model"]["motion"] = 0
+    old = family.graphs(still)[0]
+    data = container.to_bytes(dataclasses.replace(sf, encoder_graph=old[0], decoder_graph=old[1]))
+    with pytest.raises(SieddFormatError, match="graph is not one siedd builds"):
+        container.from_bytes(data)
+
+
+@pytest.mark.parametrize("size", [(320, 180), (123, 77)])
+def test_global_motion_renders_as_the_spec_and_the_torch_model(size):
+    """A real file with global motion (tests/data/grid_v6.siedd: a still group and a moving one)
+    rendered by the reader at any size equals the spec evaluated in numpy, and at its own size
+    the training model that wrote it."""
+    from golden import DATA
+    sf = container.read(DATA / "grid_v6.siedd")
+    model_meta = sf.meta["model"]
+    levels = [tuple(v) for v in model_meta["levels"]]
+    renderer = GridRenderer(sf, device="cpu")
+    for g, (_, count) in enumerate(sf.groups):
+        weights = renderer.group_weights(g)
+        got = renderer.render_group(g, *size).astype(np.int16)
+        want = numpy_render(weights, levels, model_meta["synthesis"], (sf.width, sf.height),
+                            count, size).astype(np.int16)
+        assert np.abs(got - want).max() <= 1 and (got != want).mean() < 1e-3
+        if size == (sf.width, sf.height):
+            out = torch_model_render(levels, model_meta["synthesis"], weights, size, count)
+            trained = np.rint(np.clip(out * 255, 0, 255)).astype(np.int16)
+            diff = np.abs(got.reshape(-1, 3) - trained)
+            assert diff.max() <= 1 and (diff > 0).mean() < 1e-3

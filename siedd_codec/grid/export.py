@@ -18,8 +18,15 @@ Output picture H x W, rendered in bands of rows [r0, r1) (one band may be the wh
    wy_sS = pos - rows0_sS shaped (rows, 1); the same over W and w gives cols0_sS, cols1_sS and
    wx_sS shaped (W, 1) (all W columns).
 2. shared_z = shared_XXXXX.onnx(taps of the shared levels' scales)["shared_z"]
-3. graph_version 2: for each frame k of the group's K,
-   frames_XXXXX.onnx(taps of the per-frame levels' scales, shared_z, frame=[k] int64)["frames"]
+   (graph_version 3: its output is "shared_v", and goes to the frame graph under that name.)
+   With "motion" (a group's list of (dy, dx) per frame, source pixels; graph_version 3): it is
+   made anew for each frame k, from the shared levels' taps with
+   pos = i * float32((h-1)/(H-1)) + off, off = float32(dy_k * float32((h-1)/(source height-1)))
+   (float32 throughout; dx_k, w and the source width alike), pos clamped to [0, h-1],
+   rows0_sS = floor(pos).
+3. graph_versions 2 and 3: for each frame k of the group's K,
+   frames_XXXXX.onnx(taps of the per-frame levels' scales, shared_z (or shared_v),
+   frame=[k] int64)["frames"]
    -> (1, rows, W, 3) uint8 RGB, frame k;
    graph_version 1: frames_XXXXX.onnx(taps of the per-frame levels' scales, shared_z)["frames"]
    -> (K, rows, W, 3) uint8 RGB, every frame at once.
@@ -39,9 +46,13 @@ def export_onnx(sf, path: str, directory: str) -> list[str]:
         weights = renderer.group_weights(g)
         w0 = weights["syn.w0"]
         shared = {f"lat{i}": weights[f"lat{i}"] for i in renderer.shared}
-        shared.update({"syn.w0s": w0[renderer.shared], "syn.b0": weights["syn.b0"]})
         frames = renderer.frame_latents(weights, count, slice(None))
-        frames["syn.w0f"] = w0[renderer.frame]
+        if renderer.graph_version == 3:
+            frames["syn.w0"] = w0[renderer.frame + renderer.shared]
+            frames["syn.b0"] = weights["syn.b0"]
+        else:
+            shared.update({"syn.w0s": w0[renderer.shared], "syn.b0": weights["syn.b0"]})
+            frames["syn.w0f"] = w0[renderer.frame]
         for j in range(1, len(renderer.synthesis) + 1):
             frames[f"syn.w{j}"] = weights[f"syn.w{j}"]
             frames[f"syn.b{j}"] = weights[f"syn.b{j}"]
@@ -49,8 +60,11 @@ def export_onnx(sf, path: str, directory: str) -> list[str]:
         atomic_write_bytes(out / names[0], serialize(bake_weights(sf.encoder_graph, shared)))
         atomic_write_bytes(out / names[1], serialize(bake_weights(sf.decoder_graph, frames)))
         written += names
-        groups.append({"shared": names[0], "frames": names[1], "first_frame": first,
-                       "frame_count": count})
+        entry = {"shared": names[0], "frames": names[1], "first_frame": first,
+                 "frame_count": count}
+        if renderer.motion:
+            entry["motion"] = weights["motion"].tolist()
+        groups.append(entry)
     renderer.close()
     scales = {}
     for scale in sorted({s for s, _ in renderer.levels}):

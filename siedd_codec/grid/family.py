@@ -1,9 +1,10 @@
 """The latent-grid family behind the family interface (siedd_codec/families.py).
 
 File layout (docs/FORMAT.md, "Model family grid"): META model = {"family": "grid", "preset",
-"group_size", "levels": [[scale, knots], ...], "synthesis": [widths]}; NORM empty; GENC the shared
-graph, GDEC the frame graph (grid/graphs.py); WENC empty; each WGRP the group's tensor set
-(tensor_codec format 2, spec.group_shapes order): latents with step 1, synthesis with its steps.
+"group_size", "levels": [[scale, knots], ...], "synthesis": [widths], "motion": 0 or 1 (format
+6.0 on; absent: 0)}; NORM empty; GENC the shared graph, GDEC the frame graph (grid/graphs.py);
+WENC empty; each WGRP the group's tensor set (tensor_codec format 2, spec.group_shapes order):
+latents with step 1, synthesis with its steps, with motion each frame's translation.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from .preset import quality_to_lambda  # noqa: F401  (the family's --quality sca
 NAME = "grid"
 USES_NORM = False
 MAX_GROUP_LATENTS = 1 << 28
+MOTION_NOTE = ", global motion (a moving group: no shared work)"
 
 
 def validate_model(model: dict, meta: dict, major: int, require, int_in) -> None:
@@ -33,33 +35,43 @@ def validate_model(model: dict, meta: dict, major: int, require, int_in) -> None
         require(False, f"model: {exc}")
     require(any(k == 1 for _, k in levels) and any(k != 1 for _, k in levels),
             "model.levels needs shared and per-frame levels")
+    if "motion" in model:
+        require(major >= 6, "global motion needs format 6")
+        int_in(model, "motion", 0, 1, "model")
     video = meta["video"]
     count = spec.latent_count([tuple(v) for v in levels], video["width"], video["height"],
                               model["group_size"])
     require(count <= MAX_GROUP_LATENTS, "model's grids are too large")
 
 
-GRAPH_VERSIONS = (2, 1)     # newest first: the writer writes the first
+# newest first: the writer writes the first. Global motion has its own (grid/graphs.py).
+GRAPH_VERSIONS = (2, 1)
+MOTION_GRAPH_VERSIONS = (3,)
 
 
 @functools.lru_cache(maxsize=16)
 def _graphs(levels: tuple, synthesis: tuple, version: int) -> tuple[bytes, bytes]:
     from .graphs import frame_graph, shared_graph
     levels, synthesis = [tuple(v) for v in levels], list(synthesis)
-    return shared_graph(levels, synthesis), frame_graph(levels, synthesis, version)
+    return (shared_graph(levels, synthesis, 3 if version == 3 else 2),
+            frame_graph(levels, synthesis, version))
+
+
+def versions(meta: dict) -> tuple[int, ...]:
+    return MOTION_GRAPH_VERSIONS if meta["model"].get("motion", 0) else GRAPH_VERSIONS
 
 
 def graphs(meta: dict) -> list[tuple[bytes, bytes]]:
     """The (GENC, GDEC) graphs siedd builds for META's model, one pair per graph version this
-    reader renders (GRAPH_VERSIONS; FORMAT.md, "Graph versions")."""
+    reader renders for it (FORMAT.md, "Graph versions")."""
     model = meta["model"]
     levels = tuple(tuple(v) for v in model["levels"])
-    return [_graphs(levels, tuple(model["synthesis"]), v) for v in GRAPH_VERSIONS]
+    return [_graphs(levels, tuple(model["synthesis"]), v) for v in versions(meta)]
 
 
 def graph_version(sf) -> int:
     """The graph version of a file read by container.read (its graphs are siedd's own bytes)."""
-    for version, pair in zip(GRAPH_VERSIONS, graphs(sf.meta)):
+    for version, pair in zip(versions(sf.meta), graphs(sf.meta)):
         if sf.decoder_graph == pair[1]:
             return version
     raise ValueError("graphs not built by this siedd")
@@ -119,7 +131,8 @@ def build_file(trained: dict, video, preset, info: dict, coded: bool = True):
     meta = {
         "video": container.video_meta(video),
         "model": {"family": NAME, "preset": preset.name, "group_size": preset.group_size,
-                  "levels": [list(v) for v in levels], "synthesis": synthesis},
+                  "levels": [list(v) for v in levels], "synthesis": synthesis,
+                  "motion": int(preset.motion)},
         "quant": {"rate_lambda": preset.rate_lambda, "synthesis_bits": preset.synthesis_bits},
         "encoder": info,
     }
@@ -128,7 +141,8 @@ def build_file(trained: dict, video, preset, info: dict, coded: bool = True):
         if not coded:
             payloads.append(b"")
             continue
-        shapes = spec.group_shapes(levels, synthesis, video.width, video.height, count)
+        shapes = spec.group_shapes(levels, synthesis, video.width, video.height, count,
+                                   bool(preset.motion))
         payloads.append(compress(ordered(codes, shapes)))
     shared, frames = graphs(meta)[0]
     return container.SieddFile(
@@ -140,6 +154,8 @@ def describe(sf) -> dict:
     model = sf.meta["model"]
     levels = [tuple(v) for v in model["levels"]]
     mean_group = sf.frame_count / len(sf.groups)
+    motion = bool(model.get("motion", 0))
+    # amortised: a still group's; a moving one costs `whole` (its shared levels read per frame)
     whole = spec.macs_per_pixel(levels, model["synthesis"], 1)
     amortized = spec.macs_per_pixel(levels, model["synthesis"], max(1, round(mean_group)))
     shared = len(spec.shared_levels(levels))
@@ -147,7 +163,8 @@ def describe(sf) -> dict:
             "macs_per_pixel": sum(whole.values()),
             "macs_per_pixel_amortized": sum(amortized.values()),
             "model_summary": f"latent grids: {shared} shared and {len(levels) - shared} "
-                             f"per-frame levels, synthesis {model['synthesis']}, lambda "
+                             f"per-frame levels{MOTION_NOTE if motion else ''}, "
+                             f"synthesis {model['synthesis']}, lambda "
                              f"{sf.meta.get('quant', {}).get('rate_lambda')}"}
 
 

@@ -23,6 +23,19 @@ frame graph (GDEC), graph version 2 (format 4.0 on): the per-frame levels lat{i}
     instead of 0.95 s, then 41-47 fps instead of 37-41).
 frame graph, graph version 1 (formats 2.0 and 3.0; still read): the same without `frame`,
     all K frames in one run                       -> frames (K, R, W', 3) uint8
+
+Graph version 3 (format 6.0, files with global motion): a moving group reads its shared levels
+at every frame's own (moved) taps, so nothing of the first layer is shared between frames:
+shared graph (GENC): the shared levels lat{i} (1, h_i, w_i) and their taps
+                                                  -> shared_v (1, W', R, Cs), the values read
+    once per group and band for a still group, once per frame for a moving one
+frame graph (GDEC): the per-frame levels, frame, their taps, shared_v, syn.w0 (the rows of the
+    per-frame levels, then those of the shared ones), syn.b0, syn.w{j}, syn.b{j}
+                                                  -> frames (1, R, W', 3) uint8
+    the first layer one Gemm over all levels' values: for a moving group, 25-30 fps at
+    640x360 against 22-25 with version 2's graphs run once a frame (the shared graph's
+    MatMul and its W' R x n1 output handed over every frame); a still group decodes about as
+    fast as with version 2 (38-42 against 41-45 fps; bigbuckbunny, 2 threads, idle machine)
 """
 from __future__ import annotations
 
@@ -82,16 +95,20 @@ def _axis_init():
     return tensor("axis_last", np.array([3], dtype=np.int64))
 
 
-def shared_graph(levels, synthesis) -> bytes:
+def shared_graph(levels, synthesis, version: int = 2) -> bytes:
     n1 = synthesis[0]
     shared = spec.shared_levels(levels)
     nodes: list = []
     _features(nodes, levels, shared, "shared_v")
-    nodes += [node("MatMul", ["shared_v", "syn.w0s"], ["shared_m"]),
-              node("Add", ["shared_m", "syn.b0"], ["shared_z"])]
     inputs = [value_info(f"lat{i}", FLOAT, [1, "h%d" % i, "w%d" % i])
               for i in shared]
     inputs += tap_inputs(levels[i][0] for i in shared)
+    if version == 3:
+        outputs = [value_info("shared_v", FLOAT, [1, "W", "R", len(shared)])]
+        return model(nodes, "siedd_grid_shared_reads", inputs, outputs, [_axis_init()],
+                     spec.OPSET)
+    nodes += [node("MatMul", ["shared_v", "syn.w0s"], ["shared_m"]),
+              node("Add", ["shared_m", "syn.b0"], ["shared_z"])]
     inputs += [value_info("syn.w0s", FLOAT, [len(shared), n1]),
                value_info("syn.b0", FLOAT, [n1])]
     outputs = [value_info("shared_z", FLOAT, [1, "W", "R", n1])]
@@ -112,10 +129,16 @@ def frame_graph(levels, synthesis, version: int = 2) -> bytes:
         for i in frame:
             nodes.append(node("Gather", [f"lat{i}", "frame"], [f"lat{i}_f"], axis=0))
         _features(nodes, levels, frame, "frame_v", suffix="_f")          # (1, W', R, Cf)
+    if version == 2:
         nodes += [node("Reshape", ["frame_v", "frame_2d"], ["frame_v_2d"]),
                   node("Reshape", ["shared_z", "rows_2d"], ["shared_2d"]),
                   node("Gemm", ["frame_v_2d", "syn.w0f", "shared_2d"], ["z0_2d"]),
                   node("Shape", ["shared_z"], ["z0_shape"])]
+    elif version == 3:
+        nodes += [node("Concat", ["frame_v", "shared_v"], ["all_v"], axis=3),  # (1, W', R, C)
+                  node("Reshape", ["all_v", "frame_2d"], ["all_v_2d"]),
+                  node("Gemm", ["all_v_2d", "syn.w0", "syn.b0"], ["z0_2d"]),
+                  node("Shape", ["shared_v"], ["z0_shape"])]
     x = "z0_2d"
     for j in range(1, len(widths) - 1):
         nodes += [node("Relu", [x], [f"h{j}"]),
@@ -135,8 +158,13 @@ def frame_graph(levels, synthesis, version: int = 2) -> bytes:
     if version != 1:
         inputs.append(value_info("frame", INT64, [1]))
     inputs += tap_inputs(levels[i][0] for i in frame)
-    inputs += [value_info("shared_z", FLOAT, [1, "W", "R", widths[1]]),
-               value_info("syn.w0f", FLOAT, [len(frame), widths[1]])]
+    if version == 3:
+        inputs += [value_info("shared_v", FLOAT, [1, "W", "R", len(levels) - len(frame)]),
+                   value_info("syn.w0", FLOAT, [len(levels), widths[1]]),
+                   value_info("syn.b0", FLOAT, [widths[1]])]
+    else:
+        inputs += [value_info("shared_z", FLOAT, [1, "W", "R", widths[1]]),
+                   value_info("syn.w0f", FLOAT, [len(frame), widths[1]])]
     for j in range(1, len(widths) - 1):
         inputs += [value_info(f"syn.w{j}", FLOAT, [widths[j], widths[j + 1]]),
                    value_info(f"syn.b{j}", FLOAT, [widths[j + 1]])]
@@ -148,6 +176,7 @@ def frame_graph(levels, synthesis, version: int = 2) -> bytes:
             tensor("s3", np.array([3], dtype=np.int64)),
             tensor("three", np.array([3], dtype=np.int64))]
     if version != 1:
-        init.append(tensor("frame_2d", np.array([-1, len(frame)], dtype=np.int64)))
+        init.append(tensor("frame_2d", np.array([-1, len(levels) if version == 3 else len(frame)],
+                                                dtype=np.int64)))
     name = "siedd_grid_frames" if version == 1 else "siedd_grid_frame"
     return model(nodes, name, inputs, outputs, init, spec.OPSET)

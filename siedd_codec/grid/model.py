@@ -36,7 +36,9 @@ def plane_buckets(previous: torch.Tensor) -> torch.Tensor:
 
 class GridGroup(nn.Module):
     def __init__(self, levels, synthesis, width: int, height: int, frames: int,
-                 mean_rgb: np.ndarray, scale_init: float):
+                 mean_rgb: np.ndarray, scale_init: float, motion: np.ndarray | None = None):
+        """motion: the group's global motion as stored, (frames, 2) integer codes of
+        spec.MOTION_STEP source pixels (dy, dx) a frame; None: no global motion."""
         super().__init__()
         self.levels, self.synthesis = list(levels), list(synthesis)
         self.width, self.height, self.frames = width, height, frames
@@ -90,17 +92,25 @@ class GridGroup(nn.Module):
                 later.append([b for _, b, _ in plan])
         row_planes += later
         self.blends = blends
-        # int32 indices: a CPU without AVX-512 multiplies int64 one lane at a time
-        taps = {"y": ([], [], []), "x": ([], [], [])}
+        # each read's taps computed from the output pixel: position = pixel x ratio (+ the
+        # frame's offset for a shared level, its global motion in grid units), float32 as the
+        # renderer computes it
+        ratio, limit, factor = {"y": [], "x": []}, {"y": [], "x": []}, {"y": [], "x": []}
         for i in rows:
             h, w = spec.grid_dims(width, height, levels[i][0])
+            moved = motion is not None and shapes[f"lat{i}"][0] == 1
             for axis, (n_out, n_grid) in (("y", (height, h)), ("x", (width, w))):
-                for table, values in zip(taps[axis], spec.axis_taps(n_out, n_grid)):
-                    table.append(torch.from_numpy(values))
-        for axis, (i0, i1, wt) in taps.items():                   # (output pixels, reads)
-            self.register_buffer(f"{axis}0", torch.stack(i0, 1).int(), persistent=False)
-            self.register_buffer(f"{axis}1", torch.stack(i1, 1).int(), persistent=False)
-            self.register_buffer(f"w{axis}", torch.stack(wt, 1), persistent=False)
+                ratio[axis].append(spec.axis_ratio(n_out, n_grid))
+                limit[axis].append(float(n_grid - 1))
+                factor[axis].append(spec.axis_ratio(n_out, n_grid) if moved else 0.0)
+        for axis in ("y", "x"):
+            self.register_buffer(f"ratio_{axis}", torch.tensor(ratio[axis]), persistent=False)
+            self.register_buffer(f"limit_{axis}", torch.tensor(limit[axis]), persistent=False)
+            self.register_buffer(f"factor_{axis}", torch.tensor(factor[axis]), persistent=False)
+        self.motion = None if motion is None else np.asarray(motion, dtype=np.int32)
+        shifts = np.zeros((frames, 2), np.float32) if motion is None else \
+            self.motion.astype(np.float32) * np.float32(spec.MOTION_STEP)   # as the reader
+        self.register_buffer("shifts", torch.from_numpy(shifts), persistent=False)
         dims = [shapes[f"lat{i}"][1:] for i in rows]
         for name, values in (("row_planes", list(zip(*row_planes))),    # (frames, reads)
                              ("row_width", [[w for _, w in dims]]),
@@ -182,8 +192,9 @@ class GridGroup(nn.Module):
         (the renderer blends planes, then reads)."""
         flat = torch.cat([lat.reshape(-1) for lat in latents])
         n = len(t)
-        y0, y1, wy = (v.index_select(0, y) for v in (self.y0, self.y1, self.wy))    # (N, R)
-        x0, x1, wx = (v.index_select(0, x) for v in (self.x0, self.x1, self.wx))
+        shift = self.shifts.index_select(0, t)                                    # (N, 2)
+        y0, y1, wy = self._taps(y, shift[:, :1], self.ratio_y, self.factor_y, self.limit_y)
+        x0, x1, wx = self._taps(x, shift[:, 1:], self.ratio_x, self.factor_x, self.limit_x)
         base = self.row_start + self.row_planes.index_select(0, t) * self.row_area
         r0, r1 = base + y0 * self.row_width, base + y1 * self.row_width
         # one gather of the four corners of every read (one scatter in the backward pass)
@@ -199,6 +210,15 @@ class GridGroup(nn.Module):
             wt = weights.to(t.device)[t]
             cols[i] = cols[i] + wt * (v[:, r] - cols[i])
         return torch.stack(cols, dim=1)
+
+    @staticmethod
+    def _taps(pixel, shift, ratio, factor, limit):
+        pos = pixel.float()[:, None] * ratio + shift * factor                     # (N, R)
+        pos = torch.minimum(pos.clamp(min=0.0), limit)
+        lo = pos.detach().floor()
+        i0 = lo.int()
+        i1 = torch.minimum(lo + 1, limit).int()
+        return i0, i1, pos - lo
 
     def forward(self, latents, t, y, x) -> torch.Tensor:
         weights, biases = self.synthesis_tensors()
@@ -220,4 +240,6 @@ class GridGroup(nn.Module):
             sw, sb = self.syn_steps[j], self.syn_steps[len(self.weights) + j]
             out[f"syn.w{j}"] = (quant_round(w.detach() / sw).cpu().numpy().astype(np.int32), sw)
             out[f"syn.b{j}"] = (quant_round(b.detach() / sb).cpu().numpy().astype(np.int32), sb)
+        if self.motion is not None:
+            out["motion"] = (self.motion, spec.MOTION_STEP)
         return out

@@ -39,6 +39,7 @@ class GridPreset:
     rate_lambda: float = LAMBDA_AT_50   # loss = MSE + lambda x bpp; --quality sets it
     hard_fraction: float = 0.1   # share of the steps with straight-through rounding
     synthesis_bits: int = 7      # the synthesis weights' steps: max|w| / (2^(bits-1) - 1)
+    motion: int = 1              # 1: shared levels follow each frame's translation (motion.py)
     scene_cuts: int = 1          # 1: a new group at every scene cut (scenes.py); 0: fixed runs
 
     def replace(self, **overrides) -> "GridPreset":

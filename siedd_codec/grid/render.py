@@ -1,8 +1,8 @@
 """Rendering a latent-grid file: ONNX Runtime runs the file's two graphs on bands of output rows.
 Per output size the bilinear taps are computed once; per group and band the shared levels go
-through the shared graph once for all of the group's frames, then the frame graph makes the
-band of each frame (graph version 2) or of all of them at once (version 1, older files).
-Imports no torch."""
+through the shared graph once for all of the group's frames (once a frame, at its moved taps,
+in a group with global motion), then the frame graph makes the band of each frame (graph
+versions 2 and 3) or of all of them at once (version 1, older files). Imports no torch."""
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -30,6 +30,7 @@ class GridRenderer:
         self.synthesis = list(model["synthesis"])
         self.shared = spec.shared_levels(self.levels)
         self.frame = spec.frame_levels(self.levels)
+        self.motion = bool(model.get("motion", 0))
         self._shared_session = make_session(sf.encoder_graph, device, threads)
         self._frame_session = make_session(sf.decoder_graph, device, threads)
         self.device = session_device(self._frame_session)
@@ -48,7 +49,7 @@ class GridRenderer:
             return self._weights[g]
         _, count = self._file.groups[g]
         shapes = spec.group_shapes(self.levels, self.synthesis, self._file.width,
-                                   self._file.height, count)
+                                   self._file.height, count, self.motion)
         weights = decompress(self._file.group_weights[g], shapes, f"group {g} weights")
         self._weights[g] = weights
         while len(self._weights) > GROUP_CACHE:
@@ -75,6 +76,21 @@ class GridRenderer:
                         f"wx_s{s}": wx[:, None]})
         return out
 
+    def _moved_taps(self, width: int, height: int, shift: np.ndarray, r0: int, r1: int
+                    ) -> dict[str, np.ndarray]:
+        """The shared levels' taps of band [r0, r1) at a frame moved by shift (dy, dx)."""
+        out = {}
+        for s in sorted({self.levels[i][0] for i in self.shared}):
+            h, w = spec.grid_dims(self._file.width, self._file.height, s)
+            dy = spec.motion_offset(shift[0], self._file.height, h)
+            dx = spec.motion_offset(shift[1], self._file.width, w)
+            y0, y1, wy = spec.axis_taps(height, h, dy)
+            x0, x1, wx = spec.axis_taps(width, w, dx)
+            out.update({f"rows0_s{s}": y0[r0:r1], f"rows1_s{s}": y1[r0:r1],
+                        f"wy_s{s}": wy[r0:r1, None], f"cols0_s{s}": x0, f"cols1_s{s}": x1,
+                        f"wx_s{s}": wx[:, None]})
+        return out
+
     def frame_latents(self, weights: dict, count: int, frames: slice) -> dict[str, np.ndarray]:
         """Each per-frame level's plane at each of the asked frames, placed in time."""
         out = {}
@@ -95,12 +111,22 @@ class GridRenderer:
         _, count = self._file.groups[g]
         frames = frames if frames is not None else slice(None)
         latents = self.frame_latents(weights, count, frames)
-        k = len(range(count)[frames])
+        picked = range(count)[frames]
+        k = len(picked)
+        motion = weights.get("motion")          # (count, 2) source pixels a frame, or None
+        if motion is not None and not motion.any():
+            motion = None                       # a still group: its shared part made once
         w0 = weights["syn.w0"]
         shared_in = {f"lat{i}": weights[f"lat{i}"] for i in self.shared}
-        shared_in.update({"syn.w0s": w0[self.shared], "syn.b0": weights["syn.b0"]})
         frame_in = dict(latents)
-        frame_in["syn.w0f"] = w0[self.frame]
+        if self.graph_version == 3:     # one first layer over all levels (graphs.py)
+            frame_in["syn.w0"] = np.ascontiguousarray(w0[self.frame + self.shared])
+            frame_in["syn.b0"] = weights["syn.b0"]
+            shared_out = "shared_v"
+        else:
+            shared_in.update({"syn.w0s": w0[self.shared], "syn.b0": weights["syn.b0"]})
+            frame_in["syn.w0f"] = w0[self.frame]
+            shared_out = "shared_z"
         for j in range(1, len(self.synthesis) + 1):
             frame_in[f"syn.w{j}"] = weights[f"syn.w{j}"]
             frame_in[f"syn.b{j}"] = weights[f"syn.b{j}"]
@@ -112,13 +138,17 @@ class GridRenderer:
             r1 = min(height, r0 + band)
             shared_taps = self._band_taps(taps, [self.levels[i][0] for i in self.shared], r0, r1)
             frame_taps = self._band_taps(taps, [self.levels[i][0] for i in self.frame], r0, r1)
-            (shared_z,) = self._shared_session.run(None, {**shared_in, **shared_taps})
-            feeds = {**frame_in, **frame_taps, "shared_z": shared_z}
+            feeds = {**frame_in, **frame_taps}
+            if motion is None:      # the shared levels' part once for all frames of the band
+                (feeds[shared_out],) = self._shared_session.run(None, {**shared_in, **shared_taps})
             runs = [(slice(0, k), None)] if self.graph_version == 1 else \
                 [(slice(f, f + 1), np.array([f], dtype=np.int64)) for f in range(k)]
-            for frames_out, index in runs:
+            for (frames_out, index), f in zip(runs, picked):
                 if index is not None:
                     feeds["frame"] = index
+                if motion is not None:    # global motion: the shared levels read anew a frame
+                    moved = self._moved_taps(width, height, motion[f], r0, r1)
+                    (feeds[shared_out],) = self._shared_session.run(None, {**shared_in, **moved})
                 (pixels,) = self._frame_session.run(None, feeds)
                 want = (frames_out.stop - frames_out.start, r1 - r0, width, 3)
                 if pixels.shape != want:

@@ -12,6 +12,11 @@ A group of K frames is a set of latent grids plus a small synthesis network:
     a pixel at (y, x) of an output picture of H' x W' reads every level bilinearly at
         (y (h_i - 1) / (H' - 1), x (w_i - 1) / (W' - 1))           (0 where H' or W' is 1)
     synthesis: the C level values -> Linear + ReLU -> ... -> Linear(3) -> RGB in [0, 1]
+    global motion (model "motion": 1): the group stores each frame's translation (dy, dx) in
+        source pixels (tensor "motion", (K, 2)); a shared level is read at frame f where the
+        pixel lies moved by (dy_f, dx_f): the grid position gains the offset
+        float32(d_f x float32((h_i - 1) / (H - 1))) (per axis, see axis_taps), so the shared
+        planes hold the scene a panning camera sees, not a blur of it
 
 The shared levels' values and their share of the first layer are computed once per group and
 output size; the per-frame ones per frame.
@@ -28,6 +33,7 @@ MAX_SCALE = 1 << 12
 MAX_WIDTH = 256          # synthesis layer width
 MAX_LAYERS = 8
 OPSET = 17
+MOTION_STEP = 1.0 / 64   # the encoder's step for global motion (source pixels; the file says)
 
 
 def parse_levels(text: str) -> list[tuple[int, int]]:
@@ -76,7 +82,7 @@ def is_shared(knots: int, frames: int) -> bool:
     return level_knots(knots, frames) == 1
 
 
-def group_shapes(levels, synthesis, width: int, height: int, frames: int
+def group_shapes(levels, synthesis, width: int, height: int, frames: int, motion: bool = False
                  ) -> dict[str, tuple[int, ...]]:
     """The tensors a group stores, in the order the file stores them."""
     shapes: dict[str, tuple[int, ...]] = {}
@@ -86,6 +92,8 @@ def group_shapes(levels, synthesis, width: int, height: int, frames: int
     for j in range(len(widths) - 1):
         shapes[f"syn.w{j}"] = (widths[j], widths[j + 1])
         shapes[f"syn.b{j}"] = (widths[j + 1],)
+    if motion:
+        shapes["motion"] = (frames, 2)
     return shapes
 
 
@@ -96,7 +104,8 @@ def latent_count(levels, width: int, height: int, frames: int) -> int:
 
 def macs_per_pixel(levels, synthesis, frames: int) -> dict[str, float]:
     """Multiply-accumulates per output pixel and frame: bilinear reads (3 per level and
-    pixel), the synthesis; shared levels' share divided over the group's frames."""
+    pixel), the synthesis; shared levels' share divided over the group's frames (a group with
+    global motion reads them anew for every frame: frames 1)."""
     shared = sum(1 for _, k in levels if is_shared(k, frames))
     per_frame = len(levels) - shared
     widths = [len(levels), *synthesis, 3]
@@ -120,18 +129,29 @@ def time_weights(knots: int, frames: int) -> list[tuple[int, int, float]]:
     return out
 
 
-def axis_taps(n_out: int, n_grid: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def axis_ratio(n_out: int, n_grid: int) -> np.float32:
+    """Grid units per output pixel along an axis (0 where either has one sample)."""
+    return np.float32(0.0 if n_out == 1 or n_grid == 1 else (n_grid - 1) / (n_out - 1))
+
+
+def motion_offset(shift: float, n_source: int, n_grid: int) -> np.float32:
+    """A frame's translation along an axis (source pixels, float32) in grid units."""
+    return np.float32(np.float32(shift) * axis_ratio(n_source, n_grid))
+
+
+def axis_taps(n_out: int, n_grid: int, offset: np.float32 = np.float32(0.0)
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bilinear taps of an output axis of n_out pixels over a grid axis of n_grid values:
     (first index, second index, weight of the second), corner aligned. float32 weights computed
-    exactly as training computes them (position = i x ((n_grid - 1) / (n_out - 1)) in float32)."""
-    if n_out == 1 or n_grid == 1:
-        pos = np.zeros(n_out, dtype=np.float32)
-    else:
-        ratio = np.float32((n_grid - 1) / (n_out - 1))
-        pos = np.arange(n_out, dtype=np.float32) * ratio
-    i0 = np.minimum(np.floor(pos).astype(np.int64), n_grid - 1)
+    exactly as training computes them: position = i x ((n_grid - 1) / (n_out - 1)) + offset
+    in float32 (offset: motion_offset, for a shared level under global motion), clamped to
+    [0, n_grid - 1]."""
+    pos = np.arange(n_out, dtype=np.float32) * axis_ratio(n_out, n_grid) + np.float32(offset)
+    pos = np.minimum(np.maximum(pos, np.float32(0.0)), np.float32(n_grid - 1))
+    lo = np.floor(pos)
+    i0 = lo.astype(np.int64)
     i1 = np.minimum(i0 + 1, n_grid - 1)
-    return i0, i1, (pos - i0.astype(np.float32)).astype(np.float32)
+    return i0, i1, (pos - lo).astype(np.float32)
 
 
 def shared_levels(levels) -> list[int]:

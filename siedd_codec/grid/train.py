@@ -28,6 +28,7 @@ from ..tensor_codec import compress
 from ..training import group_seed
 from . import spec
 from .model import GridGroup
+from .motion import global_motion
 
 STEER_EVERY = 10
 STEER_RATE = 0.5            # lambda *= exp(rate x (bits / budget - 1)) every STEER_EVERY steps
@@ -131,7 +132,8 @@ class GridTrainer:
         p = self.preset
         saved = {}
         for g, (_, count) in enumerate(groups):
-            shapes = spec.group_shapes(p.level_list(), p.synthesis_widths(), self.w, self.h, count)
+            shapes = spec.group_shapes(p.level_list(), p.synthesis_widths(), self.w, self.h, count,
+                                       bool(p.motion))
             found = self.state.load_codes(f"grid_group_{g:05d}", shapes, {"lam": ()})
             if found is not None:
                 saved[g] = found
@@ -171,9 +173,11 @@ class GridTrainer:
         frames = self.video.read(first, count)
         target = torch.from_numpy(frames.reshape(-1, 3)).to(dev)
         mean_rgb = frames.reshape(-1, 3).mean(axis=0) / 255.0
+        motion = global_motion(frames) if p.motion else None
         del frames
         model = GridGroup(p.level_list(), p.synthesis_widths(), self.w, self.h, count,
-                          mean_rgb, p.scale_init).to(dev)
+                          mean_rgb, p.scale_init, motion).to(dev)
+        self.last_model = model
         lam0 = p.rate_lambda
         lam = lam0
         latents = list(model.latents)
