@@ -35,7 +35,7 @@ SECTION_FILES = ("run", "peak", "rd", "encode", "decode", "quant", "precision", 
                  "families", "grid_ablation")
 # results written once by hand-run experiments (their JSON says how), shown beside the suite's
 NOTE_FILES = ("decode_ab", "rate_dev", "item0", "grid_dev", "grid_dev_context", "grid_dev_round3",
-              "grid_dev_round4", "grid_dev_round5", "fuzz")
+              "grid_dev_round4", "grid_dev_round5", "grid_dev_round6", "fuzz")
 
 
 def load(results_dir: Path) -> dict:
@@ -339,6 +339,9 @@ def markdown(res: dict, results_dir: Path | None = None, link_base: Path = ROOT)
     if res.get("grid_dev_round5"):
         lines += grid_dev_markdown(res["grid_dev_round5"], "Development runs of the grid "
                                    "family: the training step's speed, timed levels")
+    if res.get("grid_dev_round6"):
+        lines += grid_dev_markdown(res["grid_dev_round6"], "Development runs of the grid "
+                                   "family: global motion")
     ab = res.get("ablation")
     if ab and ab.get("rows"):
         lines += ablation_markdown(ab)
@@ -544,7 +547,8 @@ def summary_markdown(res: dict) -> str:
     decode = {(r["family"], tuple(r["size"])): r for r in fam.get("decode") or []}
     fps = {f: decode.get((f, (640, 360))) for f in ("grid", "siedd")}
     # grid-tiny's own graphs changed after the families run: its decode row from the later note
-    newer = [r for name in ("grid_dev_round5", "grid_dev_round4", "grid_dev_round3")
+    newer = [r for name in ("grid_dev_round6", "grid_dev_round5", "grid_dev_round4",
+                            "grid_dev_round3")
              for r in (res.get(name) or {}).get("decode", [])
              if r.get("default") and tuple(r["size"]) == (640, 360)][:1]
     grid_fps_note = ""
