@@ -114,10 +114,14 @@ def test_any_size_equals_an_independent_evaluation(grid_siedd, size):
 
 
 def test_bands_of_rows_give_the_same_picture(grid_siedd, monkeypatch):
-    sf = container.read(grid_siedd)
-    whole = GridRenderer(sf, device="cpu").render_group(0, 300, 250)
-    monkeypatch.setattr("siedd_codec.grid.render.BAND_BYTES", 1)      # one row per band
-    assert np.array_equal(GridRenderer(sf, device="cpu").render_group(0, 300, 250), whole)
+    """Also for a group with global motion (tests/data/grid_v6.siedd, group 1), whose shared
+    levels are read at each frame's own taps in every band."""
+    from golden import DATA
+    for sf, g in ((container.read(grid_siedd), 0), (container.read(DATA / "grid_v6.siedd"), 1)):
+        with monkeypatch.context() as patch:
+            whole = GridRenderer(sf, device="cpu").render_group(g, 300, 250)
+            patch.setattr("siedd_codec.grid.render.BAND_BYTES", 1)      # one row per band
+            assert np.array_equal(GridRenderer(sf, device="cpu").render_group(g, 300, 250), whole)
 
 
 def test_onnx_runtime_equals_the_torch_model(grid_siedd):

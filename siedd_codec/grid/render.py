@@ -56,14 +56,21 @@ class GridRenderer:
             self._weights.popitem(last=False)
         return weights
 
+    def _scale_taps(self, width: int, height: int, scales, shift=(0.0, 0.0)) -> dict:
+        """{scale: (row taps, column taps)} over a width x height output, the levels read
+        where a frame moved by shift (dy, dx) places them (spec.motion_offset)."""
+        taps = {}
+        for scale in sorted(set(scales)):
+            h, w = spec.grid_dims(self._file.width, self._file.height, scale)
+            taps[scale] = (
+                spec.axis_taps(height, h, spec.motion_offset(shift[0], self._file.height, h)),
+                spec.axis_taps(width, w, spec.motion_offset(shift[1], self._file.width, w)))
+        return taps
+
     def _axis(self, width: int, height: int) -> dict:
         key = (width, height)
         if key not in self._taps:
-            taps = {}
-            for scale in sorted({s for s, _ in self.levels}):
-                h, w = spec.grid_dims(self._file.width, self._file.height, scale)
-                taps[scale] = (spec.axis_taps(height, h), spec.axis_taps(width, w))
-            self._taps[key] = taps
+            self._taps[key] = self._scale_taps(width, height, [s for s, _ in self.levels])
         return self._taps[key]
 
     @staticmethod
@@ -71,21 +78,6 @@ class GridRenderer:
         out = {}
         for s in sorted(set(scales)):
             (y0, y1, wy), (x0, x1, wx) = taps[s]
-            out.update({f"rows0_s{s}": y0[r0:r1], f"rows1_s{s}": y1[r0:r1],
-                        f"wy_s{s}": wy[r0:r1, None], f"cols0_s{s}": x0, f"cols1_s{s}": x1,
-                        f"wx_s{s}": wx[:, None]})
-        return out
-
-    def _moved_taps(self, width: int, height: int, shift: np.ndarray, r0: int, r1: int
-                    ) -> dict[str, np.ndarray]:
-        """The shared levels' taps of band [r0, r1) at a frame moved by shift (dy, dx)."""
-        out = {}
-        for s in sorted({self.levels[i][0] for i in self.shared}):
-            h, w = spec.grid_dims(self._file.width, self._file.height, s)
-            dy = spec.motion_offset(shift[0], self._file.height, h)
-            dx = spec.motion_offset(shift[1], self._file.width, w)
-            y0, y1, wy = spec.axis_taps(height, h, dy)
-            x0, x1, wx = spec.axis_taps(width, w, dx)
             out.update({f"rows0_s{s}": y0[r0:r1], f"rows1_s{s}": y1[r0:r1],
                         f"wy_s{s}": wy[r0:r1, None], f"cols0_s{s}": x0, f"cols1_s{s}": x1,
                         f"wx_s{s}": wx[:, None]})
@@ -131,24 +123,27 @@ class GridRenderer:
             frame_in[f"syn.w{j}"] = weights[f"syn.w{j}"]
             frame_in[f"syn.b{j}"] = weights[f"syn.b{j}"]
         taps = self._axis(width, height)
+        shared_scales = [self.levels[i][0] for i in self.shared]
+        if motion is not None:      # each frame's moved taps of the shared levels, whole axes
+            moved = [self._scale_taps(width, height, shared_scales, motion[f]) for f in picked]
         per_row = 4 * width * (k + 1) * (len(self.levels) + max(self.synthesis) + 3)
         band = max(1, min(height, BAND_BYTES // per_row))
         out = np.empty((k, height, width, 3), dtype=np.uint8)
         for r0 in range(0, height, band):
             r1 = min(height, r0 + band)
-            shared_taps = self._band_taps(taps, [self.levels[i][0] for i in self.shared], r0, r1)
+            shared_taps = self._band_taps(taps, shared_scales, r0, r1)
             frame_taps = self._band_taps(taps, [self.levels[i][0] for i in self.frame], r0, r1)
             feeds = {**frame_in, **frame_taps}
             if motion is None:      # the shared levels' part once for all frames of the band
                 (feeds[shared_out],) = self._shared_session.run(None, {**shared_in, **shared_taps})
             runs = [(slice(0, k), None)] if self.graph_version == 1 else \
                 [(slice(f, f + 1), np.array([f], dtype=np.int64)) for f in range(k)]
-            for (frames_out, index), f in zip(runs, picked):
+            for j, (frames_out, index) in enumerate(runs):
                 if index is not None:
                     feeds["frame"] = index
                 if motion is not None:    # global motion: the shared levels read anew a frame
-                    moved = self._moved_taps(width, height, motion[f], r0, r1)
-                    (feeds[shared_out],) = self._shared_session.run(None, {**shared_in, **moved})
+                    moved_in = {**shared_in, **self._band_taps(moved[j], shared_scales, r0, r1)}
+                    (feeds[shared_out],) = self._shared_session.run(None, moved_in)
                 (pixels,) = self._frame_session.run(None, feeds)
                 want = (frames_out.stop - frames_out.start, r1 - r0, width, 3)
                 if pixels.shape != want:
