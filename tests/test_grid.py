@@ -297,6 +297,8 @@ def test_grid_presets_and_quality_scale():
         get_preset("grid-tiny", levels="3:1,4:0")
     with pytest.raises(SieddInputError, match="shared"):
         get_preset("grid-tiny", levels="4:0,8:0")
+    with pytest.raises(SieddInputError, match="motion must be 0 or 1"):   # not after training
+        get_preset("grid-tiny", motion=2)
 
 
 def test_grid_rate_control_lands_near_the_target(carphone, tmp_path):

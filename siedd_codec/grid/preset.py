@@ -81,6 +81,7 @@ class GridPreset:
             (0 <= self.hard_fraction <= 1, "hard_fraction must be in 0..1"),
             (4 <= self.synthesis_bits <= 16, "synthesis_bits must be in 4..16"),
             (self.scene_cuts in (0, 1), "scene_cuts must be 0 or 1"),
+            (self.motion in (0, 1), "motion must be 0 or 1"),
         ]
         for ok, message in checks:
             if not ok:
