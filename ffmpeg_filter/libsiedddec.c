@@ -10,7 +10,7 @@
  *   -siedd_pix_fmt FMT     yuv420p (default: what encoders and players take), yuv444p or
  *                          rgb24 (the decoder's own pixels, exact)
  *   -siedd_device D        auto, cpu or cuda
- *   -siedd_threads N       ONNX Runtime threads (0: its default)
+ *   -siedd_threads N       decoder threads (0: all cores)
  *
  * (ffmpeg and ffprobe take a decoder's private options before -i; the siedd_ prefix keeps
  * these names apart from every other codec's.) YUV is libsiedd's conversion: BT.709 matrix,
@@ -174,7 +174,7 @@ static const AVOption options[] = {
         { "auto", "CUDA when it works here, else CPU", 0, AV_OPT_TYPE_CONST, { .i64 = 0 }, 0, 0, VD, "siedd_device" },
         { "cpu",  "CPU",                               0, AV_OPT_TYPE_CONST, { .i64 = 1 }, 0, 0, VD, "siedd_device" },
         { "cuda", "CUDA (an error where it is unavailable)", 0, AV_OPT_TYPE_CONST, { .i64 = 2 }, 0, 0, VD, "siedd_device" },
-    { "siedd_threads", "decoder (ONNX Runtime) threads, 0: its default (all cores)", OFFSET(threads), AV_OPT_TYPE_INT, { .i64 = 0 }, 0, 1024, VD },
+    { "siedd_threads", "decoder threads, 0: all cores", OFFSET(threads), AV_OPT_TYPE_INT, { .i64 = 0 }, 0, 1024, VD },
     { NULL },
 };
 

@@ -65,7 +65,7 @@ const char *siedd_last_error(void);
 
 /* Open a .siedd file for rendering at width x height. width = height = 0: the file's own size;
    one of them 0: derived from the other, keeping the file's aspect ratio. device: "auto",
-   "cpu" or "cuda" (NULL: "auto"). threads: ONNX Runtime's threads, 0 = its default.
+   "cpu" or "cuda" (NULL: "auto"). threads: the decoder's CPU threads, 0 = all cores.
    Returns a handle (> 0) or a negative SIEDD_ERR_*. */
 int siedd_open(const char *path, int width, int height, const char *device, int threads);
 

@@ -87,7 +87,7 @@ static const AVOption siedd_options[] = {
         { "auto", "CUDA when it works here, else CPU", 0, AV_OPT_TYPE_CONST, {.i64 = 0}, 0, 0, FLAGS, "device" },
         { "cpu",  "CPU",                               0, AV_OPT_TYPE_CONST, {.i64 = 1}, 0, 0, FLAGS, "device" },
         { "cuda", "CUDA (an error where it is unavailable)", 0, AV_OPT_TYPE_CONST, {.i64 = 2}, 0, 0, FLAGS, "device" },
-    { "threads",  "decoder (ONNX Runtime) threads, 0: its default (all cores)", OFFSET(threads), AV_OPT_TYPE_INT, {.i64 = 0}, 0, 1024, FLAGS },
+    { "threads",  "decoder threads, 0: all cores", OFFSET(threads), AV_OPT_TYPE_INT, {.i64 = 0}, 0, 1024, FLAGS },
     { NULL }
 };
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import os
 
 import onnxruntime as ort
 
@@ -53,6 +54,14 @@ def make_session(model_bytes: bytes, device: str = "auto", threads: int = 0
                              "(CUDA or cuDNN libraries missing?)")
     return ort.InferenceSession(model_bytes, sess_options=_options(threads),
                                 providers=["CPUExecutionProvider"])
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, as a container or taskset limits it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 def session_device(session: ort.InferenceSession) -> str:

@@ -114,14 +114,23 @@ def test_any_size_equals_an_independent_evaluation(grid_siedd, size):
 
 
 def test_bands_of_rows_give_the_same_picture(grid_siedd, monkeypatch):
-    """Also for a group with global motion (tests/data/grid_v6.siedd, group 1), whose shared
-    levels are read at each frame's own taps in every band."""
+    """Bands rendered one after another (threads 1) or side by side (2; 3 splits 250 rows
+    unevenly; one row a band), the same picture. Also for a group with global motion
+    (tests/data/grid_v6.siedd, group 1), whose shared levels are read at each frame's own taps
+    in every band."""
     from golden import DATA
     for sf, g in ((container.read(grid_siedd), 0), (container.read(DATA / "grid_v6.siedd"), 1)):
+        whole = GridRenderer(sf, device="cpu", threads=1).render_group(g, 300, 250)
+        for threads in (2, 3):
+            side_by_side = GridRenderer(sf, device="cpu", threads=threads)
+            assert side_by_side.workers == threads
+            assert np.array_equal(side_by_side.render_group(g, 300, 250), whole), threads
         with monkeypatch.context() as patch:
-            whole = GridRenderer(sf, device="cpu").render_group(g, 300, 250)
             patch.setattr("siedd_codec.grid.render.BAND_BYTES", 1)      # one row per band
-            assert np.array_equal(GridRenderer(sf, device="cpu").render_group(g, 300, 250), whole)
+            for threads in (1, 2):
+                assert np.array_equal(
+                    GridRenderer(sf, device="cpu", threads=threads).render_group(g, 300, 250),
+                    whole), threads
 
 
 def test_onnx_runtime_equals_the_torch_model(grid_siedd):

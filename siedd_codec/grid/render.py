@@ -2,15 +2,21 @@
 Per output size the bilinear taps are computed once; per group and band the shared levels go
 through the shared graph once for all of the group's frames (once a frame, at its moved taps,
 in a group with global motion), then the frame graph makes the band of each frame (graph
-versions 2 and 3) or of all of them at once (version 1, older files). Imports no torch."""
+versions 2 and 3) or of all of them at once (version 1, older files). Imports no torch.
+
+On the CPU the bands are rendered side by side, one thread each, by single-threaded sessions:
+the graphs are chains of small gathers and element-wise nodes, which ONNX Runtime's own
+threads split finely and synchronise after every node; whole bands need no synchronisation
+(bigbuckbunny 640x360 with global motion, 2 cores: see bench/results/grid_dev_round7.json)."""
 from __future__ import annotations
 
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from ..errors import SieddFormatError
-from ..runtime import make_session, session_device
+from ..runtime import make_session, session_device, usable_cpus
 from ..tensor_codec import decompress
 from . import spec
 from .family import graph_version
@@ -31,9 +37,13 @@ class GridRenderer:
         self.shared = spec.shared_levels(self.levels)
         self.frame = spec.frame_levels(self.levels)
         self.motion = bool(model.get("motion", 0))
-        self._shared_session = make_session(sf.encoder_graph, device, threads)
-        self._frame_session = make_session(sf.decoder_graph, device, threads)
+        # bands in parallel on the CPU (threads 0: every usable CPU), a band at a time on CUDA
+        self.workers = threads if threads > 0 else usable_cpus()
+        self._shared_session = make_session(sf.encoder_graph, device, 1)
+        self._frame_session = make_session(sf.decoder_graph, device, 1)
         self.device = session_device(self._frame_session)
+        if self.device != "cpu":
+            self.workers = 1
         self.graph_version = graph_version(sf)
         self._taps: dict[tuple[int, int], dict] = {}
         self._weights: OrderedDict[int, dict[str, np.ndarray]] = OrderedDict()
@@ -127,9 +137,10 @@ class GridRenderer:
         if motion is not None:      # each frame's moved taps of the shared levels, whole axes
             moved = [self._scale_taps(width, height, shared_scales, motion[f]) for f in picked]
         per_row = 4 * width * (k + 1) * (len(self.levels) + max(self.synthesis) + 3)
-        band = max(1, min(height, BAND_BYTES // per_row))
+        band = max(1, min(-(-height // self.workers), BAND_BYTES // self.workers // per_row))
         out = np.empty((k, height, width, 3), dtype=np.uint8)
-        for r0 in range(0, height, band):
+
+        def render_band(r0: int) -> None:
             r1 = min(height, r0 + band)
             shared_taps = self._band_taps(taps, shared_scales, r0, r1)
             frame_taps = self._band_taps(taps, [self.levels[i][0] for i in self.frame], r0, r1)
@@ -149,4 +160,12 @@ class GridRenderer:
                 if pixels.shape != want:
                     raise SieddFormatError(f"group {g}: the frame graph gave {pixels.shape}")
                 out[frames_out, r0:r1] = pixels
+
+        starts = range(0, height, band)
+        if self.workers == 1 or len(starts) == 1:
+            for r0 in starts:
+                render_band(r0)
+        else:
+            with ThreadPoolExecutor(min(self.workers, len(starts))) as pool:
+                list(pool.map(render_band, starts))     # (re-raises a band's error here)
         return out
