@@ -35,7 +35,7 @@ SECTION_FILES = ("run", "peak", "rd", "encode", "decode", "quant", "precision", 
                  "families", "grid_ablation")
 # results written once by hand-run experiments (their JSON says how), shown beside the suite's
 NOTE_FILES = ("decode_ab", "rate_dev", "item0", "grid_dev", "grid_dev_context", "grid_dev_round3",
-              "grid_dev_round4", "grid_dev_round5", "grid_dev_round6", "fuzz")
+              "grid_dev_round4", "grid_dev_round5", "grid_dev_round6", "grid_dev_round7", "fuzz")
 
 
 def load(results_dir: Path) -> dict:
@@ -342,6 +342,9 @@ def markdown(res: dict, results_dir: Path | None = None, link_base: Path = ROOT)
     if res.get("grid_dev_round6"):
         lines += grid_dev_markdown(res["grid_dev_round6"], "Development runs of the grid "
                                    "family: global motion")
+    if res.get("grid_dev_round7"):
+        lines += grid_dev_markdown(res["grid_dev_round7"], "Development runs of the grid "
+                                   "family: bands decoded side by side, training settings")
     ab = res.get("ablation")
     if ab and ab.get("rows"):
         lines += ablation_markdown(ab)
@@ -547,18 +550,19 @@ def summary_markdown(res: dict) -> str:
     decode = {(r["family"], tuple(r["size"])): r for r in fam.get("decode") or []}
     fps = {f: decode.get((f, (640, 360))) for f in ("grid", "siedd")}
     # grid-tiny's own graphs changed after the families run: its decode row from the later note
-    newer = [r for name in ("grid_dev_round6", "grid_dev_round5", "grid_dev_round4",
-                            "grid_dev_round3")
+    newer = [(res[name]["date"], r) for name in ("grid_dev_round7", "grid_dev_round6",
+                                                  "grid_dev_round5", "grid_dev_round4",
+                                                  "grid_dev_round3")
              for r in (res.get(name) or {}).get("decode", [])
              if r.get("default") and tuple(r["size"]) == (640, 360)][:1]
     grid_fps_note = ""
     if newer:
-        fps["grid"] = newer[0]
+        when, fps["grid"] = newer[0]
         siedd_then = [r["fps"] for r in (res.get("grid_dev_round3") or {}).get("decode", [])
                       if r["synthesis"] == "-" and tuple(r["size"]) == (640, 360)]
-        grid_fps_note = (" (a later run than SIEDD's" + (f", where SIEDD d=64 made {siedd_then[0]:.0f}"
-                                                        if siedd_then else "")
-                         + "; this machine's speed drifts by up to a third from day to day)")
+        grid_fps_note = (f" (bigbuckbunny, whose camera pans, {when}: a later run than SIEDD's"
+                         + (f", where SIEDD d=64 made {siedd_then[0]:.0f}" if siedd_then else "")
+                         + "; hosts of this kind differ by up to 2x in speed from day to day)")
     names = ", ".join(f"{c['clip']} {c['size'][0]}x{c['size'][1]}" for c in clips)
     how = "from the clip's MSE" if "clip's MSE" in str(rd_clips[0].get("psnr_note", "")) \
         else "the mean over frames, on both sides"
