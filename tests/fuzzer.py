@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import lzma
 import os
 import queue
 import random
@@ -63,6 +64,7 @@ def seed_files() -> dict[str, bytes]:
             "grid_v3": (DATA / "grid_v3.siedd").read_bytes(),     # real, with model 3
             "grid_v4": (DATA / "grid_v4.siedd").read_bytes(),     # real, with models 4 and 5
             "grid_v5": (DATA / "grid_v5.siedd").read_bytes(),     # real, with model 6
+            "grid_v6": (DATA / "grid_v6.siedd").read_bytes(),     # real, global motion
             "siedd_v1": (DATA / "golden_v1.siedd").read_bytes(),
             "carphone_v1": (DATA / "carphone_v1.siedd").read_bytes()}
 
@@ -197,14 +199,36 @@ def mutate_meta(rng, data):
     return assemble(header, entries), what
 
 
+def _plain(header, kind: bytes, payload: bytes) -> bytes:
+    """A section's bytes as its format packs them unpacked: META and the graphs inflated from
+    format 2 on, except 7.0's GENC: its LZMA2 stream of both graphs unpacked (a length, the
+    two graphs)."""
+    from siedd_codec.container import GRAPHS_READ_FILTERS
+    if header[1] >= 7 and kind == b"GENC":
+        return lzma.decompress(payload, format=lzma.FORMAT_RAW, filters=GRAPHS_READ_FILTERS)
+    if _packed(header) and kind in (b"META", b"GENC", b"GDEC") and not (
+            header[1] >= 7 and kind == b"GDEC"):
+        return zlib.decompress(payload)
+    return payload
+
+
+def _repack(header, kind: bytes, plain: bytes) -> bytes:
+    from siedd_codec.container import GRAPHS_WRITE_FILTERS
+    if header[1] >= 7 and kind == b"GENC":
+        return lzma.compress(plain, format=lzma.FORMAT_RAW, filters=GRAPHS_WRITE_FILTERS)
+    if _packed(header) and kind in (b"META", b"GENC", b"GDEC") and not (
+            header[1] >= 7 and kind == b"GDEC"):
+        return zlib.compress(plain, 9)
+    return plain
+
+
 def mutate_payload(rng, data, section=None):
-    """Byte edits inside one section (inflated first for META and the graphs of format 2),
+    """Byte edits inside one section (unpacked first where its format packs it: _plain),
     checksums recomputed."""
     header, entries = split(data)
     index = section if section is not None else rng.randrange(1, len(entries))
     e = entries[index]
-    packed = _packed(header) and e[0] in (b"META", b"GENC", b"GDEC")
-    payload = bytearray(zlib.decompress(e[4]) if packed else e[4])
+    payload = bytearray(_plain(header, e[0], e[4]))
     kind = rng.random()
     if not payload or kind < 0.1:
         payload = bytearray(rng.randrange(256) for _ in range(rng.choice([0, 1, 4, 17, 300])))
@@ -231,7 +255,7 @@ def mutate_payload(rng, data, section=None):
         payload[pos:pos + 4] = rng.choice([b"\0\0\x80\x7f", b"\0\0\xc0\x7f", b"\xff\xff\xff\xff",
                                            b"\0\0\0\0", b"\0\0\x80\xff", b"\x01\0\0\0"])
         what = "field set"
-    e[4] = zlib.compress(bytes(payload), 9) if packed else bytes(payload)
+    e[4] = _repack(header, e[0], bytes(payload))
     return assemble(header, entries), f"{e[0].decode('ascii', 'replace')} #{index} {what}"
 
 
@@ -249,7 +273,13 @@ def mutate_graph(rng, data):
     crafted = helper.make_model(helper.make_graph(
         nodes, "g", [helper.make_tensor_value_info("x0", f, ["N", 2])],
         [helper.make_tensor_value_info("out", f, None)])).SerializeToString()
-    entries[index][4] = zlib.compress(crafted, 9) if _packed(header) else crafted
+    if header[1] >= 7:          # both graphs in GENC: the crafted one replaces either
+        from siedd_codec.container import pack_graphs, unpack_graphs
+        graphs = list(unpack_graphs(entries[2][4]))
+        graphs[index - 2] = crafted
+        entries[2][4] = pack_graphs(*graphs)
+    else:
+        entries[index][4] = zlib.compress(crafted, 9) if _packed(header) else crafted
     return assemble(header, entries), "crafted graph"
 
 

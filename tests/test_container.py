@@ -13,13 +13,14 @@ from siedd_codec.weights import iter_groups
 
 # Pinned by hand from a reviewed run. A change here is a format change: bump the version
 # (container.VERSION_*) and docs/FORMAT.md with it. META and the graphs are pinned by their
-# inflated bytes (another zlib may deflate them differently, and that is fine).
-GOLDEN_HEADER_START = "53494544440d0a1a0600000009000000"      # magic, version 6.0, 9 sections
-GOLDEN_SECTIONS = [     # (type, length); None: deflated, its length depends on the zlib build
-    ("META", None), ("NORM", 20), ("GENC", None), ("GDEC", None), ("WENC", 252),
+# unpacked bytes (another zlib or liblzma may pack them differently, and that is fine).
+GOLDEN_HEADER_START = "53494544440d0a1a0700000009000000"      # magic, version 7.0, 9 sections
+GOLDEN_SECTIONS = [     # (type, length); None: packed, its length depends on the zlib/liblzma
+    ("META", None), ("NORM", 20), ("GENC", None), ("GDEC", 0), ("WENC", 252),
     ("GIDX", 28), ("WGRP", 269), ("WGRP", 209), ("WGRP", 255),
 ]
-GOLDEN_HASHES = {   # sha256[:16] of each section (inflated for META, GENC, GDEC)
+GOLDEN_HASHES = {   # sha256[:16] of each section (META inflated; GENC, GDEC: the two graphs
+                    # GENC's LZMA2 stream holds)
     "META": "112c41ece13e995b", "NORM": "4bab0303be954cb4", "GENC": "772890c8bba947bc",
     "GDEC": "1b21bc86ae44fedc",
     "WENC": "9f9583799f1aa36e", "GIDX": "022f01cedb8d7f6f",
@@ -57,21 +58,25 @@ def test_golden_layout_is_pinned(golden_bytes):
     data = golden_bytes
     assert data[:16].hex() == GOLDEN_HEADER_START
     secs = sections(data)
-    assert [(k.decode(), None if k in (b"META", b"GENC", b"GDEC") else length)
+    assert [(k.decode(), None if k in (b"META", b"GENC") else length)
             for k, _, _, length in secs] == GOLDEN_SECTIONS
     hashes = {}
     for i, (k, _, off, length) in enumerate(secs):
         payload = data[off:off + length]
         name = k.decode() + (str(i - 6) if i >= 6 else "")
-        if name in ("META", "GENC", "GDEC"):
+        if name == "META":
             payload = zlib.decompress(payload)
-        hashes[name] = hashlib.sha256(payload).hexdigest()[:16]
+        if name == "GENC":
+            payload, graph = container.unpack_graphs(payload)
+            hashes["GDEC"] = hashlib.sha256(graph).hexdigest()[:16]
+        if name != "GDEC":
+            hashes[name] = hashlib.sha256(payload).hexdigest()[:16]
     assert hashes == GOLDEN_HASHES
 
 
-@pytest.fixture(params=["6.0", "2.0"])
+@pytest.fixture(params=["7.0", "2.0"])
 def golden_any_version(request, golden_bytes):
-    if request.param == "6.0":
+    if request.param == "7.0":
         return golden_bytes
     data = (DATA / "golden_v2.siedd").read_bytes()
     assert hashlib.sha256(data).hexdigest() == V2_GOLDEN_SHA256
@@ -257,7 +262,7 @@ def test_round_trip(golden_bytes):
     assert sf.norm.shape == (5, 2)
 
 
-@pytest.mark.parametrize("index", range(9))
+@pytest.mark.parametrize("index", [0, 1, 2, 4, 5, 6, 7, 8])    # 3: GDEC, empty in 7.0
 def test_any_damaged_section_is_named(golden_bytes, index):
     kind, _, off, length = sections(golden_bytes)[index]
     data = bytearray(golden_bytes)
@@ -265,6 +270,41 @@ def test_any_damaged_section_is_named(golden_bytes, index):
     name = kind.decode() if index < 6 else f"group {index - 6}"
     with pytest.raises(SieddFormatError, match=f"damaged .*{name} checksum"):
         container.from_bytes(bytes(data))
+
+
+def test_packed_graphs_refuse_bombs_cuts_and_stray_bytes(golden_bytes, monkeypatch):
+    """7.0 keeps both graphs in GENC as one LZMA2 stream and GDEC empty: bytes in GDEC, a stream
+    cut short or with bytes after its end, a length past the graphs' end, no length at all, and
+    a stream that unpacks past the limit are each refused with one line (checksums fixed: the
+    parser is reached)."""
+    import lzma
+    from fuzzer import assemble, split
+    packed = split(golden_bytes)[1][2][4]
+    encoder, decoder = container.unpack_graphs(packed)
+
+    def with_sections(genc=None, gdec=None) -> bytes:
+        header, entries = split(golden_bytes)
+        entries[2][4] = packed if genc is None else genc
+        entries[3][4] = b"" if gdec is None else gdec
+        return assemble(header, entries)
+
+    def lzma2(plain: bytes) -> bytes:
+        return lzma.compress(plain, format=lzma.FORMAT_RAW,
+                             filters=container.GRAPHS_WRITE_FILTERS)
+
+    assert container.from_bytes(with_sections()).decoder_graph == decoder
+    cases = [(with_sections(gdec=b"x"), "GDEC holds bytes"),
+             (with_sections(genc=packed[:-5]), "incomplete|do not unpack"),
+             (with_sections(genc=packed + b"junk"), "trailing bytes"),
+             (with_sections(genc=lzma2(struct.pack("<I", 1 << 20) + encoder + decoder)),
+              "length is past their end"),
+             (with_sections(genc=lzma2(b"\x01")), "lack their length")]
+    for data, message in cases:
+        with pytest.raises(SieddFormatError, match=message):
+            container.from_bytes(data)
+    monkeypatch.setattr(container, "MAX_GRAPH_BYTES", 1000)      # the two take ~9 KB
+    with pytest.raises(SieddFormatError, match="larger than 2004 bytes"):
+        container.from_bytes(golden_bytes)
 
 
 def test_damaged_header_and_table(golden_bytes):
@@ -340,9 +380,9 @@ def test_foreign_files(payload):
 def test_newer_version_and_trailing_bytes(golden_bytes):
     import zlib
     data = bytearray(golden_bytes)
-    data[8:10] = struct.pack("<H", 7)
+    data[8:10] = struct.pack("<H", 8)
     data[44:48] = struct.pack("<I", zlib.crc32(bytes(data[:44])))
-    with pytest.raises(SieddFormatError, match="version 7.0 .written by a newer siedd"):
+    with pytest.raises(SieddFormatError, match="version 8.0 .written by a newer siedd"):
         container.from_bytes(bytes(data))
     with pytest.raises(SieddFormatError, match="past the declared end"):
         container.from_bytes(golden_bytes + b"junk")
