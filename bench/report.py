@@ -545,8 +545,10 @@ def summary_markdown(res: dict) -> str:
         frames = {c["clip"]: c["frames"] for c in ga["clips"]}
         grid_bd = [ga["bd"][ga["default"]][c["clip"]]["vs_x265"] for c in clips]
         grid_spf = [v for c in clips for v in spf(row["points"][c["clip"]], frames[c["clip"]])]
-        grid_note = (f" (the grid ablation run of {ga['date'][:10]}; there PSNR is from the "
-                     "clip's MSE on both sides)")
+        here = _machine_line(ga).split(";")[0]
+        host = "" if here == _machine_line(fam).split(";")[0] else f", on {here}"
+        grid_note = (f" (the grid ablation run of {ga['date'][:10]}{host}; there PSNR is from "
+                     "the clip's MSE on both sides)")
     decode = {(r["family"], tuple(r["size"])): r for r in fam.get("decode") or []}
     fps = {f: decode.get((f, (640, 360))) for f in ("grid", "siedd")}
     # grid-tiny's own graphs changed after the families run: its decode row from the later note
@@ -635,8 +637,9 @@ def grid_ablation_markdown(ga: dict) -> list[str]:
         pts = [(n, p) for n in names if n in row["points"] for p in row["points"][n]]
         spf = np.mean([p["encode_seconds"] / frames[n] for n, p in pts])
         fps = np.mean([p["decode_fps"] for _, p in pts])
+        label = row["label"] + (f" ({row['note']})" if row.get("note") else "")
         lines.append(
-            f"| {row['label']} | " + " | ".join(_pct(bd.get(n, {}).get("vs_today")) for n in names)
+            f"| {label} | " + " | ".join(_pct(bd.get(n, {}).get("vs_today")) for n in names)
             + f" | **{_pct(bd['mean']['vs_today'])}** | "
             + " | ".join(_pct(bd.get(n, {}).get("vs_x265")) for n in names)
             + f" | {encode_time_ratio(ga, row['key']):.2f}x | {spf:.1f} | {fps:.1f} |")
