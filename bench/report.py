@@ -625,7 +625,9 @@ def grid_ablation_markdown(ga: dict) -> list[str]:
         "encodes, quality measurement included. Decode: sequential fps at the native size, "
         "beside a second encode (a loaded machine: compare rows, not absolute speed).")
     lines.append("")
-    lines.append(f"Run {ga.get('date')}, machine: {_machine_line(ga)}.")
+    lines.append(f"Last run {ga.get('date')}, machine: {_machine_line(ga)}; the rows it did not "
+                 "encode are kept from earlier runs with the same settings (a row's note says "
+                 "where it ran elsewhere).")
     lines.append("")
     lines.append("| row | " + " | ".join(f"{n} vs today" for n in names) + " | mean vs today | "
                  + " | ".join(f"{n} vs x265" for n in names)
