@@ -199,27 +199,30 @@ def mutate_meta(rng, data):
     return assemble(header, entries), what
 
 
+def _packing(header, kind: bytes) -> str | None:
+    """How a section's format packs it: "lzma" for 7.0's GENC (one LZMA2 stream of a length and
+    both graphs; GDEC is then empty), "zlib" for META and the graphs from format 2 on, None
+    for the rest."""
+    if header[1] >= 7 and kind in (b"GENC", b"GDEC"):
+        return "lzma" if kind == b"GENC" else None
+    return "zlib" if _packed(header) and kind in (b"META", b"GENC", b"GDEC") else None
+
+
 def _plain(header, kind: bytes, payload: bytes) -> bytes:
-    """A section's bytes as its format packs them unpacked: META and the graphs inflated from
-    format 2 on, except 7.0's GENC: its LZMA2 stream of both graphs unpacked (a length, the
-    two graphs)."""
+    """A section's bytes unpacked as its format packs them (_packing)."""
     from siedd_codec.container import GRAPHS_READ_FILTERS
-    if header[1] >= 7 and kind == b"GENC":
+    packing = _packing(header, kind)
+    if packing == "lzma":
         return lzma.decompress(payload, format=lzma.FORMAT_RAW, filters=GRAPHS_READ_FILTERS)
-    if _packed(header) and kind in (b"META", b"GENC", b"GDEC") and not (
-            header[1] >= 7 and kind == b"GDEC"):
-        return zlib.decompress(payload)
-    return payload
+    return zlib.decompress(payload) if packing == "zlib" else payload
 
 
 def _repack(header, kind: bytes, plain: bytes) -> bytes:
     from siedd_codec.container import GRAPHS_WRITE_FILTERS
-    if header[1] >= 7 and kind == b"GENC":
+    packing = _packing(header, kind)
+    if packing == "lzma":
         return lzma.compress(plain, format=lzma.FORMAT_RAW, filters=GRAPHS_WRITE_FILTERS)
-    if _packed(header) and kind in (b"META", b"GENC", b"GDEC") and not (
-            header[1] >= 7 and kind == b"GDEC"):
-        return zlib.compress(plain, 9)
-    return plain
+    return zlib.compress(plain, 9) if packing == "zlib" else plain
 
 
 def mutate_payload(rng, data, section=None):
