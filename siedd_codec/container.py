@@ -21,11 +21,12 @@ from .errors import SieddFormatError
 from .fsutil import atomic_path
 from .families import family_of_meta
 from .graph_check import check_graphs
+from .meta_dictionary import META_DICTIONARY
 
 MAGIC = b"SIEDD\r\n\x1a"
-VERSION_MAJOR = 7                  # what this writer writes
+VERSION_MAJOR = 8                  # what this writer writes
 VERSION_MINOR = 0
-READS_MAJOR = (1, 2, 3, 4, 5, 6, 7)  # what this reader reads
+READS_MAJOR = (1, 2, 3, 4, 5, 6, 7, 8)  # what this reader reads
 HEADER = struct.Struct("<8sHHIQI16sI")            # 48 bytes, see FORMAT.md
 TABLE_ENTRY = struct.Struct("<4sIQQ")              # 24 bytes
 MAX_SECTIONS = 1 << 20
@@ -127,9 +128,26 @@ def deflate(data: bytes) -> bytes:
     return zlib.compress(data, 9)
 
 
-def inflate(data: bytes, limit: int, what: str) -> bytes:
-    """zlib data, refusing anything that inflates past `limit` bytes (no decompression bombs)."""
-    d = zlib.decompressobj()
+def deflate_meta(data: bytes) -> bytes:
+    """META's payload from format 8.0 on: raw DEFLATE (RFC 1951) with META_DICTIONARY as its
+    preset dictionary (meta_dictionary.py says why)."""
+    d = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zdict=META_DICTIONARY)
+    return d.compress(data) + d.flush()
+
+
+def inflate_meta(payload: bytes, major: int) -> bytes:
+    """META's JSON bytes as format `major` stores them: raw DEFLATE with the dictionary (8.0
+    on), zlib data (2.0 to 7.0) or plain (1.0)."""
+    if major >= 8:
+        return inflate(payload, MAX_META_BYTES, "META", raw_dictionary=META_DICTIONARY)
+    return inflate(payload, MAX_META_BYTES, "META") if major >= 2 else payload
+
+
+def inflate(data: bytes, limit: int, what: str, raw_dictionary: bytes | None = None) -> bytes:
+    """zlib data (or, given raw_dictionary, raw DEFLATE data with that preset dictionary),
+    refusing anything that inflates past `limit` bytes (no decompression bombs)."""
+    d = (zlib.decompressobj() if raw_dictionary is None
+         else zlib.decompressobj(-15, zdict=raw_dictionary))
     try:
         out = d.decompress(data, limit)
         if d.unconsumed_tail or not d.eof:
@@ -195,7 +213,7 @@ def to_bytes(sf: SieddFile) -> bytes:
     validate_meta(sf.meta, VERSION_MAJOR)
     meta_bytes = json.dumps(sf.meta, sort_keys=True, separators=(",", ":")).encode("utf-8")
     sections = [
-        (META, deflate(meta_bytes)),
+        (META, deflate_meta(meta_bytes)),
         (NORM, b"" if sf.norm is None else norm_to_file(sf.norm).tobytes()),
         (GENC, pack_graphs(sf.encoder_graph, sf.decoder_graph)),
         (GDEC, b""),                    # 7.0 on: both graphs are in GENC
@@ -309,7 +327,7 @@ def from_bytes(data: bytes, allow_damaged: bool = False) -> SieddFile:
 
     # Format 2 deflates META and the graphs and stores NORM as float16; format 1 did not.
     packed = major >= 2
-    meta_raw = inflate(payloads[0], MAX_META_BYTES, "META") if packed else payloads[0]
+    meta_raw = inflate_meta(payloads[0], major)
     meta = _parse_meta(meta_raw, major)
     norm = _parse_norm(payloads[1], meta, packed)
     if major >= 7:     # both graphs in GENC, one LZMA2 stream; GDEC empty

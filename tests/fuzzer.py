@@ -172,7 +172,7 @@ def _packed(header) -> bool:
 
 def mutate_meta(rng, data):
     header, entries = split(data)
-    raw = zlib.decompress(entries[0][4]) if _packed(header) else entries[0][4]
+    raw = _plain(header, b"META", entries[0][4])
     if rng.random() < 0.15:
         new = rng.choice(RAW_META)
         what = "META raw"
@@ -195,14 +195,16 @@ def mutate_meta(rng, data):
                 parent[path[-1]] = rng.choice(JSON_VALUES)
             what = f"META set {'.'.join(map(str, path))}"
         new = json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()
-    entries[0][4] = zlib.compress(new, 9) if _packed(header) else new
+    entries[0][4] = _repack(header, b"META", new)
     return assemble(header, entries), what
 
 
 def _packing(header, kind: bytes) -> str | None:
     """How a section's format packs it: "lzma" for 7.0's GENC (one LZMA2 stream of a length and
-    both graphs; GDEC is then empty), "zlib" for META and the graphs from format 2 on, None
-    for the rest."""
+    both graphs; GDEC is then empty), "dictionary" for 8.0's META (raw DEFLATE with the preset
+    dictionary), "zlib" for META and the graphs from format 2 on, None for the rest."""
+    if header[1] >= 8 and kind == b"META":
+        return "dictionary"
     if header[1] >= 7 and kind in (b"GENC", b"GDEC"):
         return "lzma" if kind == b"GENC" else None
     return "zlib" if _packed(header) and kind in (b"META", b"GENC", b"GDEC") else None
@@ -212,6 +214,9 @@ def _plain(header, kind: bytes, payload: bytes) -> bytes:
     """A section's bytes unpacked as its format packs them (_packing)."""
     from siedd_codec.container import GRAPHS_READ_FILTERS
     packing = _packing(header, kind)
+    if packing == "dictionary":
+        from siedd_codec.container import inflate_meta
+        return inflate_meta(payload, header[1])
     if packing == "lzma":
         return lzma.decompress(payload, format=lzma.FORMAT_RAW, filters=GRAPHS_READ_FILTERS)
     return zlib.decompress(payload) if packing == "zlib" else payload
@@ -220,6 +225,9 @@ def _plain(header, kind: bytes, payload: bytes) -> bytes:
 def _repack(header, kind: bytes, plain: bytes) -> bytes:
     from siedd_codec.container import GRAPHS_WRITE_FILTERS
     packing = _packing(header, kind)
+    if packing == "dictionary":
+        from siedd_codec.container import deflate_meta
+        return deflate_meta(plain)
     if packing == "lzma":
         return lzma.compress(plain, format=lzma.FORMAT_RAW, filters=GRAPHS_WRITE_FILTERS)
     return zlib.compress(plain, 9) if packing == "zlib" else plain

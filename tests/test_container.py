@@ -14,7 +14,7 @@ from siedd_codec.weights import iter_groups
 # Pinned by hand from a reviewed run. A change here is a format change: bump the version
 # (container.VERSION_*) and docs/FORMAT.md with it. META and the graphs are pinned by their
 # unpacked bytes (another zlib or liblzma may pack them differently, and that is fine).
-GOLDEN_HEADER_START = "53494544440d0a1a0700000009000000"      # magic, version 7.0, 9 sections
+GOLDEN_HEADER_START = "53494544440d0a1a0800000009000000"      # magic, version 8.0, 9 sections
 GOLDEN_SECTIONS = [     # (type, length); None: packed, its length depends on the zlib/liblzma
     ("META", None), ("NORM", 20), ("GENC", None), ("GDEC", 0), ("WENC", 252),
     ("GIDX", 28), ("WGRP", 269), ("WGRP", 209), ("WGRP", 255),
@@ -39,6 +39,10 @@ V5_GRID_SHA256 = "981cbd7a74dc0a56524780dee16dcb93a9ec61c8a7a6c860206cca114226a8
 # a real 6.0 grid file with global motion: bigbuckbunny frames 20-31 at 320x180, grid-tiny,
 # 200 steps, groups of 6 (the first group still, the second following the camera's pan)
 V6_GRID_SHA256 = "60a873b3c244af09975ba8fdd8a70fdbd0fe889941eb357a29f34bb1dddf1d70"
+# the same synthetic file as format 7.0 wrote it (siedd cef5aa2: META zlib without dictionary)
+V7_GOLDEN_SHA256 = "8d40f879af6f462b7e2d23ce6b23a9d9b639d23882f7851ded8c5ee26e7adb95"
+# META's preset dictionary (format 8.0): a change to it is a new major version
+META_DICTIONARY_SHA256 = "f347987ea169ab284688cc3384143f84b3e4d96103e61cbdf947d558f38954b5"
 V2_GRID_GOLDEN_SHA256 = "94d8bf8af8c6501e35033d759fc570f16e73e3360bf5b8709c54fe78e48f1b61"
 
 
@@ -54,7 +58,6 @@ def sections(data):
 
 
 def test_golden_layout_is_pinned(golden_bytes):
-    import zlib
     data = golden_bytes
     assert data[:16].hex() == GOLDEN_HEADER_START
     secs = sections(data)
@@ -65,7 +68,7 @@ def test_golden_layout_is_pinned(golden_bytes):
         payload = data[off:off + length]
         name = k.decode() + (str(i - 6) if i >= 6 else "")
         if name == "META":
-            payload = zlib.decompress(payload)
+            payload = container.inflate_meta(payload, 8)
         if name == "GENC":
             payload, graph = container.unpack_graphs(payload)
             hashes["GDEC"] = hashlib.sha256(graph).hexdigest()[:16]
@@ -74,10 +77,16 @@ def test_golden_layout_is_pinned(golden_bytes):
     assert hashes == GOLDEN_HASHES
 
 
-@pytest.fixture(params=["7.0", "2.0"])
+@pytest.fixture(params=["8.0", "7.0", "2.0"])
 def golden_any_version(request, golden_bytes):
-    if request.param == "7.0":
+    if request.param == "8.0":
         return golden_bytes
+    if request.param == "7.0":
+        data = (DATA / "golden_v7.siedd").read_bytes()
+        assert hashlib.sha256(data).hexdigest() == V7_GOLDEN_SHA256
+        sf = container.from_bytes(data)
+        assert sf.version == (7, 0) and sf.meta == container.from_bytes(golden_bytes).meta
+        return data
     data = (DATA / "golden_v2.siedd").read_bytes()
     assert hashlib.sha256(data).hexdigest() == V2_GOLDEN_SHA256
     assert container.from_bytes(data).version == (2, 0)
@@ -262,7 +271,7 @@ def test_round_trip(golden_bytes):
     assert sf.norm.shape == (5, 2)
 
 
-@pytest.mark.parametrize("index", [0, 1, 2, 4, 5, 6, 7, 8])    # 3: GDEC, empty in 7.0
+@pytest.mark.parametrize("index", [0, 1, 2, 4, 5, 6, 7, 8])    # 3: GDEC, empty from 7.0 on
 def test_any_damaged_section_is_named(golden_bytes, index):
     kind, _, off, length = sections(golden_bytes)[index]
     data = bytearray(golden_bytes)
@@ -270,6 +279,40 @@ def test_any_damaged_section_is_named(golden_bytes, index):
     name = kind.decode() if index < 6 else f"group {index - 6}"
     with pytest.raises(SieddFormatError, match=f"damaged .*{name} checksum"):
         container.from_bytes(bytes(data))
+
+
+def test_meta_dictionary_is_pinned_and_pays():
+    """8.0 deflates META against a fixed preset dictionary: its bytes are part of the format,
+    and a real META (a grid-tiny encode's, of a clip the dictionary does not name) takes a
+    fraction of what it took deflated alone."""
+    import json
+    import zlib
+    from siedd_codec.meta_dictionary import META_DICTIONARY
+    assert hashlib.sha256(META_DICTIONARY).hexdigest() == META_DICTIONARY_SHA256
+    meta = container.from_bytes((DATA / "grid_v6.siedd").read_bytes()).meta
+    plain = json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()
+    packed = container.deflate_meta(plain)
+    assert container.inflate_meta(packed, 8) == plain
+    assert len(packed) < 0.4 * len(zlib.compress(plain, 9))
+
+
+def test_meta_packed_the_wrong_way_is_refused(golden_bytes):
+    """An 8.0 META as zlib data (7.0's packing), cut short or with bytes after its end: one
+    clean error each (checksums fixed: the parser is reached). Raw DEFLATE that does not refer
+    to the dictionary is still valid 8.0 META."""
+    import json
+    import zlib
+    from fuzzer import assemble, split
+    header, entries = split(golden_bytes)
+    plain = container.inflate_meta(entries[0][4], 8)
+    plain_deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    entries[0][4] = plain_deflate.compress(plain) + plain_deflate.flush()
+    assert container.from_bytes(assemble(header, entries)).meta == json.loads(plain)
+    packed = container.deflate_meta(plain)
+    for payload in [zlib.compress(plain, 9), packed[:-3], packed + b"junk"]:
+        entries[0][4] = payload
+        with pytest.raises(SieddFormatError, match="META"):
+            container.from_bytes(assemble(header, entries))
 
 
 def test_packed_graphs_refuse_bombs_cuts_and_stray_bytes(golden_bytes, monkeypatch):
@@ -355,7 +398,7 @@ def test_damaged_group_read_as_a_cut_when_allowed(golden_bytes, tmp_path):
             reader[5]
 
 
-@pytest.mark.parametrize("cut", [0, 10, 47, 100, 700, 1500])
+@pytest.mark.parametrize("cut", [0, 10, 47, 100, 700, 1400])   # GIDX ends at 1434
 def test_truncated_before_essentials(golden_bytes, cut):
     with pytest.raises(SieddFormatError, match="not a .siedd|truncated"):
         container.from_bytes(golden_bytes[:cut])
@@ -510,10 +553,9 @@ def test_io_errors_are_format_errors(tmp_path):
 
 
 def _with_meta_bytes(golden_bytes: bytes, raw: bytes) -> bytes:
-    import zlib
     import fuzzer
     header, entries = fuzzer.split(golden_bytes)
-    entries[0][4] = zlib.compress(raw, 9)
+    entries[0][4] = container.deflate_meta(raw)
     return fuzzer.assemble(header, entries)
 
 
