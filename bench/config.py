@@ -77,6 +77,8 @@ GRID_ROUND4_COMMIT = "4bfeea2"
 GRID_ROUND5_COMMIT = "b9957cd"
 GRID_ROUND6_COMMIT = "931651c"
 GRID_ROUND7_LR_COMMIT = "9057529"     # the synthesis_lr row's tree (its lr set by the row)
+GRID_ROUND7_COMMIT = "cef5aa2"
+GRID_ROUND8_META_COMMIT = "6d40ea3"
 _FASTER_HOST = ("run 2026-12-04 on a host of this kind with AVX-512, about twice as fast as the "
                 "rows' above: its encode and decode columns compare only with rows run there")
 _GRID_ABLATION_ROWS = [
@@ -117,9 +119,15 @@ _GRID_ABLATION_ROWS = [
               "its shared levels are read where the frame moved them (format 6.0)"},
     {"key": "synthesis_lr", "commit": GRID_ROUND7_LR_COMMIT, "set": {"synthesis_lr": 0.01},
      "label": "+ the synthesis' learning rate at 0.01 (5e-3)", "note": _FASTER_HOST},
-    {"key": "graphs", "set": {},
+    {"key": "graphs", "commit": GRID_ROUND7_COMMIT, "set": {},
      "label": "+ the two ONNX graphs in one LZMA2 stream, 877 bytes less a file (format 7.0), "
-              "and grid decoding in bands side by side: the default", "note": _FASTER_HOST},
+              "and grid decoding in bands side by side", "note": _FASTER_HOST},
+    {"key": "meta", "commit": GRID_ROUND8_META_COMMIT, "set": {},
+     "label": "+ META deflated against a preset dictionary, ~400 bytes less a file (format 8.0)",
+     "note": _FASTER_HOST},
+    {"key": "groups40", "set": {},
+     "label": "+ groups of 40 frames (20), 2,400 steps a group (60 a frame; 80 before): the "
+              "default", "note": _FASTER_HOST},
 ]
 
 
@@ -128,7 +136,7 @@ def _grid_ablation(clips, qualities=_GRID_QUALITIES, rows=None, base_set=None):
     return {"name": "grid_ablation", "clips": clips, "widths": list(qualities),
             "point_field": "rate_lambda",
             "point_values": {str(q): round(quality_to_lambda(q), 6) for q in qualities},
-            "crfs": _CRFS, "today": "today", "default": "graphs",
+            "crfs": _CRFS, "today": "today", "default": "groups40",
             "base": {"preset": "grid-tiny", "set": base_set or {}},
             "rows": rows or _GRID_ABLATION_ROWS, "jobs": 2, "threads_per_job": 1}
 

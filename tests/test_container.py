@@ -42,7 +42,7 @@ V6_GRID_SHA256 = "60a873b3c244af09975ba8fdd8a70fdbd0fe889941eb357a29f34bb1dddf1d
 # the same synthetic file as format 7.0 wrote it (siedd cef5aa2: META zlib without dictionary)
 V7_GOLDEN_SHA256 = "8d40f879af6f462b7e2d23ce6b23a9d9b639d23882f7851ded8c5ee26e7adb95"
 # META's preset dictionary (format 8.0): a change to it is a new major version
-META_DICTIONARY_SHA256 = "f347987ea169ab284688cc3384143f84b3e4d96103e61cbdf947d558f38954b5"
+META_DICTIONARY_SHA256 = "36515766678ba7dbdfa162c7b85ca8d7093a45ea0265379e54a6cf4f1aa877ba"
 V2_GRID_GOLDEN_SHA256 = "94d8bf8af8c6501e35033d759fc570f16e73e3360bf5b8709c54fe78e48f1b61"
 
 

@@ -44,7 +44,7 @@ def test_groups_start_at_every_cut():
 
 def test_short_groups_train_in_proportion():
     frames = np.zeros((40, 8, 8, 3), np.uint8)
-    preset = get_preset("grid-tiny", steps=1200)
+    preset = get_preset("grid-tiny", steps=1200, group_size=20)
     trainer = GridTrainer(Video.from_frames(frames, 25), preset, None)
     assert [trainer.group_steps(k) for k in (20, 10, 5)] == [1200, 600, 300]
     short = GridTrainer(Video.from_frames(frames[:8], 25), preset, None)

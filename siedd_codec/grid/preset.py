@@ -28,10 +28,15 @@ def quality_to_lambda(quality: float) -> float:
 class GridPreset:
     family: ClassVar[str] = "grid"
     name: str
-    group_size: int = 20         # frames per group
+    # frames per group: 40 since 0.8 (20 before): with global motion a group's shared levels
+    # serve 40 frames of a shot as well as 20, and a file of half the groups stores half the
+    # shared levels and syntheses (README, grid ablation row "groups40")
+    group_size: int = 40
     levels: str = DEFAULT_LEVELS  # SCALE:KNOTS,... (grid/spec.py)
     synthesis: str = "32,16"     # hidden widths of the synthesis network
-    steps: int = 1600            # training steps of a full group (a shorter one: in proportion)
+    # training steps of a full group (a shorter one: in proportion): 60 a frame (80 with groups
+    # of 20), as long an encode as before: a step of a 40-frame group costs more
+    steps: int = 2400
     samples: int = 16384         # pixels sampled per step (over the group's frames)
     lr: float = 0.2              # the latents' Adam lr (cosine decay to 0)
     synthesis_lr: float = 0.01   # (5e-3 until 0.7: 2-4% more bits on bikes and bigbuckbunny)
@@ -96,6 +101,6 @@ class GridPreset:
 
 GRID_PRESETS: dict[str, GridPreset] = {
     "grid-tiny": GridPreset("grid-tiny"),
-    "grid-s": GridPreset("grid-s", steps=6000, samples=65536),
-    "grid-m": GridPreset("grid-m", steps=20000, samples=262144, synthesis="32,32"),
+    "grid-s": GridPreset("grid-s", steps=9000, samples=65536),
+    "grid-m": GridPreset("grid-m", steps=30000, samples=262144, synthesis="32,32"),
 }
