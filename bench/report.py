@@ -35,7 +35,8 @@ SECTION_FILES = ("run", "peak", "rd", "encode", "decode", "quant", "precision", 
                  "families", "grid_ablation")
 # results written once by hand-run experiments (their JSON says how), shown beside the suite's
 NOTE_FILES = ("decode_ab", "rate_dev", "item0", "grid_dev", "grid_dev_context", "grid_dev_round3",
-              "grid_dev_round4", "grid_dev_round5", "grid_dev_round6", "grid_dev_round7", "fuzz")
+              "grid_dev_round4", "grid_dev_round5", "grid_dev_round6", "grid_dev_round7",
+              "grid_dev_round8", "fuzz")
 
 
 def load(results_dir: Path) -> dict:
@@ -345,6 +346,9 @@ def markdown(res: dict, results_dir: Path | None = None, link_base: Path = ROOT)
     if res.get("grid_dev_round7"):
         lines += grid_dev_markdown(res["grid_dev_round7"], "Development runs of the grid "
                                    "family: bands decoded side by side, training settings")
+    if res.get("grid_dev_round8"):
+        lines += grid_dev_markdown(res["grid_dev_round8"], "Development runs of the grid "
+                                   "family: the synthesis' steps, group length")
     ab = res.get("ablation")
     if ab and ab.get("rows"):
         lines += ablation_markdown(ab)
@@ -680,6 +684,15 @@ def grid_dev_markdown(dev: dict, title: str = "Development runs of the grid fami
             first = ", ".join(f"{v:.2f}" for v in r["first_group_seconds"])
             lines.append(f"| {r['file']} | {r['synthesis']} | {r['graph_version']} | "
                          f"{r['size'][0]}x{r['size'][1]} | {r['fps']:.1f} ({runs}) | {first} |")
+        lines.append("")
+    if dev.get("timing"):
+        lines.append(dev["timing_how"] + ":")
+        lines.append("")
+        lines.append("| encode | beside | bytes | RGB PSNR | s/frame |")
+        lines.append("|---|---|---|---|---|")
+        for r in dev["timing"]:
+            lines.append(f"| {r['what']} | {r.get('beside', 'the row above')} | {r['bytes']} | "
+                         f"{r['psnr']:.2f} dB | {r['seconds_per_frame']:.2f} |")
         lines.append("")
     lines.append(dev["reading"] + ".")
     lines.append("")
