@@ -721,9 +721,10 @@ def ablation_markdown(ab: dict) -> list[str]:
         "reader's time to the clip's last frame (the rows' decode beside a second encode, today's "
         "alone: the clean comparison is the decode table after this one).")
     lines.append("")
-    lines.append(f"Run {ab.get('date')}, machine: {_machine_line(ab)}. "
-                 "The sections above this one are from the suite's last full run (its date and "
-                 "machine at the top).")
+    lines.append(f"Run {ab.get('date')}, machine: {_machine_line(ab)}; the rows it did not "
+                 "encode are kept from earlier runs with the same settings (a row's note says "
+                 "where it ran elsewhere). The sections above this one are from the suite's last "
+                 "full run (its date and machine at the top).")
     lines.append("")
     head = "| row | " + " | ".join(f"{n} vs today" for n in names) + " | mean vs today | " + \
         "mean vs default | " + " | ".join(f"{n} vs x265" for n in names) + \
@@ -735,8 +736,9 @@ def ablation_markdown(ab: dict) -> list[str]:
         fps = np.mean([bd[n]["decode_fps"] for n in names])
         seek = np.mean([bd[n]["last_frame_seconds"] for n in names])
         only = f" (d {', '.join(map(str, row['widths']))} only)" if row.get("widths") else ""
+        note = f" ({row['note']})" if row.get("note") else ""
         lines.append(
-            f"| {row['label']}{only} | " + " | ".join(_pct(bd[n]["vs_today"]) for n in names) +
+            f"| {row['label']}{only}{note} | " + " | ".join(_pct(bd[n]["vs_today"]) for n in names) +
             f" | **{_pct(bd['mean']['vs_today'])}** | {_pct(bd['mean'].get('vs_default'))} | " +
             " | ".join(_pct(bd[n]["vs_x265"]) for n in names) +
             f" | {encode_time_ratio(ab, row['key']):.2f}x | {fps:.1f} | {seek:.2f} s |")
