@@ -462,7 +462,8 @@ def cmd_info(args) -> int:
               f"{info['frame_count']} frames @ {info['fps_rational']} fps "
               f"({info['duration']:.2f} s)")
         print(f"  model: {info['family']}, preset {info['preset']}, {info['model_summary']}, "
-              f"group size {info['group_size']} ({info['groups']} groups)")
+              f"group size {info['group_size']} ({info['groups']} group"
+              f"{'' if info['groups'] == 1 else 's'})")
         size = f"{info['file_bytes']} bytes"
         if info["truncated"]:
             size += f" present of {info['declared_bytes']} declared"
