@@ -124,10 +124,6 @@ def encode_group_index(groups: list[tuple[int, int]]) -> bytes:
     return out.getvalue()
 
 
-def deflate(data: bytes) -> bytes:
-    return zlib.compress(data, 9)
-
-
 def deflate_meta(data: bytes) -> bytes:
     """META's payload from format 8.0 on: raw DEFLATE (RFC 1951) with META_DICTIONARY as its
     preset dictionary (meta_dictionary.py says why)."""
