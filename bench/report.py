@@ -510,7 +510,8 @@ def families_markdown(fam: dict) -> list[str]:
                      f"source; SIEDD d={pic['siedd']['label']} ({pic['siedd']['bpp']:.4f} bpp); grid "
                      f"{pic['grid']['label']} ({pic['grid']['bpp']:.4f} bpp); x265 crf "
                      f"{pic['x265']['crf']} ({pic['x265']['bpp']:.4f} bpp) - the SIEDD point and "
-                     "the CRF nearest the grid file's bpp.")
+                     "the CRF nearest the grid file's bpp."
+                     + (f" {pic['note']}." if pic.get("note") else ""))
         lines.append("")
     return lines
 
