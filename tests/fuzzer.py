@@ -290,7 +290,7 @@ def mutate_graph(rng, data):
         graphs[index - 2] = crafted
         entries[2][4] = pack_graphs(*graphs)
     else:
-        entries[index][4] = zlib.compress(crafted, 9) if _packed(header) else crafted
+        entries[index][4] = _repack(header, entries[index][0], crafted)
     return assemble(header, entries), "crafted graph"
 
 
