@@ -2,10 +2,10 @@
 x265 medium on the same frames, measured the same way (8-bit RGB PSNR as the RD section; x265
 coded as yuv444p; bpp from the whole file).
 
-Per clip: the x265 CRF sweep and the SIEDD default points are taken from the ablation run
-(bench/results/ablation.json: same clips, frames, sizes, steps and machine) where it has the
-clip, and run here otherwise; the grid points (grid-tiny at several --quality values) always run
-here, one process per encode, one thread each, two at once, like the ablation's. BD-rate
+Per clip, everything runs here, with this checkout's code and on this machine: the x265 CRF
+sweep, the SIEDD default points (its widths; those the clip's `siedd_labels` names, if any)
+and the grid points (grid-tiny at several --quality values), one process per encode, one thread
+each, two at once, like the ablation's; PSNR from the clip's MSE on both sides. BD-rate
 (pchip) of grid against x265 and against SIEDD, and of SIEDD against x265. Then decode speed
 (fps and MACs per pixel) of one file of each family at 640x360 and 1280x720, and the
 side-by-side picture: source, SIEDD, grid and x265 at (about) equal bpp, cropped.
@@ -21,7 +21,7 @@ import numpy as np
 from . import baselines
 from .ablation import _run_job
 from .bdrate import bd_rate
-from .common import RESULTS, WORK, clip_path, log, read_json, rnd
+from .common import WORK, clip_path, log, rnd
 
 
 def _clip_key(spec: dict) -> str:
@@ -41,18 +41,6 @@ def _job(spec: dict, point: dict, threads: int, device: str) -> dict:
     return r
 
 
-def _from_ablation(spec: dict) -> tuple[list | None, list | None]:
-    ab = (read_json(RESULTS / "ablation.json") or {}).get("result") or {}
-    clip = next((c for c in ab.get("clips", []) if c["clip"] == spec["clip"]
-                 and list(c["size"]) == list(spec["size"]) and c["frames"] == spec["frames"]),
-                None)
-    if clip is None:
-        return None, None
-    row = next(r for r in ab["rows"] if r["key"] == ab["default"])
-    points = [{**p, "label": f"d{p['width']}"} for p in row["points"].get(spec["clip"], [])]
-    return clip["x265"], points or None
-
-
 def _bd(anchor: list, test: list) -> float | None:
     if not anchor or not test:
         return None
@@ -65,25 +53,23 @@ def run(cfg: dict, device: str, out_dir: Path) -> dict:
     WORK.mkdir(parents=True, exist_ok=True)
     clips = []
     for spec in cfg["clips"]:
-        x265, siedd = _from_ablation(spec)
-        source = "ablation.json" if x265 else "this run"
-        if x265 is None:
-            from siedd_codec.video_io import read_video
-            video = read_video(clip_path(spec["clip"]), frames=spec["frames"],
-                               size=tuple(spec["size"]))
-            x265 = []
-            for crf in cfg["crfs"]:
-                r = baselines.encode_decode(video.frames, "x265", crf, fps=float(video.fps))
-                x265.append({"crf": crf, "bpp": rnd(r["bpp"], 5), "psnr": rnd(r["psnr"], 3)})
-                log(f"families {spec['clip']} x265 crf {crf}: {r['bpp']:.4f} bpp {r['psnr']:.2f} dB")
+        from siedd_codec.video_io import read_video
+        video = read_video(clip_path(spec["clip"]), frames=spec["frames"],
+                           size=tuple(spec["size"]))
+        x265 = []
+        for crf in cfg["crfs"]:
+            r = baselines.encode_decode(video.frames, "x265", crf, fps=float(video.fps))
+            x265.append({"crf": crf, "bpp": rnd(r["bpp"], 5), "psnr": rnd(r["psnr"], 3)})
+            log(f"families {spec['clip']} x265 crf {crf}: {r['bpp']:.4f} bpp {r['psnr']:.2f} dB")
+        del video
         points = [("grid", p) for p in cfg["grid"]]
         for v in cfg.get("variants", []):
             if spec["clip"] in v["clips"] and spec["size"] == v["size"]:
                 points += [(v["key"], {**p, "label": f"{v['key']}_{p['label']}",
                                        "set": {**p["set"], **v["set"]}}) for p in cfg["grid"]
                            if p["label"] in v["points"]]
-        if siedd is None:
-            points += [("siedd", p) for p in cfg["siedd"]]
+        points += [("siedd", p) for p in cfg["siedd"]
+                   if p["label"] in spec.get("siedd_labels", [q["label"] for q in cfg["siedd"]])]
         reference = cfg.get("tiny_reference")
         if reference and spec["clip"] == reference["clip"] and spec["size"] == reference["size"]:
             points.append(("tiny", {"label": "tiny", "preset": "tiny", "set": {}}))
@@ -91,8 +77,7 @@ def run(cfg: dict, device: str, out_dir: Path) -> dict:
             done = list(pool.map(lambda fp: (fp[0], _job(spec, fp[1], cfg["threads_per_job"],
                                                           device)), points))
         grid = [r for fam, r in done if fam == "grid"]
-        if siedd is None:
-            siedd = [r for fam, r in done if fam == "siedd"]
+        siedd = [r for fam, r in done if fam == "siedd"]
         for fam, r in done:
             log(f"families {spec['clip']} {fam} {r['label']}: {r['bpp']:.4f} bpp "
                 f"{r['psnr']:.2f} dB, {r['seconds_per_frame']} s/frame")
@@ -104,7 +89,7 @@ def run(cfg: dict, device: str, out_dir: Path) -> dict:
                 variants[v["key"]] = {"label": v["label"], "points": rows, "grid_points": same,
                                       "vs_grid": _bd(grid, rows), "vs_x265": _bd(x265, rows)}
         tiny = next((r for fam, r in done if fam == "tiny"), None)
-        clips.append({**spec, "baselines_from": source, "x265": x265, "siedd": siedd,
+        clips.append({**spec, "x265": x265, "siedd": siedd,
                       "grid": grid, "variants": variants, "tiny_preset": tiny,
                       "bd": {"grid_vs_x265": _bd(x265, grid), "siedd_vs_x265": _bd(x265, siedd),
                              "grid_vs_siedd": _bd(siedd, grid)}})
@@ -122,7 +107,7 @@ def decode_speed(clips: list[dict], cfg: dict) -> list[dict]:
     rows = []
     for family in ("siedd", "grid"):
         point = next(p for p in clip[family] if p["label"] == cfg[family])
-        path = point.get("file") or _find_ablation_file(clip, point)
+        path = point["file"]
         info = describe(str(path))
         for size in cfg["sizes"]:
             with SieddReader(path, size=tuple(size), device="cpu") as reader:
@@ -137,27 +122,6 @@ def decode_speed(clips: list[dict], cfg: dict) -> list[dict]:
                          "macs_per_pixel_amortized": rnd(info["macs_per_pixel_amortized"], 0)})
             log(f"families decode {family} {point['label']} {size[0]}x{size[1]}: {fps:.1f} fps")
     return rows
-
-
-def _find_ablation_file(clip: dict, point: dict) -> Path:
-    """The ablation's file of a SIEDD point (its cache names files by a hash of the job)."""
-    from siedd_codec import container
-    for path in sorted(WORK.glob("ablation_*.siedd")):
-        try:
-            sf = container.read(path)
-        except Exception:
-            continue
-        enc = sf.meta.get("encoder", {})
-        if (sf.meta["video"]["source"] == clip_path(clip["clip"]).name
-                and sf.frame_count == clip["frames"] and [sf.width, sf.height] == clip["size"]
-                and sf.meta["model"].get("hidden") == point.get("hidden", point.get("width"))
-                and enc.get("preset", {}).get("key_interval") == 2
-                and enc.get("preset", {}).get("rate_lambda") == 0.664
-                and enc.get("preset", {}).get("step_search") == "on"
-                and enc.get("preset", {}).get("deadzone") == 0.0
-                and sf.file_bytes == point["bytes"]):
-            return path
-    raise FileNotFoundError(f"no ablation file for {clip['clip']} {point}")
 
 
 def picture(clips: list[dict], cfg: dict, out_dir: Path) -> dict:
@@ -184,11 +148,11 @@ def picture(clips: list[dict], cfg: dict, out_dir: Path) -> dict:
             break
     with SieddReader(grid["file"], device="cpu") as reader:
         grid_frame = reader[k]
-    with SieddReader(siedd.get("file") or _find_ablation_file(clip, siedd), device="cpu") as reader:
+    with SieddReader(siedd["file"], device="cpu") as reader:
         siedd_frame = reader[k]
     x, y, w, h = cfg["crop"]
     panels = [("source", video.frames[k]),
-              (f"siedd SIEDD d={siedd.get('hidden', siedd.get('width'))}: {siedd['bpp']:.4f} bpp, "
+              (f"siedd SIEDD d={siedd['hidden']}: {siedd['bpp']:.4f} bpp, "
                f"{siedd['psnr']:.2f} dB", siedd_frame),
               (f"siedd grid {grid['label']}: {grid['bpp']:.4f} bpp, {grid['psnr']:.2f} dB",
                grid_frame),
@@ -208,6 +172,6 @@ def picture(clips: list[dict], cfg: dict, out_dir: Path) -> dict:
     plt.close(fig)
     return {"file": path.name, "clip": clip["clip"], "frame": k, "crop": cfg["crop"],
             "grid": {"label": grid["label"], "bpp": grid["bpp"], "psnr": grid["psnr"]},
-            "siedd": {"label": siedd.get("hidden", siedd.get("width")), "bpp": siedd["bpp"],
+            "siedd": {"label": siedd["hidden"], "bpp": siedd["bpp"],
                       "psnr": siedd["psnr"]},
             "x265": {"crf": best["crf"], "bpp": rnd(best["bpp"], 5), "psnr": rnd(best["psnr"], 3)}}
