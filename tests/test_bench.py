@@ -253,6 +253,23 @@ def test_ablation_bd_table_and_report(tmp_path):
     assert (tmp_path / "ablation.png") in made
 
 
+def test_ablation_measures_psnr_itself_and_reruns_jobs_measured_otherwise(tiny_encode, carphone):
+    """Every ablation point's PSNR is this checkout's measurement of the decoded file (both
+    definitions, the clip's MSE as "psnr"), whatever commit encoded it; a cached job without
+    that measurement does not count as done."""
+    from bench import ablation
+    path, summary, _ = tiny_encode
+    args = {"clip": str(carphone), "frames": summary["frames"], "size": None, "out": str(path),
+            "threads": 1}
+    psnr, mean_frames = ablation._measured_psnr(args)
+    assert psnr == pytest.approx(summary["psnr"], abs=0.01)
+    assert mean_frames == pytest.approx(summary["psnr_mean_frames"], abs=0.01)
+    assert psnr != pytest.approx(mean_frames, abs=1e-3)        # the two really differ here
+    assert not ablation._measured(None)
+    assert not ablation._measured({"bpp": 0.1, "psnr": 30.0})
+    assert ablation._measured({"bpp": 0.1, "psnr": 30.0, "psnr_mean_frames": 30.2})
+
+
 def test_grid_ablation_quality_points_rows_on_some_clips_and_the_summary(tmp_path):
     """The grid ablation: points are qualities (a preset field set per point), a row may run on
     some clips only, its report and plot say so, and the first screen takes grid-tiny's
