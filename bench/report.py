@@ -918,7 +918,11 @@ def preset_costs_module(res: dict) -> str | None:
     cpu = {"machine": _machine_line(enc).split(";")[0],
            "clip": r0["clip"], "size": [r0["width"], r0["height"]], "frames": r0["frames"],
            "date": enc.get("date"),
-           "seconds_per_frame": {r["preset"]: r["projected_seconds_per_frame"] for r in rows}}
+           "seconds_per_frame": {r["preset"]: r["projected_seconds_per_frame"] for r in rows},
+           # what each projection was for: --help shows none for a preset changed since
+           "projected_for": {r["preset"]: {**r["full_steps"], **({"group_size": r["group_size"]}
+                                                                 if "group_size" in r else {})}
+                             for r in rows}}
     p = PAPER_GPU
     gpu_paper = {"source": f"SIEDD paper, {p['gpu']}, 1920x1080 UVG (their presets S, M, L)",
                  "seconds_per_frame": {name: round(minutes * 60 / p["frames_per_video"], 2)

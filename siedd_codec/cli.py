@@ -134,12 +134,23 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+def _projected_cost(name: str, preset) -> float | None:
+    """The CPU seconds per frame the benchmark projected for this preset, if it projected them
+    for the steps and groups the preset has now."""
+    from .preset_costs import CPU
+    measured = CPU.get("projected_for", {}).get(name)
+    if measured is None or any(getattr(preset, k, None) != v for k, v in measured.items()):
+        return None
+    return CPU["seconds_per_frame"].get(name)
+
+
 def presets_epilog() -> str:
-    """encode --help's table: every preset, its model and steps, and the encode time per frame
-    to expect on a CPU (this project's benchmark) and on a GPU (the SIEDD paper's figure)."""
+    """encode --help's table: every preset, its model, groups and steps, and the encode time
+    per frame to expect on a CPU (this project's benchmark) and on a GPU (the SIEDD paper's
+    figure)."""
     from .preset_costs import CPU, GPU_PAPER
     from .presets import PRESETS
-    rows = [("preset", "model", "steps", "CPU s/frame", "GPU s/frame")]
+    rows = [("preset", "model", "group", "steps", "CPU s/frame", "GPU s/frame")]
     for name, preset in PRESETS.items():
         if preset.family == "siedd":
             model = f"SIEDD d={preset.hidden}"
@@ -147,22 +158,24 @@ def presets_epilog() -> str:
         else:
             model = f"grids, synthesis {preset.synthesis}"
             steps = f"{preset.steps}/group"
-        cpu = CPU["seconds_per_frame"].get(name)
+        cpu = _projected_cost(name, preset)
         gpu = GPU_PAPER["seconds_per_frame"].get(name)
-        rows.append((name, model, steps, "not measured" if cpu is None else f"{cpu:.3g}",
+        rows.append((name, model, f"{preset.group_size} frames", steps,
+                     "not measured" if cpu is None else f"{cpu:.3g}",
                      "not measured" if gpu is None else f"{gpu:.3g} (paper)"))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     table = "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
                       for r in rows)
     w, h = CPU["size"]
     notes = [f"CPU: {CPU['clip']} {w}x{h}, {CPU['frames']} frames, {CPU['machine']} "
-             f"({CPU['date'][:10]}), projected from the time per step measured by `make bench`; "
-             "a step samples a share of the frames' pixels, so larger frames cost more.",
+             f"({CPU['date'][:10]}), projected from the time per step measured by `make bench` "
+             "(not measured: a preset whose steps or groups changed since); a step samples a "
+             "share of the frames' pixels, so larger frames cost more.",
              f"GPU: not measured by siedd; (paper) is the {GPU_PAPER['source']}, whose encoder "
              "has no rate-aware training.",
              "Before training, encode times a few steps on this machine and prints its own "
              "estimate."]
-    return (f"presets (groups of 20 frames) and the encode time to expect:\n{table}\n\n"
+    return (f"presets and the encode time to expect:\n{table}\n\n"
             + "\n".join(textwrap.fill(n, 88) for n in notes))
 
 

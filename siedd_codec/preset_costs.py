@@ -13,6 +13,13 @@ CPU = {'machine': 'AMD EPYC, 2 cores (avx2, no avx512), 23.5 GiB RAM, no GPU',
                        'l': 3652.6,
                        'grid-tiny': 1.32,
                        'grid-s': 28.1,
-                       'grid-m': 349.41}}
+                       'grid-m': 349.41},
+ 'projected_for': {'tiny': {'anchor_steps': 600, 'steps': 2000},
+                   's': {'anchor_steps': 20001, 'steps': 20001},
+                   'm': {'anchor_steps': 20001, 'steps': 20001},
+                   'l': {'anchor_steps': 20001, 'steps': 20001},
+                   'grid-tiny': {'steps': 1000},
+                   'grid-s': {'steps': 6000},
+                   'grid-m': {'steps': 20000}}}
 GPU_PAPER = {'source': 'SIEDD paper, RTX A5000, 1920x1080 UVG (their presets S, M, L)',
  'seconds_per_frame': {'s': 1.85, 'm': 2.38, 'l': 2.89}}

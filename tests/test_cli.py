@@ -491,22 +491,35 @@ def test_info_shows_the_encode_quality_and_decode_cost(siedd_cli, tiny_encode):
 
 
 def test_encode_help_shows_defaults_and_every_presets_cost(siedd_cli):
-    """--help: the defaults, and a table of the presets with the encode time per frame to
-    expect on a CPU (the benchmark's projection) and on a GPU (the paper's, labelled)."""
+    """--help: the defaults, and a table of the presets with their groups and the encode time
+    per frame to expect on a CPU (the benchmark's projection, for the steps and groups the
+    preset has now) and on a GPU (the paper's, labelled)."""
+    from siedd_codec.cli import _projected_cost
     from siedd_codec.preset_costs import CPU, GPU_PAPER
     from siedd_codec.presets import PRESETS
     text = run(siedd_cli, "encode", "--help").stdout
     for default in ("(default: tiny)", "(default: auto)", "(default: 0)", "(default: all)"):
         assert default in text
-    table = text[text.index("presets (groups of 20 frames)"):]
+    table = text[text.index("presets and the encode time to expect"):]
     assert "CPU s/frame" in table and "GPU s/frame" in table
-    for name in PRESETS:
-        row = next(line.split() for line in table.splitlines() if line.split()[:1] == [name])
-        cpu = CPU["seconds_per_frame"].get(name)
+    shown = 0
+    for name, preset in PRESETS.items():
+        line = next(line for line in table.splitlines() if line.split()[:1] == [name])
+        assert f" {preset.group_size} frames " in line, line
+        row = line.split()
+        cpu = _projected_cost(name, preset)
+        if cpu is not None:
+            assert cpu == CPU["seconds_per_frame"][name]
+            assert CPU["projected_for"][name]["steps"] == preset.steps
+            shown += 1
         assert (f"{cpu:.3g}" if cpu is not None else "not") in row, row
         gpu = GPU_PAPER["seconds_per_frame"].get(name)
         if gpu is not None:
             assert row[-2:] == [f"{gpu:.3g}", "(paper)"], row
         else:
             assert row[-2:] == ["not", "measured"], row
+    assert shown >= 1
     assert f"{CPU['size'][0]}x{CPU['size'][1]}" in table and "not measured by siedd" in table
+    # a preset whose steps changed since the benchmark measured it shows no stale figure
+    stale = PRESETS["tiny"].replace(steps=PRESETS["tiny"].steps + 1)
+    assert _projected_cost("tiny", stale) is None
