@@ -11,9 +11,12 @@ than remembered. Results are cached per job in ablation.partial.json: a killed r
 For each encode: bytes, bpp, RGB PSNR, encode seconds, sections, and sequential decode fps at
 the native size (ONNX Runtime, the job's threads) plus the time a fresh reader takes to show the
 clip's last frame (its seek cost). PSNR is measured here, by this checkout, from each file's
-decoded frames against the source's (from the clip's MSE; the mean over frames kept beside it),
-whatever commit encoded the file: encoders' own summaries changed definition over time, and
-one table must not mix them. A cached job measured otherwise (no psnr_mean_frames) runs again.
+decoded frames against the source's, both ways (from the clip's MSE, and the mean of the
+frames' PSNRs), whatever commit encoded the file: encoders' own summaries changed definition over
+time, and one table must not mix them. A section names the definition its table uses (cfg psnr:
+"clip_mse", the default, or "mean_frames") and measures x265 the same way; a cached job without
+that figure runs again (a row kept from an older run is seeded into the cache with the figure
+its run measured).
 """
 from __future__ import annotations
 
@@ -92,8 +95,12 @@ def _own_tree() -> Path:
     return pkgs
 
 
-PSNR_NOTE = ("RGB PSNR from the clip's MSE on both sides: each siedd file decoded by this "
-             "checkout's reader, x265 (yuv444p) by FFmpeg, against the same source frames")
+PSNR_NOTES = {
+    "clip_mse": "RGB PSNR from the clip's MSE on both sides (each siedd file decoded by this "
+                "checkout's reader, x265 yuv444p by FFmpeg, against the same source frames)",
+    "mean_frames": "RGB PSNR the mean over frames on both sides (each siedd file decoded by this "
+                   "checkout's reader, x265 yuv444p by FFmpeg, against the same source frames; "
+                   "the definition this section's earliest rows were measured with)"}
 
 
 def _measured_psnr(args: dict) -> tuple[float, float]:
@@ -109,9 +116,14 @@ def _measured_psnr(args: dict) -> tuple[float, float]:
     return clip_psnr(decoded, source), mean_psnr(decoded, source)
 
 
-def _measured(cached: dict | None) -> bool:
-    """A cached job whose PSNR this code measured (see the module's docstring)."""
-    return cached is not None and "psnr_mean_frames" in cached
+def _measured(cached: dict | None, definition: str) -> bool:
+    """A cached job with its PSNR measured the section's way (see the module's docstring)."""
+    return cached is not None and f"psnr_{definition}" in cached
+
+
+def _as_defined(point: dict, definition: str) -> dict:
+    """The cached point with "psnr" the section's definition."""
+    return {**point, "psnr": point[f"psnr_{definition}"]}
 
 
 def _run_job(job: dict) -> dict:
@@ -128,7 +140,8 @@ def _run_job(job: dict) -> dict:
     s = json.loads(line.split(" ", 1)[1])
     psnr, psnr_mean_frames = _measured_psnr(job["args"])
     return {"width": job["width"], "bytes": s["bytes"], "bpp": rnd(s["bpp"], 5),
-            "psnr": rnd(psnr, 3), "psnr_mean_frames": rnd(psnr_mean_frames, 3),
+            "psnr": rnd(psnr, 3), "psnr_clip_mse": rnd(psnr, 3),
+            "psnr_mean_frames": rnd(psnr_mean_frames, 3),
             "encode_seconds": rnd(s["seconds"], 1),
             "phase1_seconds": rnd(s["phase1_seconds"], 1),
             "phase2_seconds": rnd(s["phase2_seconds"], 1), "sections": s["sections"],
@@ -138,13 +151,17 @@ def _run_job(job: dict) -> dict:
             "target_bytes": s.get("target_bytes"), "wall_seconds": rnd(time.perf_counter() - t0, 1)}
 
 
-def _x265_curve(spec: dict, crfs) -> list[dict]:
+def _x265_curve(spec: dict, crfs, definition: str = "clip_mse") -> list[dict]:
+    from siedd_codec.metrics import mean_psnr
     from siedd_codec.video_io import read_video
     video = read_video(clip_path(spec["clip"]), frames=spec["frames"], size=tuple(spec["size"]))
     rows = []
     for crf in crfs:
-        r = baselines.encode_decode(video.frames, "x265", crf, fps=float(video.fps))
-        rows.append({"crf": crf, "bpp": rnd(r["bpp"], 5), "psnr": rnd(r["psnr"], 3)})
+        r = baselines.encode_decode(video.frames, "x265", crf, fps=float(video.fps),
+                                    keep_frames=True)
+        psnr = {"clip_mse": r["psnr"], "mean_frames": mean_psnr(r["frames"], video.frames)}
+        rows.append({"crf": crf, "bpp": rnd(r["bpp"], 5), "psnr": rnd(psnr[definition], 3),
+                     **{f"psnr_{k}": rnd(v, 3) for k, v in psnr.items()}})
     return rows
 
 
@@ -165,18 +182,19 @@ def _row_clips(row: dict, cfg: dict) -> list[dict]:
 def run(cfg: dict, device: str, out_dir: Path) -> dict:
     """cfg: {clips: [{clip, size, frames}], widths, base: {preset, set}, rows: [...], crfs,
     jobs, threads_per_job, today; optional name (the section's, for its cache file),
-    point_field and point_values (_point_set)}."""
+    point_field and point_values (_point_set), psnr (the module's docstring)}."""
     WORK.mkdir(parents=True, exist_ok=True)
     name = cfg.get("name", "ablation")
     partial_path = Path(out_dir) / f"{name}.partial.json"
     cache = (read_json(partial_path) or {}).get("jobs", {})
     base = cfg["base"]
+    definition = cfg.get("psnr", "clip_mse")
     jobs = []
     for row in cfg["rows"]:
         for spec in _row_clips(row, cfg):
             for width in row.get("widths", cfg["widths"]):
                 key = _job_key(row, spec, width, base)
-                if _measured(cache.get(key)):
+                if _measured(cache.get(key), definition):
                     continue
                 args = {"clip": str(clip_path(spec["clip"])), "size": spec["size"],
                         "frames": spec["frames"], "preset": base["preset"],
@@ -191,7 +209,7 @@ def run(cfg: dict, device: str, out_dir: Path) -> dict:
         for target in cfg.get("rate_targets", []):
             row = {"key": "ratecontrol", "set": {"target_bpp": target}}
             key = _job_key(row, spec, 0, base)
-            if _measured(cache.get(key)):
+            if _measured(cache.get(key), definition):
                 continue
             args = {"clip": str(clip_path(spec["clip"])), "size": spec["size"],
                     "frames": spec["frames"], "preset": base["preset"], "set": dict(base["set"]),
@@ -201,7 +219,7 @@ def run(cfg: dict, device: str, out_dir: Path) -> dict:
                          "commit": None, "threads": cfg["threads_per_job"], "args": args})
     # widest first: the longest jobs should not be the last ones
     jobs.sort(key=lambda j: -j["width"])
-    log(f"{name}: {len(jobs)} encodes to run ({sum(map(_measured, cache.values()))} cached), "
+    log(f"{name}: {len(jobs)} encodes to run ({sum(_measured(c, definition) for c in cache.values())} cached), "
         f"{cfg['jobs']} at a time")
     # every tree made before the jobs start: two jobs must not make one at the same time
     for commit in {j["commit"] for j in jobs if j["commit"]}:
@@ -219,19 +237,21 @@ def run(cfg: dict, device: str, out_dir: Path) -> dict:
     clips = []
     for spec in cfg["clips"]:
         log(f"{name}: x265 curve for {spec['clip']}")
-        clips.append({**spec, "x265": _x265_curve(spec, cfg["crfs"])})
+        clips.append({**spec, "x265": _x265_curve(spec, cfg["crfs"], definition)})
     rows = []
     for row in cfg["rows"]:
         points = {}
         for spec in _row_clips(row, cfg):
-            pts = [cache[_job_key(row, spec, w, base)] for w in row.get("widths", cfg["widths"])]
+            pts = [_as_defined(cache[_job_key(row, spec, w, base)], definition)
+                   for w in row.get("widths", cfg["widths"])]
             points[spec["clip"]] = [{k: v for k, v in p.items() if k not in ("row", "clip")}
                                     for p in pts]
         rows.append({**row, "points": points})
     rate_control = []
     for spec in cfg["clips"]:
         for target in cfg.get("rate_targets", []):
-            p = cache[_job_key({"key": "ratecontrol", "set": {"target_bpp": target}}, spec, 0, base)]
+            p = _as_defined(cache[_job_key({"key": "ratecontrol", "set": {"target_bpp": target}},
+                                           spec, 0, base)], definition)
             rate_control.append({"clip": spec["clip"], "target_bpp": target,
                                  **{k: v for k, v in p.items() if k not in ("row", "clip")},
                                  "error_percent": rnd(100 * (p["bpp"] / target - 1), 2)})
@@ -240,7 +260,7 @@ def run(cfg: dict, device: str, out_dir: Path) -> dict:
               "today": cfg["today"], "default": cfg.get("default"), "rows": rows,
               "rate_control": rate_control,
               "jobs": cfg["jobs"], "threads_per_job": cfg["threads_per_job"],
-              "psnr_note": PSNR_NOTE}
+              "psnr": definition, "psnr_note": PSNR_NOTES[definition]}
     result["bd"] = bd_table(result)
     return result
 

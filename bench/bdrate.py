@@ -123,6 +123,20 @@ def bd_rate(anchor_rate, anchor_psnr, test_rate, test_psnr, method: str = "pchip
     return out
 
 
+def bd_rate_bound(anchor_rate, anchor_psnr, test_rate, test_psnr,
+                  method: str = "pchip") -> float | None:
+    """Where `test` is better everywhere and the curves do not overlap (its lowest-rate point
+    reaches at least the anchor's highest PSNR): an upper bound on BD-rate over the anchor's
+    PSNR range, in percent. A file that reaches PSNR p serves every quality below p, so test's
+    rate anywhere in that range is at most its lowest-rate point's. None where that does not
+    hold."""
+    xa, ya = _prepare(anchor_rate, anchor_psnr, key="psnr")
+    xt, yt = _prepare(test_rate, test_psnr, key="rate")
+    if len(xa) < 2 or len(xt) < 1 or yt[0] < xa[-1]:
+        return None
+    return (10.0 ** (xt[0] - _mean_over(xa, ya, xa[0], xa[-1], method)) - 1.0) * 100.0
+
+
 def bd_psnr(anchor_rate, anchor_psnr, test_rate, test_psnr, method: str = "pchip") -> dict:
     """BD-PSNR of `test` against `anchor`, in dB (positive: test is better at equal rate)."""
     d, rng, why = _delta((anchor_rate, anchor_psnr), (test_rate, test_psnr), "rate", method)

@@ -32,6 +32,20 @@ def test_bd_rate_constant_rate_ratio(method):
     assert back["bd_rate"] == pytest.approx(100 / 3, abs=1e-6)
 
 
+def test_bd_rate_bound_where_one_curve_beats_the_other_everywhere():
+    """No overlap in PSNR, test's cheapest point above the anchor's best: the bound is that
+    point's rate against the anchor's mean log rate over its range (its middle, on a log-linear
+    curve); no bound where the curves overlap or the test is the worse."""
+    anchor_psnr = 28 + 3 * np.log2(RATES / 0.02)
+    test_psnr = [anchor_psnr.max() + 0.5, anchor_psnr.max() + 2]
+    bound = bdrate.bd_rate_bound(RATES, anchor_psnr, [0.005, 0.01], test_psnr)
+    middle = 0.02 * 2 ** (((anchor_psnr.min() + anchor_psnr.max()) / 2 - 28) / 3)
+    assert bound == pytest.approx((0.005 / middle - 1) * 100, abs=0.05)
+    assert bdrate.bd_rate(RATES, anchor_psnr, [0.005, 0.01], test_psnr)["bd_rate"] is None
+    assert bdrate.bd_rate_bound(RATES, anchor_psnr, RATES, anchor_psnr + 1) is None
+    assert bdrate.bd_rate_bound(RATES, anchor_psnr, [0.5, 1.0], [20, 21]) is None
+
+
 @pytest.mark.parametrize("method", bdrate.METHODS)
 def test_bd_rate_and_psnr_of_a_shifted_log_linear_curve(method):
     # PSNR = a + b log2(rate): +1 dB at every rate <=> rate x 2^(-1/b) at every PSNR
@@ -265,9 +279,14 @@ def test_ablation_measures_psnr_itself_and_reruns_jobs_measured_otherwise(tiny_e
     assert psnr == pytest.approx(summary["psnr"], abs=0.01)
     assert mean_frames == pytest.approx(summary["psnr_mean_frames"], abs=0.01)
     assert psnr != pytest.approx(mean_frames, abs=1e-3)        # the two really differ here
-    assert not ablation._measured(None)
-    assert not ablation._measured({"bpp": 0.1, "psnr": 30.0})
-    assert ablation._measured({"bpp": 0.1, "psnr": 30.0, "psnr_mean_frames": 30.2})
+    old = {"bpp": 0.1, "psnr": 30.0}                             # an older run's point
+    assert not ablation._measured(None, "clip_mse")
+    assert not ablation._measured(old, "clip_mse") and not ablation._measured(old, "mean_frames")
+    seeded = {**old, "psnr_mean_frames": 30.0}                    # its run measured so
+    assert ablation._measured(seeded, "mean_frames") and not ablation._measured(seeded, "clip_mse")
+    both = {"bpp": 0.1, "psnr": 29.8, "psnr_clip_mse": 29.8, "psnr_mean_frames": 30.2}
+    assert ablation._as_defined(both, "mean_frames")["psnr"] == 30.2
+    assert ablation._as_defined(both, "clip_mse")["psnr"] == 29.8
 
 
 def test_grid_ablation_quality_points_rows_on_some_clips_and_the_summary(tmp_path):
@@ -314,6 +333,11 @@ def test_grid_ablation_quality_points_rows_on_some_clips_and_the_summary(tmp_pat
     (name, line), = rows.items()
     bikes_vs_x265 = result["bd"]["cut"]["bikes"]["vs_x265"]
     assert "2026-01-02" in name and f"{1 + bikes_vs_x265 / 100:.1f}x" in line
+    # a families run newer than the grid ablation is grid-tiny as it now is
+    small["families"]["date"] = "2026-01-03"
+    line, = [line for line in report.summary_markdown(small).splitlines()
+             if line.startswith("| siedd `grid-tiny`")]
+    assert line.startswith("| siedd `grid-tiny` | 3.0x |"), line
 
 
 def test_families_bd_table_and_plot(tmp_path):
