@@ -42,12 +42,14 @@ def _job(spec: dict, point: dict, threads: int, device: str) -> dict:
 
 
 def _bound(anchor: list, test: list) -> float | None:
-    """Where the curves do not overlap and test is better everywhere: bdrate.bd_rate_bound."""
+    """Where the curves do not overlap and test's cheapest point beats the anchor's best PSNR:
+    bdrate.bd_rate_bound, kept only where it is negative (where it shows test needs fewer bits;
+    a positive bound says nothing of which is better)."""
     if not anchor or not test or _bd(anchor, test) is not None:
         return None
     r = bd_rate_bound([p["bpp"] for p in anchor], [p["psnr"] for p in anchor],
                       [p["bpp"] for p in test], [p["psnr"] for p in test], "pchip")
-    return None if r is None else rnd(r, 1)
+    return None if r is None or r >= 0 else rnd(r, 1)
 
 
 def _bd(anchor: list, test: list) -> float | None:

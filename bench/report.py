@@ -460,7 +460,8 @@ def families_markdown(fam: dict) -> list[str]:
         "lowest-rate point already beats SIEDD's best PSNR: a bound over SIEDD's PSNR range, "
         "from that point's rate (a file that reaches a PSNR serves every lower one).")
     lines.append("")
-    lines.append(f"Run {fam.get('date')}, machine: {_machine_line(fam)}.")
+    lines.append(f"Run {fam.get('date')}, machine: {_machine_line(fam)}."
+                 + (f" {fam['note']}" if fam.get("note") else ""))
     lines.append("")
     lines.append("| clip | size, frames | grid vs x265 | SIEDD vs x265 | grid vs SIEDD | grid points "
                  "(bpp, dB) | grid encode s/frame | SIEDD encode s/frame |")
@@ -579,8 +580,8 @@ def summary_markdown(res: dict) -> str:
                          + (f", where SIEDD d=64 made {siedd_then[0]:.0f}" if siedd_then else "")
                          + "; hosts of this kind differ by up to 2x in speed from day to day)")
     names = ", ".join(f"{c['clip']} {c['size'][0]}x{c['size'][1]}" for c in clips)
-    how = "from the clip's MSE" if "clip's MSE" in str(rd_clips[0].get("psnr_note", "")) \
-        else "the mean over frames, on both sides"
+    how = "from the clip's MSE" if fam.get("psnr") == "clip_mse" or "clip's MSE" in str(
+        rd_clips[0].get("psnr_note", "")) else "the mean over frames, on both sides"
     x264_bd = [c["bd"]["x264_vs_x265"]["pchip"]["bd_rate_percent"] for c in rd_clips]
     lines = [
         f"**What to expect.** Measured by `make bench` on {names} ({clips[0]['frames']} frames "
