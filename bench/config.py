@@ -221,7 +221,9 @@ SCALES: dict[str, dict] = {
                                 "m": {"anchor_steps": 5, "steps": 30},
                                 "l": {"anchor_steps": 4, "steps": 20},
                                 "grid-tiny": {"steps": 30}, "grid-s": {"steps": 12},
-                                "grid-m": {"steps": 6}}},
+                                "grid-m": {"steps": 6}},
+                        # affordable here: encoded whole too, the figure --help shows
+                        "whole": ["tiny", "grid-tiny"]},
             "scaling_frames": {"clip": "bikes", "size": [320, 136], "frames": [20, 40, 80, 160, 250],
                                "preset": "tiny",
                                "set": {**_CPU_POINT, "hidden": 96, "anchor_steps": 100,

@@ -160,17 +160,19 @@ def presets_epilog() -> str:
             steps = f"{preset.steps}/group"
         cpu = _projected_cost(name, preset)
         gpu = GPU_PAPER["seconds_per_frame"].get(name)
+        whole = name in CPU.get("whole_runs", ())
         rows.append((name, model, f"{preset.group_size} frames", steps,
-                     "not measured" if cpu is None else f"{cpu:.3g}",
+                     "not measured" if cpu is None else ("" if whole else "~") + f"{cpu:.3g}",
                      "not measured" if gpu is None else f"{gpu:.3g} (paper)"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     table = "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
                       for r in rows)
     w, h = CPU["size"]
     notes = [f"CPU: {CPU['clip']} {w}x{h}, {CPU['frames']} frames, {CPU['machine']} "
-             f"({CPU['date'][:10]}), projected from the time per step measured by `make bench` "
-             "(not measured: a preset whose steps or groups changed since); a step samples a "
-             "share of the frames' pixels, so larger frames cost more.",
+             f"({CPU['date'][:10]}): a whole encode timed by `make bench`, or (~) projected "
+             "from the time per step it measured with the steps cut down, which has been off "
+             "several times either way (not measured: a preset whose steps or groups changed "
+             "since); a step samples a share of the frames' pixels, so larger frames cost more.",
              f"GPU: not measured by siedd; (paper) is the {GPU_PAPER['source']}, whose encoder "
              "has no rate-aware training.",
              "Before training, encode times a few steps on this machine and prints its own "
