@@ -250,7 +250,8 @@ def markdown(res: dict, results_dir: Path | None = None, link_base: Path = ROOT)
                          f"preset {goal['preset'].upper()} on this machine: "
                          f"**{'met' if goal['met'] else 'not met'}** ({goal['ort_group_fps']:.2f} fps "
                          f"group-amortised, {goal['ort_stream_fps']:.2f} fps for the whole clip "
-                         "including the encoder features).")
+                         "including the encoder features)."
+                         + (f" {goal['note']}" if goal.get("note") else ""))
             lines.append("")
         lines.append(f"Preset {dec['sizes_preset'].upper()} (d from the preset; weights from a "
                      f"{dec['frames']}-frame {dec['clip']} encode), fps per output size. "
