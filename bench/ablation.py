@@ -112,7 +112,7 @@ def _measured_psnr(args: dict) -> tuple[float, float]:
     size = tuple(args["size"]) if args.get("size") else None
     source = read_video(args["clip"], frames=args["frames"], size=size).frames
     with SieddReader(args["out"], device="cpu", threads=args["threads"]) as reader:
-        decoded = [frame for frame in reader]
+        decoded = list(reader)
     return clip_psnr(decoded, source), mean_psnr(decoded, source)
 
 
@@ -219,8 +219,8 @@ def run(cfg: dict, device: str, out_dir: Path) -> dict:
                          "commit": None, "threads": cfg["threads_per_job"], "args": args})
     # widest first: the longest jobs should not be the last ones
     jobs.sort(key=lambda j: -j["width"])
-    log(f"{name}: {len(jobs)} encodes to run ({sum(_measured(c, definition) for c in cache.values())} cached), "
-        f"{cfg['jobs']} at a time")
+    cached = sum(_measured(c, definition) for c in cache.values())
+    log(f"{name}: {len(jobs)} encodes to run ({cached} cached), {cfg['jobs']} at a time")
     # every tree made before the jobs start: two jobs must not make one at the same time
     for commit in {j["commit"] for j in jobs if j["commit"]}:
         _tree_for(commit)

@@ -74,11 +74,6 @@ def run(cfg: dict, device: str, out_dir: Path) -> dict:
             log(f"families {spec['clip']} x265 crf {crf}: {r['bpp']:.4f} bpp {r['psnr']:.2f} dB")
         del video
         points = [("grid", p) for p in cfg["grid"]]
-        for v in cfg.get("variants", []):
-            if spec["clip"] in v["clips"] and spec["size"] == v["size"]:
-                points += [(v["key"], {**p, "label": f"{v['key']}_{p['label']}",
-                                       "set": {**p["set"], **v["set"]}}) for p in cfg["grid"]
-                           if p["label"] in v["points"]]
         points += [("siedd", p) for p in cfg["siedd"]
                    if p["label"] in spec.get("siedd_labels", [q["label"] for q in cfg["siedd"]])]
         reference = cfg.get("tiny_reference")
@@ -94,16 +89,9 @@ def run(cfg: dict, device: str, out_dir: Path) -> dict:
         for fam, r in done:
             log(f"families {spec['clip']} {fam} {r['label']}: {r['bpp']:.4f} bpp "
                 f"{r['psnr']:.2f} dB, {r['seconds_per_frame']} s/frame")
-        variants = {}
-        for v in cfg.get("variants", []):
-            rows = [r for fam, r in done if fam == v["key"]]
-            if rows:
-                same = [p for p in grid if f"{v['key']}_{p['label']}" in {r["label"] for r in rows}]
-                variants[v["key"]] = {"label": v["label"], "points": rows, "grid_points": same,
-                                      "vs_grid": _bd(grid, rows), "vs_x265": _bd(x265, rows)}
         tiny = next((r for fam, r in done if fam == "tiny"), None)
         clips.append({**spec, "x265": x265, "siedd": siedd,
-                      "grid": grid, "variants": variants, "tiny_preset": tiny,
+                      "grid": grid, "tiny_preset": tiny,
                       "bd": {"grid_vs_x265": _bd(x265, grid), "siedd_vs_x265": _bd(x265, siedd),
                              "grid_vs_siedd": _bd(siedd, grid),
                              "grid_vs_siedd_at_most": _bound(siedd, grid)}})

@@ -496,15 +496,6 @@ def families_markdown(fam: dict) -> list[str]:
                          f"{c['frames']} frames, the same way: {t['seconds_per_frame']:.1f} s "
                          f"per frame ({t['bpp']:.4f} bpp, {t['psnr']:.2f} dB).")
             lines.append("")
-        for key, v in (c.get("variants") or {}).items():
-            pairs = "; ".join(
-                f"{p['label']}: {p['bpp']:.4f} bpp {p['psnr']:.2f} dB in "
-                f"{p['encode_seconds'] / c['frames']:.1f} s/frame (grid-tiny: {g['bpp']:.4f} bpp "
-                f"{g['psnr']:.2f} dB in {g['encode_seconds'] / c['frames']:.1f} s/frame)"
-                for p, g in zip(v["points"], v.get("grid_points", [])))
-            lines.append(f"Grid A/B on {c['clip']} {c['size'][0]}x{c['size'][1]}: {v['label']} "
-                         f"(`{key}`): {pairs}.")
-            lines.append("")
     dec = fam.get("decode") or []
     if dec:
         lines.append("Decode (a fresh SieddReader through all frames of one bigbuckbunny file "
@@ -940,8 +931,9 @@ def preset_costs_module(res: dict) -> str | None:
                                  for r in rows},
            # the presets encoded whole; the others' figures are projections
            "whole_runs": [r["preset"] for r in rows if "whole_run_seconds_per_frame" in r],
-           # what each projection was for: --help shows none for a preset changed since
-           "projected_for": {r["preset"]: {**r["full_steps"], **({"group_size": r["group_size"]}
+           # the steps and groups each figure was measured for: --help shows none for a
+           # preset changed since
+           "measured_for": {r["preset"]: {**r["full_steps"], **({"group_size": r["group_size"]}
                                                                  if "group_size" in r else {})}
                              for r in rows}}
     p = PAPER_GPU

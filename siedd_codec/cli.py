@@ -134,11 +134,11 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
-def _projected_cost(name: str, preset) -> float | None:
-    """The CPU seconds per frame the benchmark projected for this preset, if it projected them
-    for the steps and groups the preset has now."""
+def _cpu_cost(name: str, preset) -> float | None:
+    """The CPU seconds per frame the benchmark measured (timed whole, or projected) for this
+    preset, if it measured them for the steps and groups the preset has now."""
     from .preset_costs import CPU
-    measured = CPU.get("projected_for", {}).get(name)
+    measured = CPU.get("measured_for", {}).get(name)
     if measured is None or any(getattr(preset, k, None) != v for k, v in measured.items()):
         return None
     return CPU["seconds_per_frame"].get(name)
@@ -158,7 +158,7 @@ def presets_epilog() -> str:
         else:
             model = f"grids, synthesis {preset.synthesis}"
             steps = f"{preset.steps}/group"
-        cpu = _projected_cost(name, preset)
+        cpu = _cpu_cost(name, preset)
         gpu = GPU_PAPER["seconds_per_frame"].get(name)
         whole = name in CPU.get("whole_runs", ())
         rows.append((name, model, f"{preset.group_size} frames", steps,

@@ -15,12 +15,12 @@ CPU = {'machine': 'AMD EPYC, 2 cores (avx512f, avx512_bf16), 23.5 GiB RAM, no GP
                        'grid-s': 17.13,
                        'grid-m': 261.82},
  'whole_runs': ['tiny', 'grid-tiny'],
- 'projected_for': {'tiny': {'anchor_steps': 600, 'steps': 2000, 'group_size': 20},
-                   's': {'anchor_steps': 20001, 'steps': 20001, 'group_size': 20},
-                   'm': {'anchor_steps': 20001, 'steps': 20001, 'group_size': 20},
-                   'l': {'anchor_steps': 20001, 'steps': 20001, 'group_size': 20},
-                   'grid-tiny': {'steps': 2400, 'group_size': 40},
-                   'grid-s': {'steps': 9000, 'group_size': 40},
-                   'grid-m': {'steps': 30000, 'group_size': 40}}}
+ 'measured_for': {'tiny': {'anchor_steps': 600, 'steps': 2000, 'group_size': 20},
+                  's': {'anchor_steps': 20001, 'steps': 20001, 'group_size': 20},
+                  'm': {'anchor_steps': 20001, 'steps': 20001, 'group_size': 20},
+                  'l': {'anchor_steps': 20001, 'steps': 20001, 'group_size': 20},
+                  'grid-tiny': {'steps': 2400, 'group_size': 40},
+                  'grid-s': {'steps': 9000, 'group_size': 40},
+                  'grid-m': {'steps': 30000, 'group_size': 40}}}
 GPU_PAPER = {'source': 'SIEDD paper, RTX A5000, 1920x1080 UVG (their presets S, M, L)',
  'seconds_per_frame': {'s': 1.85, 'm': 2.38, 'l': 2.89}}

@@ -494,7 +494,7 @@ def test_encode_help_shows_defaults_and_every_presets_cost(siedd_cli):
     """--help: the defaults, and a table of the presets with their groups and the encode time
     per frame to expect on a CPU (the benchmark's projection, for the steps and groups the
     preset has now) and on a GPU (the paper's, labelled)."""
-    from siedd_codec.cli import _projected_cost
+    from siedd_codec.cli import _cpu_cost
     from siedd_codec.preset_costs import CPU, GPU_PAPER
     from siedd_codec.presets import PRESETS
     text = run(siedd_cli, "encode", "--help").stdout
@@ -507,10 +507,10 @@ def test_encode_help_shows_defaults_and_every_presets_cost(siedd_cli):
         line = next(line for line in table.splitlines() if line.split()[:1] == [name])
         assert f" {preset.group_size} frames " in line, line
         row = line.split()
-        cpu = _projected_cost(name, preset)
+        cpu = _cpu_cost(name, preset)
         if cpu is not None:
             assert cpu == CPU["seconds_per_frame"][name]
-            assert CPU["projected_for"][name]["steps"] == preset.steps
+            assert CPU["measured_for"][name]["steps"] == preset.steps
             shown += 1
         whole = name in CPU.get("whole_runs", ())
         assert (("" if whole else "~") + f"{cpu:.3g}" if cpu is not None else "not") in row, row
@@ -523,4 +523,4 @@ def test_encode_help_shows_defaults_and_every_presets_cost(siedd_cli):
     assert f"{CPU['size'][0]}x{CPU['size'][1]}" in table and "not measured by siedd" in table
     # a preset whose steps changed since the benchmark measured it shows no stale figure
     stale = PRESETS["tiny"].replace(steps=PRESETS["tiny"].steps + 1)
-    assert _projected_cost("tiny", stale) is None
+    assert _cpu_cost("tiny", stale) is None
