@@ -7,7 +7,8 @@ Every encode runs in its own process (`python -m bench.ablation job ...`), singl
 default, several at once: the rows are independent, and on a small CPU one thread per encode
 is the fastest way through them. A row that names a `commit` runs that commit's siedd
 (extracted with `git archive` into the work folder) - that is how "today" is measured rather
-than remembered. Results are cached per job in ablation.partial.json: a killed run resumes.
+than remembered; a row that names a `seed` repeats a configuration from another seed (the
+noise of one training run). Results are cached per job in ablation.partial.json: a killed run resumes.
 For each encode: bytes, bpp, RGB PSNR, encode seconds, sections, and sequential decode fps at
 the native size (ONNX Runtime, the job's threads) plus the time a fresh reader takes to show the
 clip's last frame (its seek cost). PSNR is measured here, by this checkout, from each file's
@@ -79,7 +80,10 @@ def _tree_for(commit: str) -> Path:
 
 
 def _job_key(row: dict, spec: dict, width: int, base: dict) -> str:
-    blob = json.dumps([row.get("commit"), row.get("set"), spec, width, base], sort_keys=True)
+    parts = [row.get("commit"), row.get("set"), spec, width, base]
+    if "seed" in row:                   # a row that repeats another with a different seed
+        parts.append(row["seed"])
+    blob = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -199,7 +203,7 @@ def run(cfg: dict, device: str, out_dir: Path) -> dict:
                 args = {"clip": str(clip_path(spec["clip"])), "size": spec["size"],
                         "frames": spec["frames"], "preset": base["preset"],
                         "set": {**base["set"], **row.get("set", {}), **_point_set(cfg, width)},
-                        "device": device, "seed": cfg.get("seed", 0),
+                        "device": device, "seed": row.get("seed", cfg.get("seed", 0)),
                         "threads": cfg["threads_per_job"],
                         "out": str(WORK / f"{name}_{key}.siedd")}
                 jobs.append({"key": key, "row": row["key"], "clip": spec["clip"], "width": width,

@@ -52,10 +52,20 @@ _ABLATION_ROWS = [
     {"key": "quality25", "set": {**_DEFAULT_RATE, "rate_lambda": 1.328},
      "widths": _LEVER_WIDTHS, "label": "default at --quality 25 (4 dB per doubling)"},
     {"key": "groups40", "set": {**_DEFAULT_RATE, "group_size": 40, "steps": 2000},
-     "label": "default + groups of 40 frames (20), 2,000 steps a group (the same steps a frame)",
-     "note": "run 2026-12-04 on a host of this kind with AVX-512 and bf16, about twice as fast "
-             "as the rows' above: its encode time compares only with rows run there; its PSNR "
-             "the mean over frames like theirs"},
+     "label": "default + groups of 40 frames (20), 2,000 steps a group (the same steps a frame)"},
+    {"key": "encoder_lambda4", "set": {**_DEFAULT_RATE, "encoder_lambda": 4.0},
+     "widths": _LEVER_WIDTHS,
+     "label": "default with the shared encoder's lambda x4 (a coarser encoder, which the groups "
+              "then adapt to)"},
+    {"key": "residual_lr03", "set": {**_DEFAULT_RATE, "residual_lr": 0.3},
+     "widths": _LEVER_WIDTHS,
+     "label": "default with a predicted group's residuals at 0.3x the lr (its heads at the full "
+              "lr)"},
+    # the seed's noise: the same configurations trained from another seed
+    {"key": "today_seed1", "commit": BASELINE_COMMIT, "seed": 1, "widths": _LEVER_WIDTHS,
+     "label": "today, seed 1 (the seed's noise: against today, seed 0)"},
+    {"key": "default_seed1", "set": _DEFAULT_RATE, "seed": 1, "widths": _LEVER_WIDTHS,
+     "label": "the default, seed 1"},
 ]
 _RATE_TARGETS = [0.03, 0.06]
 
@@ -256,9 +266,7 @@ SCALES: dict[str, dict] = {
                      "widths": [48, 64, 96, 128], "crfs": _CRFS, "today": "today",
                      "base": {"preset": "tiny", "set": _CPU_POINT},
                      "rows": _ABLATION_ROWS, "default": "predict", "rate_targets": _RATE_TARGETS,
-                     "jobs": 2, "threads_per_job": 1,
-                     # its rows' files are gone, measured as the mean over frames: kept so
-                     "psnr": "mean_frames"},
+                     "jobs": 2, "threads_per_job": 1},
         "grid_ablation": _grid_ablation([{"clip": "bikes", "size": [640, 272], "frames": 40},
                                          {"clip": "bigbuckbunny", "size": [640, 360], "frames": 40},
                                          {"clip": "vtest", "size": [384, 288], "frames": 40}]),

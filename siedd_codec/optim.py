@@ -11,7 +11,9 @@ jumps 100x; Adam's slow second moment turns that into a step that throws z far a
 average x carries it into the exported weights (measured: 36 -> 25 dB). After warm-up each
 model's gradient norm is clipped to `clip` x a running average of its past (clipped) norms.
 With `per_bank`, dim 0 of every parameter indexes an independent model (a bank of group
-decoders trained together) and each is guarded on its own."""
+decoders trained together) and each is guarded on its own. `lr_scales`: one factor per
+parameter on its lr (Adam's step size does not follow the gradient's scale, so this is the way
+to make some tensors move more slowly than others)."""
 from __future__ import annotations
 
 import torch
@@ -20,8 +22,10 @@ import torch
 class ScheduleFreeAdamW:
     def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, warmup_steps: int = 100, warmup_start: float = 0.01,
-                 clip: float = 0.0, per_bank: bool = False, norm_decay: float = 0.98):
+                 clip: float = 0.0, per_bank: bool = False, norm_decay: float = 0.98,
+                 lr_scales: list[float] | None = None):
         self.params = [p for p in params]
+        self.lr_scales = lr_scales
         self.clip, self.per_bank, self.norm_decay = clip, per_bank, norm_decay
         self.norm_avg: torch.Tensor | None = None
         self.lr, (self.beta1, self.beta2), self.eps = lr, betas, eps
@@ -64,6 +68,8 @@ class ScheduleFreeAdamW:
         update = torch._foreach_div(grads, denom)
         if self.weight_decay:
             torch._foreach_add_(update, self.params, alpha=self.weight_decay)
+        if self.lr_scales:
+            torch._foreach_mul_(update, self.lr_scales)
         torch._foreach_add_(self.z, update, alpha=-lr)
         torch._foreach_lerp_(self.x, self.z, ckp1)
         y = torch._foreach_lerp(self.x, self.z, 1 - self.beta1)
@@ -131,6 +137,8 @@ class DecayingAdam:
         torch._foreach_sqrt_(denom)
         torch._foreach_add_(denom, self.eps)
         update = torch._foreach_div(m, denom)
+        if self.previous.lr_scales:
+            torch._foreach_mul_(update, [self.previous.lr_scales[i] for i in live])
         if lr:
             torch._foreach_add_(params, update, alpha=-lr / bc1)
         self.k += 1

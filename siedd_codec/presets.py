@@ -35,11 +35,13 @@ class Preset:
     qat: str = "on"              # train against the quantiser (on), or quantise afterwards (off)
     soft_quant: str = "noise"    # the soft stage: additive noise, or softround (qat.py)
     rate_lambda: float = 0.664   # the rate term's slope (ratecontrol.py; --quality 50); 0 = none
+    encoder_lambda: float = 1.0  # the shared encoder's lambda (phase 1), as a multiple of rate_lambda
     hard_fraction: float = 0.1   # share of the steps trained with straight-through rounding
     deadzone: float = 0.0        # widen rounding's zone towards zero by this much of a step
     step_search: str = "on"      # search each tensor's step before the hard stage (on/off)
     key_interval: int = 2        # every k-th group is a key group; the others are predicted
     predicted_lr: float = 1.0    # a predicted group's lr, as a fraction of lr
+    residual_lr: float = 1.0     # ...its residual tensors' (not its heads'), a fraction of that
     head_deltas: str = "off"     # code each frame's head as its difference from the previous
     groups_per_batch: int = 0    # phase-2 groups trained together; 0 = choose by device
     compile: str = "auto"        # torch.compile the training step: auto (CUDA only), yes, no
@@ -76,12 +78,14 @@ class Preset:
             (self.qat in ("on", "off"), "qat must be on or off"),
             (self.soft_quant in ("noise", "softround"), "soft_quant must be noise or softround"),
             (0 <= self.rate_lambda <= 100, "rate_lambda must be in 0..100"),
+            (0 < self.encoder_lambda <= 100, "encoder_lambda must be in (0, 100]"),
             (0 <= self.hard_fraction <= 1, "hard_fraction must be in 0..1"),
             (0 <= self.deadzone < 0.5, "deadzone must be in [0, 0.5)"),
             (self.step_search in ("on", "off"), "step_search must be on or off"),
             (self.head_deltas in ("on", "off"), "head_deltas must be on or off"),
             (1 <= self.key_interval <= 10000, "key_interval must be in 1..10000"),
             (0 < self.predicted_lr <= 1, "predicted_lr must be in (0, 1]"),
+            (0 < self.residual_lr <= 1, "residual_lr must be in (0, 1]"),
         ]
         for bits_name in QUANT_FIELDS:
             checks.append((2 <= getattr(self, bits_name) <= 16, f"{bits_name} must be in 2..16"))

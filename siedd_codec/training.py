@@ -251,10 +251,12 @@ class Trainer:
 
     def _train(self, raw: dict, stored: StoredTensors, steps: int, forward, frame_ids: torch.Tensor,
                lagrangian: Lagrangian, detail: str, per_bank: bool = False,
-               lr: float | None = None, stopwatch: Stopwatch | None = None) -> None:
+               lr: float | None = None, stopwatch: Stopwatch | None = None,
+               lr_scales: dict[str, float] | None = None) -> None:
         """Train `raw` (float parameters, not stored) and `stored` (the quantised tensors and their
         steps) for `steps` steps. forward(pix, weights) -> z-scored predictions (B, S, F, 3).
-        stopwatch: calibration - run `steps` soft steps only, timing them, and stop there."""
+        stopwatch: calibration - run `steps` soft steps only, timing them, and stop there.
+        lr_scales: stored tensor name -> factor on its lr (the others: 1)."""
         p = self.preset
         lr = lr or p.lr
         quantized = self._quantized()
@@ -303,8 +305,12 @@ class Trainer:
                 self.progress.advance(1, detail)
 
         # soft stage (or float training when quantisation is off): schedule-free AdamW
+        scales = None
+        if lr_scales:
+            scales = [1.0] * len(raw) + [lr_scales.get(n, 1.0) for n in stored.params] + \
+                [1.0] * len(stored.trainable())
         opt = ScheduleFreeAdamW(params, lr=lr, warmup_steps=p.warmup_steps, clip=p.grad_clip,
-                                per_bank=per_bank)
+                                per_bank=per_bank, lr_scales=scales)
         for step in range(soft_steps):
             frac = step / max(1, soft_steps - 1)
             # a tensor, so that a compiled step is not recompiled for every value
@@ -430,9 +436,12 @@ class Trainer:
                                   len(groups))
             budget = torch.tensor(share * self.budget_bits, device=self.device)
             group_bits = (1 - share) * self.budget_bits
-        lagrangian = Lagrangian(self.lam, torch.tensor(float(group_bits), device=self.device),
+        # encoder_lambda: whether the encoder, which every group then adapts to, is worth a
+        # different slope than its anchors' distortion suggests (measured: no)
+        scale = self.preset.encoder_lambda
+        lagrangian = Lagrangian(self.lam * scale, torch.tensor(float(group_bits), device=self.device),
                                 budget, self.preset.warmup_steps, shared=True,
-                                bounds=self.lam_bounds)
+                                bounds=tuple(b * scale for b in self.lam_bounds))
 
         def forward(pix, w):
             features = encoder_forward(self.coords[pix], w)
@@ -615,10 +624,11 @@ class Trainer:
             label = f"group {batch[0] + 1}" + (f"-{batch[-1] + 1}" if len(batch) > 1 else "") + \
                 f"/{len(groups)}"
             # a predicted group fine-tunes the group before it: a smaller lr keeps the residual
-            # small (predicted_lr)
+            # small (predicted_lr for the whole group, residual_lr for its residuals alone)
             lr = self.preset.lr * (self.preset.predicted_lr if predicted else 1.0)
+            residual = {k: self.preset.residual_lr for k in PREDICTED} if predicted else None
             self._train({}, stored, self.preset.steps, lambda pix, w: decoder_forward(features[pix], w),
-                        frame_ids, lagrangian, label, per_bank=True, lr=lr)
+                        frame_ids, lagrangian, label, per_bank=True, lr=lr, lr_scales=residual)
             lam = float(np.median(lagrangian.values()))
             estimates = self._estimate(stored).tolist() if self.budget_bits is not None \
                 else [0.0] * len(batch)

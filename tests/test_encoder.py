@@ -202,6 +202,35 @@ def test_spike_guard_clips_the_spiking_bank_only():
         get_preset("tiny", grad_clip=0.5)
 
 
+def test_lr_scales_slow_one_tensor_and_carry_into_the_hard_stage():
+    """A tensor's lr scale moves it that much less per step, in the schedule-free stage and in
+    the decaying Adam that continues it; the other tensors move as before."""
+    from siedd_codec.optim import DecayingAdam
+
+    def moves(scales):
+        a, b = torch.nn.Parameter(torch.zeros(4)), torch.nn.Parameter(torch.zeros(4))
+        opt = ScheduleFreeAdamW([a, b], lr=1e-2, warmup_steps=0, lr_scales=scales)
+        for _ in range(20):
+            a.grad, b.grad = torch.ones(4), torch.ones(4)
+            opt.step()
+        soft = (opt.z[0].abs().mean().item(), opt.z[1].abs().mean().item())
+        hard = DecayingAdam(opt, 1e-2, 10)
+        start = (a.detach().clone(), b.detach().clone())
+        for _ in range(10):
+            a.grad, b.grad = torch.ones(4), torch.ones(4)
+            hard.step()
+        return soft, ((a - start[0]).abs().mean().item(), (b - start[1]).abs().mean().item())
+    (soft_a, soft_b), (hard_a, hard_b) = moves(None)
+    (scaled_a, same_b), (scaled_hard_a, same_hard_b) = moves([0.25, 1.0])
+    assert scaled_a == pytest.approx(0.25 * soft_a, rel=1e-5)
+    assert same_b == pytest.approx(soft_b, rel=1e-6)
+    assert scaled_hard_a == pytest.approx(0.25 * hard_a, rel=1e-5)
+    assert same_hard_b == pytest.approx(hard_b, rel=1e-6)
+    for field, bad in (("residual_lr", 0.0), ("residual_lr", 1.5), ("encoder_lambda", 0.0)):
+        with pytest.raises(SieddInputError):
+            get_preset("tiny", **{field: bad})
+
+
 def test_group_and_anchor_planning():
     assert plan_groups(45, 20) == [(0, 20), (20, 20), (40, 5)]
     assert plan_anchors(600, 20) == [round(i * 30) for i in range(20)]
