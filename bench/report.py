@@ -34,7 +34,7 @@ SECTION_FILES = ("run", "peak", "rd", "encode", "decode", "quant", "precision", 
                  "ablation",
                  "families", "grid_ablation")
 # results written once by hand-run experiments (their JSON says how), shown beside the suite's
-NOTE_FILES = ("decode_ab", "rate_dev", "item0", "grid_dev", "grid_dev_context", "grid_dev_round3",
+NOTE_FILES = ("decode_ab", "rate_dev", "rate_screen", "item0", "grid_dev", "grid_dev_context", "grid_dev_round3",
               "grid_dev_round4", "grid_dev_round5", "grid_dev_round6", "grid_dev_round7",
               "grid_dev_round8", "fuzz")
 
@@ -364,6 +364,8 @@ def markdown(res: dict, results_dir: Path | None = None, link_base: Path = ROOT)
         lines += decode_ab_markdown(res["decode_ab"])
     if res.get("rate_dev"):
         lines += rate_dev_markdown(res["rate_dev"])
+    if res.get("rate_screen"):
+        lines += rate_screen_markdown(res["rate_screen"])
     if res.get("item0"):
         lines += item0_markdown(res["item0"])
     if res.get("fuzz"):
@@ -729,8 +731,8 @@ def ablation_markdown(ab: dict) -> list[str]:
         "the *default* (what the presets now do; for the one-lever rows: that lever alone) and "
         "against x265 medium (yuv444p). Encode time: all encodes of the row, relative to today's. "
         "Decode: sequential fps at the native size, mean over the row's encodes; seek: a fresh "
-        "reader's time to the clip's last frame (the rows' decode beside a second encode, today's "
-        "alone: the clean comparison is the decode table after this one).")
+        "reader's time to the clip's last frame (each decode beside a second job's encode: the "
+        "clean comparison is the decode table after this one).")
     lines.append("")
     lines.append(f"Run {ab.get('date')}, machine: {_machine_line(ab)}; the rows it did not "
                  "encode are kept from earlier runs with the same settings (a row's note says "
@@ -804,6 +806,21 @@ def rate_dev_markdown(dev: dict) -> list[str]:
         for q in dev["qat_stage"]:
             lines.append(f"| {q['what']} | {q['bytes']} | {q['psnr']:.2f} dB |")
         lines.append("")
+    return lines
+
+
+def rate_screen_markdown(sc: dict) -> list[str]:
+    """Single-point screens: each variant against the default at the same clip and width."""
+    how = sc["how"][0].upper() + sc["how"][1:]
+    lines = _note_intro("Screens of further levers (one point each)", how, sc)
+    lines.append("| variant | clip, width | bytes | against the default | RGB PSNR | against the "
+                 "default | encode |")
+    lines.append("|---|---|---|---|---|---|---|")
+    for r in sc["rows"]:
+        lines.append(f"| {r['what']} | {r['clip']} {r['size'][0]}x{r['size'][1]}, d={r['hidden']} "
+                     f"| {r['bytes']} | {r['bytes_vs_base_percent']:+.1f}% | {r['psnr']:.2f} dB | "
+                     f"{r['psnr_vs_base_db']:+.2f} dB | {_dur(r['encode_seconds'])} |")
+    lines.append("")
     return lines
 
 

@@ -267,6 +267,19 @@ def test_ablation_bd_table_and_report(tmp_path):
     assert (tmp_path / "ablation.png") in made
 
 
+def test_ablation_job_keys_tell_seeds_apart_and_keep_the_old_ones():
+    """A row that repeats a configuration from another seed is its own job; a row without a
+    seed keeps the key it always had (its cached results stay valid)."""
+    from bench.ablation import _job_key
+    import hashlib
+    row, spec, base = {"key": "r", "set": {"rate_lambda": 0.664}}, {"clip": "bikes"}, {"preset": "tiny"}
+    old = hashlib.sha256(json.dumps([None, row["set"], spec, 48, base], sort_keys=True)
+                         .encode()).hexdigest()[:16]
+    assert _job_key(row, spec, 48, base) == old
+    assert _job_key({**row, "key": "renamed"}, spec, 48, base) == old
+    assert _job_key({**row, "seed": 1}, spec, 48, base) != old
+
+
 def test_ablation_measures_psnr_itself_and_reruns_jobs_measured_otherwise(tiny_encode, carphone):
     """Every ablation point's PSNR is this checkout's measurement of the decoded file (both
     definitions, the clip's MSE as "psnr"), whatever commit encoded it; a cached job without

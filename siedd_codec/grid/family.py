@@ -17,7 +17,7 @@ from .preset import quality_to_lambda  # noqa: F401  (the family's --quality sca
 NAME = "grid"
 USES_NORM = False
 MAX_GROUP_LATENTS = 1 << 28
-MOTION_NOTE = ", global motion (a moving group: no shared work)"
+MOTION_NOTE = ", global motion (where a group moves, its shared levels are read every frame)"
 
 
 def validate_model(model: dict, meta: dict, major: int, require, int_in) -> None:
