@@ -53,6 +53,9 @@ _ABLATION_ROWS = [
      "widths": _LEVER_WIDTHS, "label": "default at --quality 25 (4 dB per doubling)"},
     {"key": "groups40", "set": {**_DEFAULT_RATE, "group_size": 40, "steps": 2000},
      "label": "default + groups of 40 frames (20), 2,000 steps a group (the same steps a frame)"},
+    {"key": "groups40_q75", "set": {**_DEFAULT_RATE, "group_size": 40, "steps": 2000,
+                                     "rate_lambda": 0.332},
+     "label": "groups of 40 as above, at --quality 75 (1 dB per doubling)"},
     {"key": "encoder_lambda4", "set": {**_DEFAULT_RATE, "encoder_lambda": 4.0},
      "widths": _LEVER_WIDTHS,
      "label": "default with the shared encoder's lambda x4 (a coarser encoder, which the groups "
