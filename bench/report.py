@@ -811,8 +811,7 @@ def rate_dev_markdown(dev: dict) -> list[str]:
 
 def rate_screen_markdown(sc: dict) -> list[str]:
     """Single-point screens: each variant against the default at the same clip and width."""
-    how = sc["how"][0].upper() + sc["how"][1:]
-    lines = _note_intro("Screens of further levers (one point each)", how, sc)
+    lines = _note_intro("Screens of further levers (one point each)", sc["how"], sc)
     lines.append("| variant | clip, width | bytes | against the default | RGB PSNR | against the "
                  "default | encode |")
     lines.append("|---|---|---|---|---|---|---|")

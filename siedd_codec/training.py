@@ -438,10 +438,10 @@ class Trainer:
             group_bits = (1 - share) * self.budget_bits
         # encoder_lambda: whether the encoder, which every group then adapts to, is worth a
         # different slope than its anchors' distortion suggests (measured: no)
-        scale = self.preset.encoder_lambda
-        lagrangian = Lagrangian(self.lam * scale, torch.tensor(float(group_bits), device=self.device),
+        lam = self.lam * self.preset.encoder_lambda
+        lagrangian = Lagrangian(lam, torch.tensor(float(group_bits), device=self.device),
                                 budget, self.preset.warmup_steps, shared=True,
-                                bounds=tuple(b * scale for b in self.lam_bounds))
+                                bounds=steering_bounds(lam))
 
         def forward(pix, w):
             features = encoder_forward(self.coords[pix], w)
