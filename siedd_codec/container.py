@@ -21,23 +21,22 @@ from .errors import SieddFormatError
 from .fsutil import atomic_path
 from .families import family_of_meta
 from .graph_check import check_graphs
+from .graph_dictionary import graph_dictionary, plain_graphs
 from .meta_dictionary import META_DICTIONARY
 
 MAGIC = b"SIEDD\r\n\x1a"
-VERSION_MAJOR = 8                  # what this writer writes
+VERSION_MAJOR = 9                  # what this writer writes
 VERSION_MINOR = 0
-READS_MAJOR = (1, 2, 3, 4, 5, 6, 7, 8)  # what this reader reads
+READS_MAJOR = (1, 2, 3, 4, 5, 6, 7, 8, 9)  # what this reader reads
 HEADER = struct.Struct("<8sHHIQI16sI")            # 48 bytes, see FORMAT.md
 TABLE_ENTRY = struct.Struct("<4sIQQ")              # 24 bytes
 MAX_SECTIONS = 1 << 20
 MAX_META_BYTES = 1 << 20
 MAX_GRAPH_BYTES = 1 << 24
-# 7.0 on: both graphs in GENC as one raw LZMA2 stream with this dictionary (FORMAT.md, "GENC,
-# GDEC"); the dictionary is all a decoder allocates, and the graphs are a few KB
-GRAPHS_DICT_BYTES = 1 << 16
-GRAPHS_WRITE_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME,
-                         "dict_size": GRAPHS_DICT_BYTES}]
-GRAPHS_READ_FILTERS = [{"id": lzma.FILTER_LZMA2, "dict_size": GRAPHS_DICT_BYTES}]
+# 7.0 and 8.0 (reading only): both graphs in GENC as one raw LZMA2 stream with this dictionary
+# (FORMAT.md, "Reading versions"); the dictionary is all a decoder allocates
+GRAPHS_LZMA_DICT_BYTES = 1 << 16
+GRAPHS_LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "dict_size": GRAPHS_LZMA_DICT_BYTES}]
 MAX_META_DEPTH = 8                 # META's JSON: nesting, integer digits, string lengths
 MAX_META_INT_DIGITS = 20
 MAX_META_TEXT = 4096
@@ -157,29 +156,22 @@ def inflate(data: bytes, limit: int, what: str, raw_dictionary: bytes | None = N
 
 
 def pack_graphs(encoder_graph: bytes, decoder_graph: bytes) -> bytes:
-    """GENC's payload from format 7.0 on: u32 length of the encoder graph, the encoder graph,
-    the decoder graph, as one raw LZMA2 stream. The two graphs share most of their strings
-    (node and input names, op types): one stream codes them in ~1.5 KB where two deflated
-    sections took ~2.4 KB (grid-tiny's pair)."""
-    plain = struct.pack("<I", len(encoder_graph)) + encoder_graph + decoder_graph
-    return lzma.compress(plain, format=lzma.FORMAT_RAW, filters=GRAPHS_WRITE_FILTERS)
+    """GENC's payload from format 9.0 on: u32 length of the encoder graph, the encoder graph,
+    the decoder graph, as raw DEFLATE against the graph dictionary (graph_dictionary.py says
+    why): graphs siedd builds take ~30-80 bytes."""
+    d = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zdict=graph_dictionary())
+    return d.compress(plain_graphs(encoder_graph, decoder_graph)) + d.flush()
 
 
-def unpack_graphs(payload: bytes) -> tuple[bytes, bytes]:
-    """pack_graphs' inverse, refusing a stream that unpacks past two graphs' limit (no
-    decompression bombs), is cut short, or holds bytes after its end."""
+def unpack_graphs(payload: bytes, major: int = VERSION_MAJOR) -> tuple[bytes, bytes]:
+    """pack_graphs' inverse for format `major` (9.0: DEFLATE with the dictionary; 7.0 and 8.0:
+    one LZMA2 stream), refusing a stream that unpacks past two graphs' limit (no decompression
+    bombs), is cut short, or holds bytes after its end."""
     limit = 4 + 2 * MAX_GRAPH_BYTES
-    d = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=GRAPHS_READ_FILTERS)
-    try:
-        plain = d.decompress(payload, max_length=limit)
-    except lzma.LZMAError as exc:
-        raise SieddFormatError(f"damaged .siedd file: the GENC graphs do not unpack ({exc})"
-                               ) from None
-    if not d.eof:
-        raise SieddFormatError(f"damaged .siedd file: the GENC graphs are larger than {limit} "
-                               "bytes or incomplete")
-    if d.unused_data:
-        raise SieddFormatError("damaged .siedd file: the GENC graphs have trailing bytes")
+    if major >= 9:
+        plain = inflate(payload, limit, "GENC", raw_dictionary=graph_dictionary())
+    else:
+        plain = _unpack_lzma(payload, limit)
     if len(plain) < 4:
         raise SieddFormatError("damaged .siedd file: the GENC graphs lack their length")
     (n,) = struct.unpack_from("<I", plain)
@@ -190,6 +182,21 @@ def unpack_graphs(payload: bytes) -> tuple[bytes, bytes]:
         if len(graph) > MAX_GRAPH_BYTES:
             raise SieddFormatError(f"damaged .siedd file: {kind} graph too large")
     return encoder_graph, decoder_graph
+
+
+def _unpack_lzma(payload: bytes, limit: int) -> bytes:
+    d = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=GRAPHS_LZMA_FILTERS)
+    try:
+        plain = d.decompress(payload, max_length=limit)
+    except lzma.LZMAError as exc:
+        raise SieddFormatError(f"damaged .siedd file: the GENC graphs do not unpack ({exc})"
+                               ) from None
+    if not d.eof:
+        raise SieddFormatError(f"damaged .siedd file: the GENC graphs are larger than {limit} "
+                               "bytes or incomplete")
+    if d.unused_data:
+        raise SieddFormatError("damaged .siedd file: the GENC graphs have trailing bytes")
+    return plain
 
 
 def video_meta(video) -> dict:
@@ -326,10 +333,10 @@ def from_bytes(data: bytes, allow_damaged: bool = False) -> SieddFile:
     meta_raw = inflate_meta(payloads[0], major)
     meta = _parse_meta(meta_raw, major)
     norm = _parse_norm(payloads[1], meta, packed)
-    if major >= 7:     # both graphs in GENC, one LZMA2 stream; GDEC empty
+    if major >= 7:     # both graphs in GENC, one stream; GDEC empty
         if payloads[3]:
             raise SieddFormatError("damaged .siedd file: GDEC holds bytes (empty from 7.0 on)")
-        graphs = list(unpack_graphs(payloads[2]))
+        graphs = list(unpack_graphs(payloads[2], major))
     else:
         graphs = []
         for kind, payload in ((GENC, payloads[2]), (GDEC, payloads[3])):

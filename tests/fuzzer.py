@@ -200,36 +200,47 @@ def mutate_meta(rng, data):
 
 
 def _packing(header, kind: bytes) -> str | None:
-    """How a section's format packs it: "lzma" for 7.0's GENC (one LZMA2 stream of a length and
-    both graphs; GDEC is then empty), "dictionary" for 8.0's META (raw DEFLATE with the preset
-    dictionary), "zlib" for META and the graphs from format 2 on, None for the rest."""
+    """How a section's format packs it: "graphs" for 9.0's GENC (raw DEFLATE with the graph
+    dictionary of a length and both graphs; GDEC is then empty), "lzma" for 7.0's and 8.0's
+    (one LZMA2 stream of the same), "dictionary" for META from 8.0 on (raw DEFLATE with the
+    META dictionary), "zlib" for META and the graphs from format 2 on, None for the rest."""
     if header[1] >= 8 and kind == b"META":
         return "dictionary"
     if header[1] >= 7 and kind in (b"GENC", b"GDEC"):
-        return "lzma" if kind == b"GENC" else None
+        if kind == b"GDEC":
+            return None
+        return "graphs" if header[1] >= 9 else "lzma"
     return "zlib" if _packed(header) and kind in (b"META", b"GENC", b"GDEC") else None
 
 
 def _plain(header, kind: bytes, payload: bytes) -> bytes:
     """A section's bytes unpacked as its format packs them (_packing)."""
-    from siedd_codec.container import GRAPHS_READ_FILTERS
+    from siedd_codec.container import GRAPHS_LZMA_FILTERS
+    from siedd_codec.graph_dictionary import graph_dictionary
     packing = _packing(header, kind)
     if packing == "dictionary":
         from siedd_codec.container import inflate_meta
         return inflate_meta(payload, header[1])
+    if packing == "graphs":
+        return zlib.decompressobj(-15, zdict=graph_dictionary()).decompress(payload)
     if packing == "lzma":
-        return lzma.decompress(payload, format=lzma.FORMAT_RAW, filters=GRAPHS_READ_FILTERS)
+        return lzma.decompress(payload, format=lzma.FORMAT_RAW, filters=GRAPHS_LZMA_FILTERS)
     return zlib.decompress(payload) if packing == "zlib" else payload
 
 
 def _repack(header, kind: bytes, plain: bytes) -> bytes:
-    from siedd_codec.container import GRAPHS_WRITE_FILTERS
+    from siedd_codec.container import GRAPHS_LZMA_DICT_BYTES
+    from siedd_codec.graph_dictionary import graph_dictionary
     packing = _packing(header, kind)
     if packing == "dictionary":
         from siedd_codec.container import deflate_meta
         return deflate_meta(plain)
+    if packing == "graphs":
+        d = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zdict=graph_dictionary())
+        return d.compress(plain) + d.flush()
     if packing == "lzma":
-        return lzma.compress(plain, format=lzma.FORMAT_RAW, filters=GRAPHS_WRITE_FILTERS)
+        return lzma.compress(plain, format=lzma.FORMAT_RAW, filters=[
+            {"id": lzma.FILTER_LZMA2, "preset": 9, "dict_size": GRAPHS_LZMA_DICT_BYTES}])
     return zlib.compress(plain, 9) if packing == "zlib" else plain
 
 
@@ -285,10 +296,11 @@ def mutate_graph(rng, data):
         nodes, "g", [helper.make_tensor_value_info("x0", f, ["N", 2])],
         [helper.make_tensor_value_info("out", f, None)])).SerializeToString()
     if header[1] >= 7:          # both graphs in GENC: the crafted one replaces either
-        from siedd_codec.container import pack_graphs, unpack_graphs
-        graphs = list(unpack_graphs(entries[2][4]))
+        from siedd_codec.container import unpack_graphs
+        from siedd_codec.graph_dictionary import plain_graphs
+        graphs = list(unpack_graphs(entries[2][4], header[1]))
         graphs[index - 2] = crafted
-        entries[2][4] = pack_graphs(*graphs)
+        entries[2][4] = _repack(header, b"GENC", plain_graphs(*graphs))
     else:
         entries[index][4] = _repack(header, entries[index][0], crafted)
     return assemble(header, entries), "crafted graph"

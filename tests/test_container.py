@@ -1,6 +1,7 @@
 """The .siedd container: golden layout, and files that are damaged, cut short or foreign."""
 import hashlib
 import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -14,13 +15,13 @@ from siedd_codec.weights import iter_groups
 # Pinned by hand from a reviewed run. A change here is a format change: bump the version
 # (container.VERSION_*) and docs/FORMAT.md with it. META and the graphs are pinned by their
 # unpacked bytes (another zlib or liblzma may pack them differently, and that is fine).
-GOLDEN_HEADER_START = "53494544440d0a1a0800000009000000"      # magic, version 8.0, 9 sections
+GOLDEN_HEADER_START = "53494544440d0a1a0900000009000000"      # magic, version 9.0, 9 sections
 GOLDEN_SECTIONS = [     # (type, length); None: packed, its length depends on the zlib/liblzma
     ("META", None), ("NORM", 20), ("GENC", None), ("GDEC", 0), ("WENC", 252),
     ("GIDX", 28), ("WGRP", 269), ("WGRP", 209), ("WGRP", 255),
 ]
 GOLDEN_HASHES = {   # sha256[:16] of each section (META inflated; GENC, GDEC: the two graphs
-                    # GENC's LZMA2 stream holds)
+                    # GENC's stream holds)
     "META": "112c41ece13e995b", "NORM": "4bab0303be954cb4", "GENC": "772890c8bba947bc",
     "GDEC": "1b21bc86ae44fedc",
     "WENC": "9f9583799f1aa36e", "GIDX": "022f01cedb8d7f6f",
@@ -41,8 +42,12 @@ V5_GRID_SHA256 = "981cbd7a74dc0a56524780dee16dcb93a9ec61c8a7a6c860206cca114226a8
 V6_GRID_SHA256 = "60a873b3c244af09975ba8fdd8a70fdbd0fe889941eb357a29f34bb1dddf1d70"
 # the same synthetic file as format 7.0 wrote it (siedd cef5aa2: META zlib without dictionary)
 V7_GOLDEN_SHA256 = "8d40f879af6f462b7e2d23ce6b23a9d9b639d23882f7851ded8c5ee26e7adb95"
+# the same synthetic file as format 8.0 wrote it (siedd 5fdc11d: the graphs one LZMA2 stream)
+V8_GOLDEN_SHA256 = "ae4df5a460fe24184befbc13bbdc969a55e2990b5c446cebfe89fb03f8eba917"
 # META's preset dictionary (format 8.0): a change to it is a new major version
 META_DICTIONARY_SHA256 = "36515766678ba7dbdfa162c7b85ca8d7093a45ea0265379e54a6cf4f1aa877ba"
+# GENC's preset dictionary (format 9.0): likewise
+GRAPH_DICTIONARY_SHA256 = "33ae994cb32017a663848cd05586f51f107561ea6c11ad7d65f7efa4c675ce7e"
 V2_GRID_GOLDEN_SHA256 = "94d8bf8af8c6501e35033d759fc570f16e73e3360bf5b8709c54fe78e48f1b61"
 
 
@@ -68,7 +73,7 @@ def test_golden_layout_is_pinned(golden_bytes):
         payload = data[off:off + length]
         name = k.decode() + (str(i - 6) if i >= 6 else "")
         if name == "META":
-            payload = container.inflate_meta(payload, 8)
+            payload = container.inflate_meta(payload, 9)
         if name == "GENC":
             payload, graph = container.unpack_graphs(payload)
             hashes["GDEC"] = hashlib.sha256(graph).hexdigest()[:16]
@@ -77,10 +82,16 @@ def test_golden_layout_is_pinned(golden_bytes):
     assert hashes == GOLDEN_HASHES
 
 
-@pytest.fixture(params=["8.0", "7.0", "2.0"])
+@pytest.fixture(params=["9.0", "8.0", "7.0", "2.0"])
 def golden_any_version(request, golden_bytes):
-    if request.param == "8.0":
+    if request.param == "9.0":
         return golden_bytes
+    if request.param == "8.0":
+        data = (DATA / "golden_v8.siedd").read_bytes()
+        assert hashlib.sha256(data).hexdigest() == V8_GOLDEN_SHA256
+        sf = container.from_bytes(data)
+        assert sf.version == (8, 0) and sf.meta == container.from_bytes(golden_bytes).meta
+        return data
     if request.param == "7.0":
         data = (DATA / "golden_v7.siedd").read_bytes()
         assert hashlib.sha256(data).hexdigest() == V7_GOLDEN_SHA256
@@ -315,39 +326,90 @@ def test_meta_packed_the_wrong_way_is_refused(golden_bytes):
             container.from_bytes(assemble(header, entries))
 
 
-def test_packed_graphs_refuse_bombs_cuts_and_stray_bytes(golden_bytes, monkeypatch):
-    """7.0 keeps both graphs in GENC as one LZMA2 stream and GDEC empty: bytes in GDEC, a stream
-    cut short or with bytes after its end, a length past the graphs' end, no length at all, and
-    a stream that unpacks past the limit are each refused with one line (checksums fixed: the
-    parser is reached)."""
+def test_graph_dictionary_is_pinned_and_makes_siedds_graphs_small():
+    """9.0 deflates GENC against the graph dictionary: its bytes are the format's (hash pinned,
+    and this siedd's graph builders still make them), and the graphs of both families' presets
+    then take 30-140 bytes where 8.0's LZMA2 stream took 800-1,600."""
+    import lzma
+    from siedd_codec import graph_dictionary, siedd_family
+    from siedd_codec.grid import family as grid_family
+    data = graph_dictionary.graph_dictionary()
+    assert hashlib.sha256(data).hexdigest() == GRAPH_DICTIONARY_SHA256
+    assert graph_dictionary.build() == data
+    grid_meta = container.from_bytes((DATA / "grid_v6.siedd").read_bytes()).meta
+    for pair in (siedd_family.graphs({"model": {"hidden": 64}})[0],
+                 siedd_family.graphs({"model": {"hidden": 512}})[0],
+                 grid_family.graphs({"model": {**grid_meta["model"], "levels": [
+                     [1, 1], [2, 1], [4, 1], [8, 1], [16, 1], [32, 1], [64, 1],
+                     [4, 0], [8, 0], [16, 0], [32, 0], [64, 0]], "synthesis": [32, 16]}})[0]):
+        packed = container.pack_graphs(*pair)
+        assert container.unpack_graphs(packed) == pair
+        old = lzma.compress(graph_dictionary.plain_graphs(*pair), format=lzma.FORMAT_RAW,
+                            filters=[{"id": lzma.FILTER_LZMA2, "preset": 9,
+                                      "dict_size": container.GRAPHS_LZMA_DICT_BYTES}])
+        assert len(packed) < 200 and len(old) > 700    # a width other than 96: ~80-140 bytes
+
+
+def test_a_damaged_graph_dictionary_is_one_clear_error(monkeypatch, tmp_path):
+    from siedd_codec import graph_dictionary
+    from siedd_codec.errors import SieddError
+    bad = tmp_path / "graph_dictionary.bin"
+    bad.write_bytes(graph_dictionary.FILE.read_bytes()[:-1] + b"x")
+    monkeypatch.setattr(graph_dictionary, "FILE", bad)
+    graph_dictionary.graph_dictionary.cache_clear()
+    try:
+        with pytest.raises(SieddError, match="graph_dictionary.bin is damaged"):
+            graph_dictionary.graph_dictionary()
+        monkeypatch.setattr(graph_dictionary, "FILE", tmp_path / "absent.bin")
+        graph_dictionary.graph_dictionary.cache_clear()
+        with pytest.raises(SieddError, match="installed without"):
+            graph_dictionary.graph_dictionary()
+    finally:
+        graph_dictionary.graph_dictionary.cache_clear()
+
+
+@pytest.mark.parametrize("version", ["9.0", "8.0"])
+def test_packed_graphs_refuse_bombs_cuts_and_stray_bytes(golden_bytes, monkeypatch, version):
+    """From 7.0 on GENC holds both graphs as one stream (9.0: DEFLATE against the graph
+    dictionary; 7.0 and 8.0: LZMA2) and GDEC is empty: bytes in GDEC, a stream cut short or
+    with bytes after its end, a length past the graphs' end, no length at all, and a stream
+    that unpacks past the limit are each refused with one line (checksums fixed: the parser is
+    reached)."""
     import lzma
     from fuzzer import assemble, split
-    packed = split(golden_bytes)[1][2][4]
-    encoder, decoder = container.unpack_graphs(packed)
+    from siedd_codec.graph_dictionary import graph_dictionary
+    data_in = golden_bytes if version == "9.0" else (DATA / "golden_v8.siedd").read_bytes()
+    major = int(version[0])
+    packed = split(data_in)[1][2][4]
+    encoder, decoder = container.unpack_graphs(packed, major)
 
     def with_sections(genc=None, gdec=None) -> bytes:
-        header, entries = split(golden_bytes)
+        header, entries = split(data_in)
         entries[2][4] = packed if genc is None else genc
         entries[3][4] = b"" if gdec is None else gdec
         return assemble(header, entries)
 
-    def lzma2(plain: bytes) -> bytes:
+    def pack(plain: bytes) -> bytes:
+        if major >= 9:
+            d = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zdict=graph_dictionary())
+            return d.compress(plain) + d.flush()
         return lzma.compress(plain, format=lzma.FORMAT_RAW,
-                             filters=container.GRAPHS_WRITE_FILTERS)
+                             filters=[{"id": lzma.FILTER_LZMA2, "preset": 9,
+                                       "dict_size": container.GRAPHS_LZMA_DICT_BYTES}])
 
     assert container.from_bytes(with_sections()).decoder_graph == decoder
     cases = [(with_sections(gdec=b"x"), "GDEC holds bytes"),
-             (with_sections(genc=packed[:-5]), "incomplete|do not unpack"),
+             (with_sections(genc=packed[:-5]), "incomplete|do not unpack|does not inflate"),
              (with_sections(genc=packed + b"junk"), "trailing bytes"),
-             (with_sections(genc=lzma2(struct.pack("<I", 1 << 20) + encoder + decoder)),
+             (with_sections(genc=pack(struct.pack("<I", 1 << 20) + encoder + decoder)),
               "length is past their end"),
-             (with_sections(genc=lzma2(b"\x01")), "lack their length")]
+             (with_sections(genc=pack(b"\x01")), "lack their length")]
     for data, message in cases:
         with pytest.raises(SieddFormatError, match=message):
             container.from_bytes(data)
-    monkeypatch.setattr(container, "MAX_GRAPH_BYTES", 1000)      # the two take ~9 KB
+    monkeypatch.setattr(container, "MAX_GRAPH_BYTES", 1000)      # the two take ~2 KB
     with pytest.raises(SieddFormatError, match="larger than 2004 bytes"):
-        container.from_bytes(golden_bytes)
+        container.from_bytes(data_in)
 
 
 def test_damaged_header_and_table(golden_bytes):
@@ -398,7 +460,7 @@ def test_damaged_group_read_as_a_cut_when_allowed(golden_bytes, tmp_path):
             reader[5]
 
 
-@pytest.mark.parametrize("cut", [0, 10, 47, 100, 700, 1400])   # GIDX ends at 1434
+@pytest.mark.parametrize("cut", [0, 10, 47, 100, 400, 700])   # GIDX ends at 701
 def test_truncated_before_essentials(golden_bytes, cut):
     with pytest.raises(SieddFormatError, match="not a .siedd|truncated"):
         container.from_bytes(golden_bytes[:cut])
@@ -423,9 +485,9 @@ def test_foreign_files(payload):
 def test_newer_version_and_trailing_bytes(golden_bytes):
     import zlib
     data = bytearray(golden_bytes)
-    data[8:10] = struct.pack("<H", 9)
+    data[8:10] = struct.pack("<H", 10)
     data[44:48] = struct.pack("<I", zlib.crc32(bytes(data[:44])))
-    with pytest.raises(SieddFormatError, match="version 9.0 .written by a newer siedd"):
+    with pytest.raises(SieddFormatError, match="version 10.0 .written by a newer siedd"):
         container.from_bytes(bytes(data))
     with pytest.raises(SieddFormatError, match="past the declared end"):
         container.from_bytes(golden_bytes + b"junk")
