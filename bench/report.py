@@ -34,7 +34,7 @@ SECTION_FILES = ("run", "peak", "rd", "encode", "decode", "quant", "precision", 
                  "ablation",
                  "families", "grid_ablation")
 # results written once by hand-run experiments (their JSON says how), shown beside the suite's
-NOTE_FILES = ("decode_ab", "rate_dev", "rate_screen", "item0", "grid_dev", "grid_dev_context", "grid_dev_round3",
+NOTE_FILES = ("decode_ab", "rate_dev", "rate_screen", "format9", "item0", "grid_dev", "grid_dev_context", "grid_dev_round3",
               "grid_dev_round4", "grid_dev_round5", "grid_dev_round6", "grid_dev_round7",
               "grid_dev_round8", "fuzz")
 
@@ -366,6 +366,8 @@ def markdown(res: dict, results_dir: Path | None = None, link_base: Path = ROOT)
         lines += rate_dev_markdown(res["rate_dev"])
     if res.get("rate_screen"):
         lines += rate_screen_markdown(res["rate_screen"])
+    if res.get("format9"):
+        lines += format9_markdown(res["format9"])
     if res.get("item0"):
         lines += item0_markdown(res["item0"])
     if res.get("fuzz"):
@@ -819,6 +821,31 @@ def rate_screen_markdown(sc: dict) -> list[str]:
         lines.append(f"| {r['what']} | {r['clip']} {r['size'][0]}x{r['size'][1]}, d={r['hidden']} "
                      f"| {r['bytes']} | {r['bytes_vs_base_percent']:+.1f}% | {r['psnr']:.2f} dB | "
                      f"{r['psnr_vs_base_db']:+.2f} dB | {_dur(r['encode_seconds'])} |")
+    lines.append("")
+    return lines
+
+
+def format9_markdown(f9: dict) -> list[str]:
+    """Each family's default re-encoded in format 9.0 against its committed 0.8.0 points."""
+    lines = _note_intro("Format 9.0: the graphs against a preset dictionary", f9["how"], f9)
+    lines.append("| family, clip | point | bytes 8.0 | bytes 9.0 | GENC 8.0 -> 9.0 | RGB PSNR 8.0 "
+                 "| 9.0 |")
+    lines.append("|---|---|---|---|---|---|---|")
+    for r in f9["rows"]:
+        name = "d" if r["point_field"] == "hidden" else "Q"
+        for p in r["points"]:
+            lines.append(f"| {r['family']} {r['clip']} {r['size'][0]}x{r['size'][1]}, "
+                         f"{r['frames']} frames | {name}={p['point']} | {p['bytes_8']} | "
+                         f"{p['bytes_9']} ({100 * (p['bytes_9'] / p['bytes_8'] - 1):+.1f}%) | "
+                         f"{p['genc_8']} -> {p['genc_9']} | {p['psnr_8']:.3f} dB | "
+                         f"{p['psnr_9']:.3f} dB |")
+    lines.append("")
+    lines.append("| family, clip | BD-rate against today: 8.0 | 9.0 | against x265 medium: 8.0 | "
+                 "9.0 |")
+    lines.append("|---|---|---|---|---|")
+    for r in f9["rows"]:
+        lines.append(f"| {r['family']} {r['clip']} | {_pct(r['vs_today_8'])} | "
+                     f"{_pct(r['vs_today_9'])} | {_pct(r['vs_x265_8'])} | {_pct(r['vs_x265_9'])} |")
     lines.append("")
     return lines
 

@@ -37,7 +37,8 @@ def test_export_stage_is_namespaced(tmp_path):
 
 
 def test_wheel_contents(tmp_path):
-    """The built wheel holds siedd_codec/ and siedd_export/ and nothing at top level else."""
+    """The built wheel holds siedd_codec/ (with its graph dictionary) and siedd_export/ and
+    nothing at top level else."""
     import zipfile
     import shutil
     root = Path(__file__).resolve().parents[1]
@@ -50,6 +51,8 @@ def test_wheel_contents(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
                     str(src), "-w", str(tmp_path)], check=True, capture_output=True)
     wheel = next(tmp_path.glob("siedd-*.whl"))
-    tops = {n.split("/")[0] for n in zipfile.ZipFile(wheel).namelist()}
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {n.split("/")[0] for n in names}
     assert {"siedd_codec", "siedd_export"} <= tops
+    assert "siedd_codec/graph_dictionary.bin" in names     # format 9.0's GENC needs it
     assert not {t for t in tops if not t.startswith(("siedd_codec", "siedd_export", "siedd-"))}
