@@ -159,8 +159,13 @@ def pack_graphs(encoder_graph: bytes, decoder_graph: bytes) -> bytes:
     """GENC's payload from format 9.0 on: u32 length of the encoder graph, the encoder graph,
     the decoder graph, as raw DEFLATE against the graph dictionary (graph_dictionary.py says
     why): graphs siedd builds take ~30-80 bytes."""
+    return deflate_graphs(plain_graphs(encoder_graph, decoder_graph))
+
+
+def deflate_graphs(plain: bytes) -> bytes:
+    """GENC's payload (9.0) of an unpacked one: raw DEFLATE against the graph dictionary."""
     d = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zdict=graph_dictionary())
-    return d.compress(plain_graphs(encoder_graph, decoder_graph)) + d.flush()
+    return d.compress(plain) + d.flush()
 
 
 def unpack_graphs(payload: bytes, major: int = VERSION_MAJOR) -> tuple[bytes, bytes]:

@@ -229,19 +229,23 @@ def _plain(header, kind: bytes, payload: bytes) -> bytes:
 
 
 def _repack(header, kind: bytes, plain: bytes) -> bytes:
-    from siedd_codec.container import GRAPHS_LZMA_DICT_BYTES
-    from siedd_codec.graph_dictionary import graph_dictionary
     packing = _packing(header, kind)
     if packing == "dictionary":
         from siedd_codec.container import deflate_meta
         return deflate_meta(plain)
     if packing == "graphs":
-        d = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zdict=graph_dictionary())
-        return d.compress(plain) + d.flush()
+        from siedd_codec.container import deflate_graphs
+        return deflate_graphs(plain)
     if packing == "lzma":
-        return lzma.compress(plain, format=lzma.FORMAT_RAW, filters=[
-            {"id": lzma.FILTER_LZMA2, "preset": 9, "dict_size": GRAPHS_LZMA_DICT_BYTES}])
+        return lzma_graphs(plain)
     return zlib.compress(plain, 9) if packing == "zlib" else plain
+
+
+def lzma_graphs(plain: bytes) -> bytes:
+    """GENC's payload as 7.0 and 8.0 packed it (one raw LZMA2 stream; siedd writes it no more)."""
+    from siedd_codec.container import GRAPHS_LZMA_DICT_BYTES
+    return lzma.compress(plain, format=lzma.FORMAT_RAW, filters=[
+        {"id": lzma.FILTER_LZMA2, "preset": 9, "dict_size": GRAPHS_LZMA_DICT_BYTES}])
 
 
 def mutate_payload(rng, data, section=None):

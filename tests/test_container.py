@@ -86,17 +86,12 @@ def test_golden_layout_is_pinned(golden_bytes):
 def golden_any_version(request, golden_bytes):
     if request.param == "9.0":
         return golden_bytes
-    if request.param == "8.0":
-        data = (DATA / "golden_v8.siedd").read_bytes()
-        assert hashlib.sha256(data).hexdigest() == V8_GOLDEN_SHA256
+    if request.param in ("8.0", "7.0"):
+        major = int(request.param[0])
+        data = (DATA / f"golden_v{major}.siedd").read_bytes()
+        assert hashlib.sha256(data).hexdigest() == {8: V8_GOLDEN_SHA256, 7: V7_GOLDEN_SHA256}[major]
         sf = container.from_bytes(data)
-        assert sf.version == (8, 0) and sf.meta == container.from_bytes(golden_bytes).meta
-        return data
-    if request.param == "7.0":
-        data = (DATA / "golden_v7.siedd").read_bytes()
-        assert hashlib.sha256(data).hexdigest() == V7_GOLDEN_SHA256
-        sf = container.from_bytes(data)
-        assert sf.version == (7, 0) and sf.meta == container.from_bytes(golden_bytes).meta
+        assert sf.version == (major, 0) and sf.meta == container.from_bytes(golden_bytes).meta
         return data
     data = (DATA / "golden_v2.siedd").read_bytes()
     assert hashlib.sha256(data).hexdigest() == V2_GOLDEN_SHA256
@@ -330,7 +325,7 @@ def test_graph_dictionary_is_pinned_and_makes_siedds_graphs_small():
     """9.0 deflates GENC against the graph dictionary: its bytes are the format's (hash pinned,
     and this siedd's graph builders still make them), and the graphs of both families' presets
     then take 30-140 bytes where 8.0's LZMA2 stream took 800-1,600."""
-    import lzma
+    from fuzzer import lzma_graphs
     from siedd_codec import graph_dictionary, siedd_family
     from siedd_codec.grid import family as grid_family
     data = graph_dictionary.graph_dictionary()
@@ -344,9 +339,7 @@ def test_graph_dictionary_is_pinned_and_makes_siedds_graphs_small():
                      [4, 0], [8, 0], [16, 0], [32, 0], [64, 0]], "synthesis": [32, 16]}})[0]):
         packed = container.pack_graphs(*pair)
         assert container.unpack_graphs(packed) == pair
-        old = lzma.compress(graph_dictionary.plain_graphs(*pair), format=lzma.FORMAT_RAW,
-                            filters=[{"id": lzma.FILTER_LZMA2, "preset": 9,
-                                      "dict_size": container.GRAPHS_LZMA_DICT_BYTES}])
+        old = lzma_graphs(graph_dictionary.plain_graphs(*pair))
         assert len(packed) < 200 and len(old) > 700    # a width other than 96: ~80-140 bytes
 
 
@@ -375,9 +368,7 @@ def test_packed_graphs_refuse_bombs_cuts_and_stray_bytes(golden_bytes, monkeypat
     with bytes after its end, a length past the graphs' end, no length at all, and a stream
     that unpacks past the limit are each refused with one line (checksums fixed: the parser is
     reached)."""
-    import lzma
-    from fuzzer import assemble, split
-    from siedd_codec.graph_dictionary import graph_dictionary
+    from fuzzer import assemble, lzma_graphs, split
     data_in = golden_bytes if version == "9.0" else (DATA / "golden_v8.siedd").read_bytes()
     major = int(version[0])
     packed = split(data_in)[1][2][4]
@@ -389,13 +380,7 @@ def test_packed_graphs_refuse_bombs_cuts_and_stray_bytes(golden_bytes, monkeypat
         entries[3][4] = b"" if gdec is None else gdec
         return assemble(header, entries)
 
-    def pack(plain: bytes) -> bytes:
-        if major >= 9:
-            d = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zdict=graph_dictionary())
-            return d.compress(plain) + d.flush()
-        return lzma.compress(plain, format=lzma.FORMAT_RAW,
-                             filters=[{"id": lzma.FILTER_LZMA2, "preset": 9,
-                                       "dict_size": container.GRAPHS_LZMA_DICT_BYTES}])
+    pack = container.deflate_graphs if major >= 9 else lzma_graphs
 
     assert container.from_bytes(with_sections()).decoder_graph == decoder
     cases = [(with_sections(gdec=b"x"), "GDEC holds bytes"),
