@@ -264,9 +264,21 @@ def run(cfg: dict, device: str, out_dir: Path) -> dict:
               "today": cfg["today"], "default": cfg.get("default"), "rows": rows,
               "rate_control": rate_control,
               "jobs": cfg["jobs"], "threads_per_job": cfg["threads_per_job"],
-              "psnr": definition, "psnr_note": PSNR_NOTES[definition]}
+              "psnr": definition, "psnr_note": _psnr_note(definition, rows)}
     result["bd"] = bd_table(result)
     return result
+
+
+def _psnr_note(definition: str, rows: list[dict]) -> str:
+    """PSNR_NOTES' text, naming the rows whose points were seeded from an older run (a point
+    this module measured holds both definitions; a seeded one only the figure its run had)."""
+    seeded = [row["key"] for row in rows
+              if any("psnr_mean_frames" not in p for pts in row["points"].values() for p in pts)]
+    if not seeded:
+        return PSNR_NOTES[definition]
+    return (f"{PSNR_NOTES[definition]}; rows {', '.join(seeded)}: kept from runs made before "
+            f"this section decoded the files itself, with the PSNR their encoders reported, "
+            f"the same definition")
 
 
 def _curve(points):
