@@ -71,6 +71,7 @@ _ABLATION_ROWS = [
      "label": "the default, seed 1"},
 ]
 _RATE_TARGETS = [0.03, 0.06]
+_GRID_RATE_TARGETS = [0.02, 0.05]     # about the default's --quality 50 and 75 files
 
 # The families section (bench/families.py): the ablation's clips plus a 1080p clip, bigbuckbunny
 # upscaled from 1280x720 by swscale (no real 1080p source is reachable offline), 20 frames (SIEDD
@@ -165,7 +166,8 @@ def _grid_ablation(clips, qualities=_GRID_QUALITIES, rows=None, base_set=None):
             "point_values": {str(q): round(quality_to_lambda(q), 6) for q in qualities},
             "crfs": _CRFS, "today": "today", "default": "graphs9",
             "base": {"preset": "grid-tiny", "set": base_set or {}},
-            "rows": rows or _GRID_ABLATION_ROWS, "jobs": 2, "threads_per_job": 1}
+            "rows": rows or _GRID_ABLATION_ROWS, "rate_targets": _GRID_RATE_TARGETS,
+            "jobs": 2, "threads_per_job": 1}
 
 
 # what training holds does not depend on the step counts: the memory section cuts them to a few
@@ -223,7 +225,7 @@ SCALES: dict[str, dict] = {
                                            qualities=(25, 75),
                                            rows=[_GRID_ABLATION_ROWS[0], _GRID_ABLATION_ROWS[-1]],
                                            base_set={"steps": 20}),
-                          "crfs": [30, 40, 51]},
+                          "crfs": [30, 40, 51], "rate_targets": [0.5]},
     },
     "cpu": {
         "device": "cpu",

@@ -676,6 +676,8 @@ def grid_ablation_markdown(ga: dict) -> list[str]:
                 f"{by_q[q]['bpp']:.4f} bpp, {by_q[q]['psnr']:.2f} dB" if q in by_q else "-"
                 for q in ga["widths"]) + " |")
         lines.append("")
+    lines += rate_control_markdown(ga.get("rate_control"), "the default's settings; the same "
+                                   "clips and frames", width=False)
     return lines
 
 
@@ -758,19 +760,25 @@ def ablation_markdown(ab: dict) -> list[str]:
             " | ".join(_pct(bd[n]["vs_x265"]) for n in names) +
             f" | {encode_time_ratio(ab, row['key']):.2f}x | {fps:.1f} | {seek:.2f} s |")
     lines.append("")
-    rc = ab.get("rate_control")
-    if rc:
-        lines.append("Rate control (`--bpp`, one encode each, the width chosen by rate control; "
-                     "the same clips, frames and steps):")
-        lines.append("")
-        lines.append("| clip | target bpp | file bpp | error | width | final lambda | RGB PSNR | "
-                     "encode |")
-        lines.append("|---|---|---|---|---|---|---|---|")
-        for r in rc:
-            lines.append(f"| {r['clip']} | {r['target_bpp']:g} | {r['bpp']:.4f} | "
-                         f"{r['error_percent']:+.1f}% | {r.get('hidden')} | {r.get('rate_lambda')} | "
-                         f"{r['psnr']:.2f} dB | {_dur(r['encode_seconds'])} |")
-        lines.append("")
+    lines += rate_control_markdown(ab.get("rate_control"), "the width chosen by rate control; "
+                                   "the same clips, frames and steps", width=True)
+    return lines
+
+
+def rate_control_markdown(rc: list[dict] | None, how: str, width: bool) -> list[str]:
+    """An ablation's `--bpp` encodes: target, what the file spent, the error."""
+    if not rc:
+        return []
+    lines = [f"Rate control (`--bpp`, one encode each, {how}):", ""]
+    lines.append("| clip | target bpp | file bpp | error |" + (" width |" if width else "")
+                 + " final lambda | RGB PSNR | encode |")
+    lines.append("|---|---|---|---|" + ("---|" if width else "") + "---|---|---|")
+    for r in rc:
+        lines.append(f"| {r['clip']} | {r['target_bpp']:g} | {r['bpp']:.4f} | "
+                     f"{r['error_percent']:+.1f}% |" + (f" {r.get('hidden')} |" if width else "")
+                     + f" {r.get('rate_lambda')} | {r['psnr']:.2f} dB | "
+                     f"{_dur(r['encode_seconds'])} |")
+    lines.append("")
     return lines
 
 

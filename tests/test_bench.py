@@ -322,12 +322,23 @@ def test_grid_ablation_quality_points_rows_on_some_clips_and_the_summary(tmp_pat
     result.update(widths=[25, 50, 75], default="cut", name="grid_ablation")
     result["base"] = {"preset": "grid-tiny", "set": {}}
     result["bd"] = ablation.bd_table(result)
+    result["rate_control"] = [{"clip": "bikes", "target_bpp": 0.02, "bpp": 0.0195,
+                               "error_percent": -2.5, "rate_lambda": 0.031, "psnr": 33.0,
+                               "encode_seconds": 100.0, "hidden": None}]
     assert "vtest" not in result["bd"]["cut"]
     assert result["bd"]["cut"]["mean"]["vs_today"] == pytest.approx(-28.0, abs=0.01)
     assert ablation.encode_time_ratio(result, "cut") == pytest.approx(1.1)
     md = "\n".join(report.grid_ablation_markdown(result))
     row = next(line for line in md.splitlines() if line.startswith("| bikes only |"))
     assert "| -28% | - |" in row and "--quality 25" in md
+    # rate control: no width column, the family has none to choose
+    assert "| bikes | 0.02 | 0.0195 | -2.5% | 0.031 | 33.00 dB |" in md
+    # the PSNR note names the rows whose points came from runs that did not measure it here
+    measured = {**result["rows"][0], "points": {"bikes": [
+        {**p, "psnr_mean_frames": p["psnr"]} for p in result["rows"][0]["points"]["bikes"]]}}
+    note = ablation._psnr_note("clip_mse", [measured, only])
+    assert note.startswith(ablation.PSNR_NOTES["clip_mse"]) and "rows cut:" in note
+    assert ablation._psnr_note("clip_mse", [measured]) == ablation.PSNR_NOTES["clip_mse"]
     meta = {"scale": "cpu", "machine": {"cpu": "Test CPU"}, "versions": {}, "date": "2026-01-02"}
     (tmp_path / "grid_ablation.json").write_text(json.dumps({**meta, "section": "grid_ablation",
                                                              "result": result}))
