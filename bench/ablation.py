@@ -265,7 +265,10 @@ def run(cfg: dict, device: str, out_dir: Path) -> dict:
               "rate_control": rate_control,
               "jobs": cfg["jobs"], "threads_per_job": cfg["threads_per_job"],
               "psnr": definition, "psnr_note": _psnr_note(definition, rows)}
+    if cfg.get("seeds"):
+        result["seeds"] = cfg["seeds"]
     result["bd"] = bd_table(result)
+    result["seed_pairs"] = seed_pairs(result)
     return result
 
 
@@ -322,6 +325,37 @@ def bd_table(result: dict) -> dict:
         entry["mean"] = {"vs_today": mean("vs_today"), "vs_default": mean("vs_default"),
                          "vs_x265": mean("vs_x265")}
         out[row["key"]] = entry
+    return out
+
+
+def seed_pairs(result: dict) -> dict | None:
+    """The default's BD-rate against today for every pairing of their seeds (result["seeds"]:
+    {"today": [row keys], "default": [row keys]}, one configuration a list), per clip: each
+    pairing's figure, their mean, min and max. One training run's noise is of the order of the
+    levers' effects; this says how far a single pairing can be trusted."""
+    seeds = result.get("seeds")
+    if not seeds:
+        return None
+    rows = {r["key"]: r for r in result["rows"]}
+    out = {}
+    for c in result["clips"]:
+        name = c["clip"]
+        pairs = []
+        for d in seeds["default"]:
+            for t in seeds["today"]:
+                mine, theirs = rows[d]["points"].get(name), rows[t]["points"].get(name)
+                if not mine or not theirs:
+                    continue
+                widths = {p["width"] for p in mine} & {p["width"] for p in theirs}
+                bd = bd_rate(*_curve([p for p in theirs if p["width"] in widths]),
+                             *_curve([p for p in mine if p["width"] in widths]))["bd_rate"]
+                pairs.append({"default": d, "today": t, "widths": sorted(widths),
+                              "bd_rate": rnd(bd, 2)})
+        values = [p["bd_rate"] for p in pairs if p["bd_rate"] is not None]
+        out[name] = {"pairs": pairs,
+                     "mean": rnd(float(np.mean(values)), 2) if values else None,
+                     "min": min(values) if values else None,
+                     "max": max(values) if values else None}
     return out
 
 

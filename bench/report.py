@@ -760,8 +760,31 @@ def ablation_markdown(ab: dict) -> list[str]:
             " | ".join(_pct(bd[n]["vs_x265"]) for n in names) +
             f" | {encode_time_ratio(ab, row['key']):.2f}x | {fps:.1f} | {seek:.2f} s |")
     lines.append("")
+    lines += seed_pairs_markdown(ab)
     lines += rate_control_markdown(ab.get("rate_control"), "the width chosen by rate control; "
                                    "the same clips, frames and steps", width=True)
+    return lines
+
+
+def seed_pairs_markdown(ab: dict) -> list[str]:
+    """The default against today for every pairing of their seeds (ablation.seed_pairs)."""
+    sp = ab.get("seed_pairs")
+    if not sp:
+        return []
+    names = [c["clip"] for c in ab["clips"] if c["clip"] in sp]
+    pairs = [(p["default"], p["today"]) for p in sp[names[0]]["pairs"]]
+    lines = ["The seed's noise: the default against today for every pairing of their seeds "
+             "(rows " + ", ".join(f"`{k}`" for k in ab["seeds"]["default"]) + " against "
+             + ", ".join(f"`{k}`" for k in ab["seeds"]["today"])
+             + "), BD-rate at the widths both have:", ""]
+    lines.append("| clip | " + " | ".join(f"{d} vs {t}" for d, t in pairs) + " | mean | range |")
+    lines.append("|---|" + "---|" * (len(pairs) + 2))
+    for n in names:
+        by = {(p["default"], p["today"]): p["bd_rate"] for p in sp[n]["pairs"]}
+        e = sp[n]
+        lines.append(f"| {n} | " + " | ".join(_pct(by.get(k)) for k in pairs)
+                     + f" | **{_pct(e['mean'])}** | {_pct(e['min'])} to {_pct(e['max'])} |")
+    lines.append("")
     return lines
 
 

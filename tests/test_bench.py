@@ -267,6 +267,34 @@ def test_ablation_bd_table_and_report(tmp_path):
     assert (tmp_path / "ablation.png") in made
 
 
+def test_ablation_pairs_every_seed_of_the_default_with_every_seed_of_today():
+    """The default's BD-rate against today for each pairing of seeds, on the widths both rows
+    have, with their mean and range, and the report's table of them."""
+    from bench import ablation, report
+    result = _ablation_result()
+    rows = {r["key"]: r for r in result["rows"]}
+    today1 = [{**p, "bpp": p["bpp"] * 1.25} for p in rows["today"]["points"]["bikes"]]
+    new1 = [{**p, "bpp": p["bpp"] * 0.6} for p in rows["today"]["points"]["bikes"][:2]]
+    result["rows"] += [{"key": "today1", "label": "today, seed 1", "points": {"bikes": today1}},
+                       {"key": "new1", "label": "new, seed 1", "points": {"bikes": new1}}]
+    result["seeds"] = {"today": ["today", "today1"], "default": ["new", "new1"]}
+    result["bd"] = ablation.bd_table(result)
+    sp = ablation.seed_pairs(result)["bikes"]
+    by = {(p["default"], p["today"]): p for p in sp["pairs"]}
+    assert by["new", "today"]["bd_rate"] == pytest.approx(-20.0, abs=0.01)
+    assert by["new", "today1"]["bd_rate"] == pytest.approx(-36.0, abs=0.01)   # 0.8 / 1.25
+    assert by["new1", "today"]["bd_rate"] == pytest.approx(-40.0, abs=0.01)
+    assert by["new1", "today"]["widths"] == [48, 96]                         # seed 1 ran two
+    assert by["new1", "today1"]["bd_rate"] == pytest.approx(-52.0, abs=0.01)
+    assert sp["mean"] == pytest.approx(-37.0, abs=0.01)
+    assert (sp["min"], sp["max"]) == (pytest.approx(-52.0, abs=0.01), pytest.approx(-20.0, abs=0.01))
+    result["seed_pairs"] = ablation.seed_pairs(result)
+    md = "\n".join(report.ablation_markdown(result))
+    line, = [l for l in md.splitlines() if l.startswith("| bikes | -20% | -36% | -40% | -52% |")]
+    assert "**-37%**" in line and "-52% to -20%" in line
+    assert ablation.seed_pairs(_ablation_result()) is None
+
+
 def test_ablation_job_keys_tell_seeds_apart_and_keep_the_old_ones():
     """A row that repeats a configuration from another seed is its own job; a row without a
     seed keeps the key it always had (its cached results stay valid)."""
