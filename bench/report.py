@@ -130,6 +130,10 @@ def markdown(res: dict, results_dir: Path | None = None, link_base: Path = ROOT)
     if rd:
         lines.append("### Rate-distortion")
         lines.append("")
+        if (rd.get("versions") or {}).get("git") != (meta.get("versions") or {}).get("git"):
+            lines.append(f"This section was re-run on its own, {rd.get('date', '?')}: "
+                         f"{_machine_line(rd)}.")
+            lines.append("")
         # runs before siedd 0.3 reported the mean of per-frame PSNRs; their notes say so
         how = "from the clip's MSE" if "clip's MSE" in str(rd.get("clips", [{}])[0].get(
             "psnr_note", "")) else "mean over frames"
