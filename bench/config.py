@@ -103,6 +103,8 @@ GRID_ROUND7_LR_COMMIT = "9057529"     # the synthesis_lr row's tree (its lr set 
 GRID_ROUND7_COMMIT = "cef5aa2"
 GRID_ROUND8_COMMIT = "19b4922"     # the meta row: this tree with the groups and steps before
 GRID_ROUND9_COMMIT = "5fdc11d"     # groups of 40 (format 8.0; the grid code of 28552ea, its run)
+
+
 def _faster_host(day: str) -> str:
     return (f"run {day} on a host of this kind with AVX-512, about twice as fast as the rows' "
             f"above: its encode and decode columns compare only with rows run there")
