@@ -29,38 +29,52 @@ _CRFS = [21, 26, 31, 36, 41, 46, 51]
 # worse in development - heads coded frame to frame, soft rounding, coarser starting steps - are
 # left out; the README gives their development numbers).
 BASELINE_COMMIT = "185eddb"
+# the tree the rows before global motion ran on (siedd 0.9.0, format 9.0; its run of
+# 2026-12-05): this tree, motion aside, trains and codes alike
+ABLATION_9_COMMIT = "db5f469"
 _DEFAULT_RATE = {"qat": "on", "rate_lambda": 0.664, "key_interval": 2}
 _LEVER_WIDTHS = [48, 96]
 _ABLATION_ROWS = [
     {"key": "today", "commit": BASELINE_COMMIT,
      "label": "today: format 1 (fixed 6/8/10-bit rows, histogram ANS), trained in float"},
-    {"key": "format2", "set": {"qat": "off", "rate_lambda": 0.0, "key_interval": 1},
+    {"key": "format2", "commit": ABLATION_9_COMMIT,
+     "set": {"qat": "off", "rate_lambda": 0.0, "key_interval": 1},
      "label": "format 2 (deflated META and graphs, float16 NORM, per-tensor steps, Laplace "
               "model), the same fixed steps, quantised after training"},
-    {"key": "qat", "set": {"qat": "on", "rate_lambda": 0.0, "key_interval": 1},
+    {"key": "qat", "commit": ABLATION_9_COMMIT,
+     "set": {"qat": "on", "rate_lambda": 0.0, "key_interval": 1},
      "label": "+ quantisation in training (noise, then straight-through), fixed steps"},
-    {"key": "rate", "set": {"qat": "on", "rate_lambda": 0.664, "key_interval": 1},
+    {"key": "rate", "commit": ABLATION_9_COMMIT,
+     "set": {"qat": "on", "rate_lambda": 0.664, "key_interval": 1},
      "label": "+ rate term, learned steps, step search (lambda 0.664: 2 dB per doubling, Q=50)"},
-    {"key": "predict", "set": _DEFAULT_RATE,
-     "label": "+ prediction between groups (a key group every 2): the default"},
-    {"key": "no_step_search", "set": {**_DEFAULT_RATE, "step_search": "off"},
+    {"key": "predict", "commit": ABLATION_9_COMMIT,
+     "set": _DEFAULT_RATE,
+     "label": "+ prediction between groups (a key group every 2): the default before motion"},
+    {"key": "no_step_search", "commit": ABLATION_9_COMMIT,
+     "set": {**_DEFAULT_RATE, "step_search": "off"},
      "widths": _LEVER_WIDTHS, "label": "default without the per-tensor step search"},
-    {"key": "deadzone", "set": {**_DEFAULT_RATE, "deadzone": 0.15},
+    {"key": "deadzone", "commit": ABLATION_9_COMMIT,
+     "set": {**_DEFAULT_RATE, "deadzone": 0.15},
      "widths": _LEVER_WIDTHS, "label": "default + rounding dead zone 0.15 (RDO-style rounding)"},
-    {"key": "quality75", "set": {**_DEFAULT_RATE, "rate_lambda": 0.332},
+    {"key": "quality75", "commit": ABLATION_9_COMMIT,
+     "set": {**_DEFAULT_RATE, "rate_lambda": 0.332},
      "widths": _LEVER_WIDTHS, "label": "default at --quality 75 (1 dB per doubling)"},
-    {"key": "quality25", "set": {**_DEFAULT_RATE, "rate_lambda": 1.328},
+    {"key": "quality25", "commit": ABLATION_9_COMMIT,
+     "set": {**_DEFAULT_RATE, "rate_lambda": 1.328},
      "widths": _LEVER_WIDTHS, "label": "default at --quality 25 (4 dB per doubling)"},
-    {"key": "groups40", "set": {**_DEFAULT_RATE, "group_size": 40, "steps": 2000},
+    {"key": "groups40", "commit": ABLATION_9_COMMIT,
+     "set": {**_DEFAULT_RATE, "group_size": 40, "steps": 2000},
      "label": "default + groups of 40 frames (20), 2,000 steps a group (the same steps a frame)"},
-    {"key": "groups40_q75", "set": {**_DEFAULT_RATE, "group_size": 40, "steps": 2000,
-                                     "rate_lambda": 0.332},
+    {"key": "groups40_q75", "commit": ABLATION_9_COMMIT,
+     "set": {**_DEFAULT_RATE, "group_size": 40, "steps": 2000, "rate_lambda": 0.332},
      "label": "groups of 40 as above, at --quality 75 (1 dB per doubling)"},
-    {"key": "encoder_lambda4", "set": {**_DEFAULT_RATE, "encoder_lambda": 4.0},
+    {"key": "encoder_lambda4", "commit": ABLATION_9_COMMIT,
+     "set": {**_DEFAULT_RATE, "encoder_lambda": 4.0},
      "widths": _LEVER_WIDTHS,
      "label": "default with the shared encoder's lambda x4 (a coarser encoder, which the groups "
               "then adapt to)"},
-    {"key": "residual_lr03", "set": {**_DEFAULT_RATE, "residual_lr": 0.3},
+    {"key": "residual_lr03", "commit": ABLATION_9_COMMIT,
+     "set": {**_DEFAULT_RATE, "residual_lr": 0.3},
      "widths": _LEVER_WIDTHS,
      "label": "default with a predicted group's residuals at 0.3x the lr (its heads at the full "
               "lr)"},
@@ -68,9 +82,17 @@ _ABLATION_ROWS = [
     # that the default's BD-rate against today is also measured for every pairing of seeds
     {"key": "today_seed1", "commit": BASELINE_COMMIT, "seed": 1,
      "label": "today, seed 1 (the seed's noise: against today, seed 0)"},
-    {"key": "default_seed1", "set": _DEFAULT_RATE, "seed": 1,
-     "label": "the default, seed 1"},
+    {"key": "default_seed1", "commit": ABLATION_9_COMMIT,
+     "set": _DEFAULT_RATE, "seed": 1,
+     "label": "the default before global motion, seed 1"},
+    # global motion (format 10): a group that follows a panning camera trains and decodes its
+    # shared layers over a canvas (siedd_codec/canvas.py); this tree
+    {"key": "motion", "set": _DEFAULT_RATE,
+     "label": "+ global motion: a group follows a panning camera (format 10): the default"},
+    {"key": "groups40_motion", "set": {**_DEFAULT_RATE, "group_size": 40, "steps": 2000},
+     "label": "global motion and groups of 40 frames, 2,000 steps a group"},
 ]
+_ABLATION_ROW = {row["key"]: row for row in _ABLATION_ROWS}
 # rows that are one configuration from different seeds: the report pairs every seed of the
 # default with every seed of today
 _ABLATION_SEEDS = {"today": ["today", "today_seed1"], "default": ["predict", "default_seed1"]}
@@ -225,7 +247,7 @@ SCALES: dict[str, dict] = {
         "ablation": {"clips": [{"clip": "bikes", "size": [160, 68], "frames": 8}],
                      "widths": [32, 48], "crfs": [30, 40, 51], "today": "today",
                      "base": {"preset": "tiny", "set": _QUICK_POINT},
-                     "rows": [_ABLATION_ROWS[0], _ABLATION_ROWS[4]], "default": "predict",
+                     "rows": [_ABLATION_ROWS[0], _ABLATION_ROW["motion"]], "default": "motion",
                      "rate_targets": [0.5], "jobs": 2, "threads_per_job": 1},
         "grid_ablation": {**_grid_ablation([{"clip": "bikes", "size": [160, 68], "frames": 8}],
                                            qualities=(25, 75),

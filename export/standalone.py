@@ -7,7 +7,7 @@ from pathlib import Path
 
 from siedd_codec.fsutil import atomic_write_bytes
 from siedd_codec.model_spec import coordinate_grid
-from siedd_codec.weights import decode_encoder, iter_groups
+from siedd_codec.weights import decode_encoder, group_shifts, iter_groups
 
 from .graphs import bake_weights, serialize
 
@@ -19,6 +19,14 @@ RECIPE = """\
 3. For each group file: frames = group_XXXXX.onnx(features=features)["frames"]
    -> (K, H*W, 3) uint8 RGB, K = the group's frame count; reshape to (K, H, W, 3).
    Large pictures: run steps 2-3 on row chunks of coords and concatenate along H*W.
+4. A group with "motion" (format 10: a camera's pan; one (dy, dx) per frame, whole source
+   pixels) is rendered over a canvas instead: scale each shift to the output picture,
+   sy = dy * (H-1)/(source height-1) (0 when H or the source height is 1), sx alike over W;
+   top = min(0, floor(min sy)), bottom = max(0, ceil(max sy)) + H - 1 (left, right alike);
+   coords of the canvas rows top..bottom and columns left..right by step 1's rule (beyond
+   [-1, 1] where they lie outside); steps 2-3 over them give (K, rows, cols, 3); frame k is the
+   H x W window at (sy_k - top, sx_k - left) of its canvas picture, read bilinearly where that
+   is not a whole pixel (float32 over the uint8 values, rounded half to even).
 """
 
 
@@ -43,7 +51,11 @@ def export_onnx(sf, path: str, directory: str) -> list[str]:
         name = f"group_{g:05d}.onnx"
         atomic_write_bytes(out / name, serialize(bake_weights(sf.decoder_graph, weights)))
         written.append(name)
-        groups.append({"file": name, "first_frame": first, "frame_count": count})
+        entry = {"file": name, "first_frame": first, "frame_count": count}
+        shifts = group_shifts(sf.group_weights[g], count, sf.version, g)
+        if shifts is not None:
+            entry["motion"] = shifts.tolist()
+        groups.append(entry)
     recipe = {
         "format": "siedd-onnx", "source": str(path), "width": sf.width, "height": sf.height,
         "frame_count": sf.readable_frames,

@@ -25,9 +25,9 @@ from .graph_dictionary import graph_dictionary, plain_graphs
 from .meta_dictionary import META_DICTIONARY
 
 MAGIC = b"SIEDD\r\n\x1a"
-VERSION_MAJOR = 9                  # what this writer writes
+VERSION_MAJOR = 10                 # what this writer writes
 VERSION_MINOR = 0
-READS_MAJOR = (1, 2, 3, 4, 5, 6, 7, 8, 9)  # what this reader reads
+READS_MAJOR = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)  # what this reader reads
 HEADER = struct.Struct("<8sHHIQI16sI")            # 48 bytes, see FORMAT.md
 TABLE_ENTRY = struct.Struct("<4sIQQ")              # 24 bytes
 MAX_SECTIONS = 1 << 20

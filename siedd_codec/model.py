@@ -139,10 +139,11 @@ class DecoderBank(nn.Module):
                 p[bank].copy_(value.expand_as(p[bank]) if k.startswith("heads.") else value)
 
 
-def render(encoder_weights: dict, group_weights: dict, norm: np.ndarray, width: int, height: int
-           ) -> np.ndarray:
-    """Reference renderer in torch (float32, CPU): one group's frames as (F, H, W, 3) uint8.
-    Used by the tests to hold ONNX Runtime's output to the PyTorch model's."""
+def render(encoder_weights: dict, group_weights: dict, norm: np.ndarray, width: int, height: int,
+           shifts: np.ndarray | None = None) -> np.ndarray:
+    """Reference renderer in torch (float32, CPU): one group's frames as (F, H, W, 3) uint8, at
+    the size the shifts (whole pixels, or None) are in. Used by the tests to hold ONNX Runtime's
+    output to the PyTorch model's: a moving group evaluates every frame at its own moved grid."""
     from .model_spec import coordinate_grid
     d = encoder_weights["enc.w2"].shape[0]
     enc = SharedEncoder(d, torch.Generator().manual_seed(0))
@@ -150,10 +151,14 @@ def render(encoder_weights: dict, group_weights: dict, norm: np.ndarray, width: 
     frames = group_weights["heads.w"].shape[0]
     bank = DecoderBank(1, d, frames)
     bank.load(0, group_weights)
+    norm_t = torch.from_numpy(np.asarray(norm, dtype=np.float32))
     with torch.no_grad():
-        coords = torch.from_numpy(coordinate_grid(width, height))
-        out = bank(enc(coords))[0]                                  # (S, F, 3)
-        norm_t = torch.from_numpy(np.asarray(norm, dtype=np.float32))
+        if shifts is None:
+            out = bank(enc(torch.from_numpy(coordinate_grid(width, height))))[0]   # (S, F, 3)
+        else:
+            out = torch.stack([bank(enc(torch.from_numpy(coordinate_grid(
+                width, height, (int(dy), int(dx), height, width)))))[0, :, f]
+                for f, (dy, dx) in enumerate(shifts)], dim=1)
         rgb = out * norm_t[None, :, 1, None] + norm_t[None, :, 0, None]
         rgb = torch.round(torch.clamp(rgb * 255, 0, 255)).to(torch.uint8)
     return rgb.permute(1, 0, 2).reshape(frames, height, width, 3).numpy()

@@ -70,19 +70,23 @@ def macs_per_pixel(hidden: int) -> dict[str, float]:
     return {"encoder": float(encoder), "group_shared": float(shared), "head": float(head)}
 
 
-def coordinate_grid(width: int, height: int):
+def coordinate_grid(width: int, height: int, canvas=None):
     """(height*width, 2) float32 (y, x), row-major, corner aligned: index i of n maps to
     -1 + 2 i / (n - 1), so the first pixel is -1 and the last +1 (a single pixel sits at 0).
-    Rendering another size is evaluating another grid with the same rule."""
+    Rendering another size is evaluating another grid with the same rule. canvas
+    (canvas.Box): the rows top .. top + rows - 1 and columns left .. left + cols - 1 of the
+    width x height picture's grid, by the same rule (beyond its edges where they lie outside)."""
     import numpy as np
 
-    def axis(n: int):
+    def axis(n: int, first: int, count: int):
         if n == 1:
-            return np.zeros(1, dtype=np.float32)
-        return (np.arange(n, dtype=np.float64) * (2.0 / (n - 1)) - 1.0).astype(np.float32)
+            return np.zeros(count, dtype=np.float32)
+        return ((np.arange(count, dtype=np.float64) + first) * (2.0 / (n - 1)) - 1.0
+                ).astype(np.float32)
 
-    ys, xs = axis(height), axis(width)
-    grid = np.empty((height, width, 2), dtype=np.float32)
+    top, left, rows, cols = canvas if canvas is not None else (0, 0, height, width)
+    ys, xs = axis(height, top, rows), axis(width, left, cols)
+    grid = np.empty((rows, cols, 2), dtype=np.float32)
     grid[..., 0] = ys[:, None]
     grid[..., 1] = xs[None, :]
     return grid.reshape(-1, 2)

@@ -43,6 +43,7 @@ class Preset:
     predicted_lr: float = 1.0    # a predicted group's lr, as a fraction of lr
     residual_lr: float = 1.0     # ...its residual tensors' (not its heads'), a fraction of that
     head_deltas: str = "off"     # code each frame's head as its difference from the previous
+    motion: int = 1              # 1: a group follows a panning camera (canvas.py); 0: never
     groups_per_batch: int = 0    # phase-2 groups trained together; 0 = choose by device
     compile: str = "auto"        # torch.compile the training step: auto (CUDA only), yes, no
     precision: str = "auto"      # training matmuls: auto (bf16 where the hardware has it), bf16, fp32
@@ -83,6 +84,7 @@ class Preset:
             (0 <= self.deadzone < 0.5, "deadzone must be in [0, 0.5)"),
             (self.step_search in ("on", "off"), "step_search must be on or off"),
             (self.head_deltas in ("on", "off"), "head_deltas must be on or off"),
+            (self.motion in (0, 1), "motion must be 0 or 1"),
             (1 <= self.key_interval <= 10000, "key_interval must be in 1..10000"),
             (0 < self.predicted_lr <= 1, "predicted_lr must be in (0, 1]"),
             (0 < self.residual_lr <= 1, "residual_lr must be in (0, 1]"),

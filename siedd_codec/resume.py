@@ -19,7 +19,7 @@ from .errors import SieddStateError
 from .fsutil import atomic_path, atomic_write_bytes
 
 # what the state files hold; bumped when that changes, so older state reads as another encode's
-STATE_FORMAT = 2
+STATE_FORMAT = 3
 FINGERPRINT = "state.json"
 # the fingerprint's fields in the user's words
 FIELD_NAMES = {"input": "input file", "mtime": "input file's time", "size_bytes": "input size",

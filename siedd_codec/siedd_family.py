@@ -6,7 +6,9 @@ siedd_export.graphs). This module is what the container, the reader, the encoder
 Rendering: the shared encoder's output depends only on the pixel grid, so it is computed once
 per output size and cached (up to a memory budget); a group's three shared layers are computed
 once for all of the group's frames, whose heads are then one small matrix product. Pixels go
-through in chunks, so memory stays bounded at any output size."""
+through in chunks, so memory stays bounded at any output size. A group that follows a panning
+camera (format 10) is rendered over its canvas, and each frame's window cut out of it
+(canvas.py)."""
 from __future__ import annotations
 
 import functools
@@ -16,11 +18,13 @@ from collections import OrderedDict
 import numpy as np
 import onnxruntime as ort
 
+from . import canvas
 from .errors import SieddInputError
 from .model_spec import (DECODER_LAYERS, ENCODER_LAYERS, OMEGA, PE_OCTAVES, QUANT_FIELDS,
                          coordinate_grid, macs_per_pixel)
 from .runtime import make_session, session_device
-from .weights import decode_encoder, decode_group, encode_encoder, encode_group, is_key
+from .weights import (decode_encoder, decode_group, encode_encoder, encode_group, group_shifts,
+                      is_key)
 
 NAME = "siedd"
 USES_NORM = True
@@ -64,10 +68,15 @@ def describe(sf) -> dict:
     quant = sf.meta.get("quant", {})
     coding = (f"bits {quant}" if sf.version[0] == 1 else
               f"lambda {quant.get('rate_lambda')}, a key group every {quant.get('key_interval')}")
+    moving = sum(group_shifts(payload, count, sf.version, g) is not None
+                 for g, (payload, (_, count)) in enumerate(zip(sf.group_weights, sf.groups)))
+    if moving:
+        coding += f", {moving} of {len(sf.groups)} groups following the camera"
     return {"hidden": d, "encoder_layers": sf.meta["model"]["encoder_layers"],
             "decoder_layers": sf.meta["model"]["decoder_layers"],
             "macs_per_pixel": macs["encoder"] + macs["group_shared"] + macs["head"],
             "macs_per_pixel_amortized": macs["group_shared"] / mean_group + macs["head"],
+            "moving_groups": moving,
             "model_summary": f"hidden {d}, {coding}"}
 
 
@@ -121,9 +130,10 @@ def build_file(model, video: Video, preset: Preset, encoder_info: dict,
     }
     if coded:
         encoder_weights = encode_encoder(model.encoder_codes, d)
-        groups = [encode_group(codes, d, count, flags)
-                  for codes, (_, count), flags in zip(model.group_codes, model.group_ranges,
-                                                      model.group_flags)]
+        groups = [encode_group(codes, d, count, flags, shifts)
+                  for codes, (_, count), flags, shifts in zip(
+                      model.group_codes, model.group_ranges, model.group_flags,
+                      model.group_shifts)]
     else:
         encoder_weights, groups = b"", [b""] * len(model.group_ranges)
     encoder_graph, decoder_graph = graphs(meta)[0]
@@ -229,12 +239,17 @@ class Renderer:
     def _chunk_pixels(self) -> int:
         return max(1024, CHUNK_BYTES // (4 * self._hidden))
 
-    def _features(self, width: int, height: int):
-        """Yields (start, stop, features as an OrtValue on the session's device) over the grid,
-        from the cache where possible."""
-        key = (width, height)
+    def _features(self, width: int, height: int, box: canvas.Box | None = None):
+        """Yields (start, stop, features as an OrtValue on the session's device) over the grid
+        (or the canvas `box` around it), from the cache where possible."""
+        key = (width, height, box)
+        if box is not None and key not in self._feature_cache:
+            # one canvas at a time: a group's, for the frames asked of it one by one
+            for old in [k for k in self._feature_cache if k[2] is not None]:
+                self._cached_bytes -= sum(4 * self._hidden * v.shape()[0]
+                                          for v in self._feature_cache.pop(old))
         cached = self._feature_cache.setdefault(key, [])
-        n = width * height
+        n = width * height if box is None else box.rows * box.cols
         step = self._chunk_pixels()
         coords = None
         for index, start in enumerate(range(0, n, step)):
@@ -243,7 +258,7 @@ class Renderer:
                 yield start, stop, cached[index]
                 continue
             if coords is None:
-                coords = coordinate_grid(width, height)
+                coords = coordinate_grid(width, height, box)
             binding = self._encoder.io_binding()
             binding.bind_ortvalue_input("coords", self._on_device(coords[start:stop]))
             for name, value in self._encoder_weights.items():
@@ -257,17 +272,37 @@ class Renderer:
                 self._cached_bytes += size
             yield start, stop, feats
 
+    def group_shifts(self, g: int) -> np.ndarray | None:
+        """Group g's motion (its frames' shifts in source pixels), or None."""
+        sf = self._file
+        return group_shifts(sf.group_weights[g], sf.groups[g][1], sf.version, g)
+
     def render_group(self, g: int, width: int, height: int, frames: slice | None = None
                      ) -> np.ndarray:
         weights = self.group_weights(g)
+        shifts = self.group_shifts(g)
         if frames is not None:
             weights = dict(weights)
             for key in ("heads.w", "heads.b", "frame_mean", "frame_std"):
                 weights[key] = weights[key][frames]
+        if shifts is None:
+            return self._decode(weights, width, height).reshape(-1, height, width, 3)
+        shifts = canvas.scaled_shifts(shifts, width, height, self._file.width, self._file.height)
+        box = canvas.box(shifts, width, height)     # every frame's, so a frame alone reads alike
+        if frames is not None:
+            shifts = shifts[frames]
+        moved = self._decode(weights, width, height, box).reshape(-1, box.rows, box.cols, 3)
+        return canvas.cut_windows(moved, shifts, box, width, height)
+
+    def _decode(self, weights: dict, width: int, height: int, box: canvas.Box | None = None
+                ) -> np.ndarray:
+        """The frames `weights` hold over the picture's grid (or the canvas `box`):
+        (K, pixels, 3) uint8."""
         inputs = {name: self._on_device(value) for name, value in weights.items()}
         count = weights["heads.w"].shape[0]
-        out = np.empty((count, width * height, 3), dtype=np.uint8)
-        for start, stop, feats in self._features(width, height):
+        n = width * height if box is None else box.rows * box.cols
+        out = np.empty((count, n, 3), dtype=np.uint8)
+        for start, stop, feats in self._features(width, height, box):
             binding = self._decoder.io_binding()
             binding.bind_ortvalue_input("features", feats)
             for name, value in inputs.items():
@@ -275,7 +310,7 @@ class Renderer:
             binding.bind_output("frames", "cpu")
             self._decoder.run_with_iobinding(binding)
             out[:, start:stop] = binding.copy_outputs_to_cpu()[0]
-        return out.reshape(count, height, width, 3)
+        return out
 
 
 def open_renderer(sf, device: str = "auto", threads: int = 0,

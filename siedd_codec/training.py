@@ -8,6 +8,9 @@ predicted group (every group but each `key_interval`-th) from the group before i
 layers it then codes as a residual. Groups of one position in their chains are independent;
 several train in one batched step (their parameters stacked), the rest of the time one by one.
 Each step samples the same pixel positions for every frame, walking a reshuffled permutation.
+Where a group's frames follow a panning camera (motion.integer_shifts), its shared layers are
+evaluated over a canvas, and each frame is compared where its moved window covers the sampled
+canvas pixels (canvas.py).
 
 Every stored tensor is trained against its quantiser (qat.py): soft rounding with noise first,
 straight-through rounding for the last `hard_fraction` of the steps, and the loss is
@@ -27,10 +30,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from . import canvas as canvas_geometry
 from .container import norm_to_file
 from .errors import SieddError
 from .model import DecoderBank, SharedEncoder, decoder_forward, encoder_forward
 from .model_spec import FRAME_DELTAS, PREDICTED, coordinate_grid, tensor_bits
+from .motion import integer_shifts
 from .optim import DecayingAdam, ScheduleFreeAdamW
 from .presets import Preset
 from .progress import CALIBRATION_STEPS, Progress, Stage, Stopwatch
@@ -67,6 +72,7 @@ class TrainedModel:
     group_ranges: list[tuple[int, int]]
     norm: np.ndarray
     anchors: list[int]
+    group_shifts: list[np.ndarray | None] = field(default_factory=list)   # motion, or None
     encoder: dict[str, np.ndarray] = field(default_factory=dict)       # decoded values
     groups: list[dict[str, np.ndarray]] = field(default_factory=list)  # decoded values
     stats: dict = field(default_factory=dict)
@@ -115,6 +121,16 @@ def group_seed(seed: int, group: int) -> int:
     return int.from_bytes(digest, "little") >> 1
 
 
+def saved_shifts(shifts: np.ndarray | None, frames: int) -> np.ndarray:
+    """A group's motion as resume states and distributed runs carry it: float64, 0 for none."""
+    return np.zeros((frames, 2)) if shifts is None else shifts.astype(np.float64)
+
+
+def restored_shifts(saved: np.ndarray) -> np.ndarray | None:
+    shifts = np.asarray(saved)
+    return shifts.astype(np.int16) if shifts.any() else None
+
+
 def frame_norm(frames: np.ndarray) -> np.ndarray:
     """Per-frame scalar mean and std of RGB in [0, 1], (N, 2) float32, as the file stores them
     (float16); std floored for flat frames."""
@@ -155,6 +171,15 @@ def resolve_bf16(precision: str, device: torch.device) -> bool:
 
 # the most frame bytes (uint8 RGB) a batch of groups holds when several train at once (CUDA)
 BATCH_FRAME_BYTES = 1 << 30
+
+
+@dataclass
+class CanvasMaps:
+    """A batch of moving groups: the canvas pixel each sample is, and for each of the batch's
+    frames (B x F, in frame_ids order) the frame pixel it lands on and whether it is covered."""
+    pixels: int
+    index: torch.Tensor       # (B*F, pixels) int64
+    covered: torch.Tensor     # (B*F, pixels) bool
 
 
 class PixelSampler:
@@ -208,6 +233,7 @@ class Trainer:
         self.mean = torch.from_numpy(self.norm[:, 0]).to(dev)
         self.std = torch.from_numpy(self.norm[:, 1]).to(dev)
         self.coords = torch.from_numpy(coordinate_grid(self.w, self.h)).to(dev)
+        self.maps: CanvasMaps | None = None     # the batch in training moves (phase 2)
         # bf16 autocast: the matmuls run on tensor cores / AMX with float32 accumulation, the
         # sines stay float32 (model.sine). bf16 keeps float32's range, so no loss scaling.
         self.bf16 = resolve_bf16(preset.precision, dev)
@@ -238,7 +264,8 @@ class Trainer:
         """frame_ids (B, F) -> z-scored targets (B, S, F, 3)."""
         B, F = frame_ids.shape
         flat = frame_ids.reshape(-1)
-        t = self.video[pix[:, None], self.slot[flat][None, :]].float() / 255.0   # (S, B*F, 3)
+        where = pix[:, None] if self.maps is None else self.maps.index[:, pix].t()
+        t = self.video[where, self.slot[flat][None, :]].float() / 255.0          # (S, B*F, 3)
         t = (t - self.mean[flat][None, :, None]) / self.std[flat][None, :, None]
         return t.reshape(-1, B, F, 3).permute(1, 0, 2, 3)
 
@@ -275,7 +302,13 @@ class Trainer:
                 pred = forward(pix, {**raw, **weights})
             target = self._targets(pix, frame_ids)
             # per model mean squared error, summed over models: each trains as if alone
-            mse = (pred.float() - target).square().mean(dim=(1, 2, 3))
+            if self.maps is None:
+                mse = (pred.float() - target).square().mean(dim=(1, 2, 3))
+            else:      # over the frames' pixels the samples cover
+                B, F = frame_ids.shape
+                covered = self.maps.covered[:, pix].reshape(B, F, -1).transpose(1, 2)[..., None]
+                mse = ((pred.float() - target).square() * covered).sum(dim=(1, 2, 3)) / \
+                    (3 * covered.sum(dim=(1, 2, 3)).clamp(min=1))
             loss = mse + rate_weight * bits if rate_on else mse
             return loss, mse.detach(), None if bits is None else bits.detach(), stored_bits
 
@@ -294,7 +327,8 @@ class Trainer:
                     compiled[stage] = step_loss
             return compiled[stage](*args)
 
-        sampler = PixelSampler(self.pixels, self.samples, self.gen, self.device)
+        sampler = PixelSampler(self.pixels if self.maps is None else self.maps.pixels,
+                               self.samples, self.gen, self.device)
         if stopwatch is not None:
             hard_steps, soft_steps = 0, steps
 
@@ -500,13 +534,37 @@ class Trainer:
         stages.append(Stage("phase 2", phase2_steps, seconds))
         return stages
 
-    def frozen_features(self, encoder_w: dict[str, np.ndarray]) -> torch.Tensor:
+    def frozen_features(self, encoder_w: dict[str, np.ndarray], coords: torch.Tensor | None = None
+                        ) -> torch.Tensor:
+        """The frozen encoder's output over the picture's grid, or over `coords`."""
         encoder = SharedEncoder(self.preset.hidden, torch.Generator()).to(self.device)
         encoder.load(encoder_w)
+        coords = self.coords if coords is None else coords
         chunk = max(1024, (64 << 20) // (4 * self.preset.hidden))
         with torch.no_grad():
-            return torch.cat([encoder(self.coords[i:i + chunk])
-                              for i in range(0, self.pixels, chunk)])
+            return torch.cat([encoder(coords[i:i + chunk]) for i in range(0, len(coords), chunk)])
+
+    def group_motion(self, frame_ids: list[int]) -> np.ndarray | None:
+        """A loaded group's shifts (motion.integer_shifts), or None (motion off, or no pan)."""
+        if not self.preset.motion or len(frame_ids) < 2:
+            return None
+        slots = self.slot[torch.tensor(frame_ids, device=self.device)]
+        frames = self.video[:, slots].permute(1, 0, 2).reshape(len(frame_ids), self.h, self.w, 3)
+        return integer_shifts(frames.cpu().numpy())
+
+    def canvas_features(self, encoder_w: dict[str, np.ndarray], shifts: list[np.ndarray | None],
+                        frames: int) -> torch.Tensor:
+        """A moving batch (groups of `frames` frames): set self.maps to the canvas holding every
+        group's frames' windows, and -> the frozen encoder's output over it."""
+        moves = [s if s is not None else np.zeros((frames, 2), np.int16) for s in shifts]
+        canvas = canvas_geometry.box(np.concatenate(moves), self.w, self.h)
+        maps = [canvas_geometry.training_maps(s, self.w, self.h, canvas) for s in moves]
+        self.maps = CanvasMaps(
+            canvas.rows * canvas.cols,
+            torch.from_numpy(np.concatenate([m[0] for m in maps])).to(self.device),
+            torch.from_numpy(np.concatenate([m[1] for m in maps])).to(self.device))
+        coords = torch.from_numpy(coordinate_grid(self.w, self.h, canvas)).to(self.device)
+        return self.frozen_features(encoder_w, coords)
 
     def groups_per_batch(self, total: int, frames: int) -> int:
         """CPU: one group at a time (small batches win there). CUDA: as many groups per batched
@@ -539,16 +597,20 @@ class Trainer:
                     batches.append([g])
         return batches
 
-    def phase2(self, features: torch.Tensor, anchors: list[int], anchor_w: dict,
+    def phase2(self, encoder_w: dict[str, np.ndarray], anchors: list[int], anchor_w: dict,
                groups: list[tuple[int, int]], batches: list[list[int]],
-               saved: dict[int, tuple[Codes, float, float]]) -> tuple[list[Codes], list[dict]]:
-        """saved: groups a killed run finished, g -> (codes, lambda, estimated bits). Batches are
+               saved: dict[int, tuple[Codes, float, float, np.ndarray | None]]
+               ) -> tuple[list[Codes], list[dict]]:
+        """saved: groups a killed run finished, g -> (codes, lambda, estimated bits, shifts).
+        Sets self.group_shifts (g -> shifts or None). Batches are
         planned over all groups and run in order; a batch whose groups were all saved is replayed
         (its codes and its rate bookkeeping), any other trained whole, so that a resumed encode
         trains every group exactly as the uninterrupted one would have."""
         d = self.preset.hidden
         codes: dict[int, Codes] = {}
         values: dict[int, dict] = {}
+        features = self.frozen_features(encoder_w)
+        self.group_shifts: dict[int, np.ndarray | None] = {}
 
         def values_of(g: int) -> dict:
             if g not in values:
@@ -556,14 +618,16 @@ class Trainer:
                 values[g] = decoded(codes[g], group_flags(g, self.preset), base)
             return values[g]
 
-        def account(g: int, group_codes: Codes, lam: float, estimate: float) -> None:
+        def account(g: int, group_codes: Codes, lam: float, estimate: float,
+                    shifts: np.ndarray | None) -> None:
             codes[g] = group_codes
             lams[g] = lam
+            self.group_shifts[g] = shifts
             self.group_lam[not is_key_group(g, self.preset.key_interval)] = lam
             if self.budget_bits is not None:
                 self.estimated_bits += estimate
                 self.spent_bits += 8 * len(encode_group(group_codes, d, groups[g][1],
-                                                        group_flags(g, self.preset)))
+                                                        group_flags(g, self.preset), shifts))
 
         self.group_lam: dict[bool, float] = {}
         self.groups_restored = 0
@@ -606,6 +670,9 @@ class Trainer:
             frame_ids = torch.tensor([[groups[g][0] + k for k in range(frames)] for g in batch],
                                      device=self.device)
             self._load(sorted(frame_ids.reshape(-1).tolist()))
+            shifts = [self.group_motion(ids) for ids in frame_ids.tolist()]
+            batch_features = features if all(s is None for s in shifts) else \
+                self.canvas_features(encoder_w, shifts, frames)
             budget = None
             if self.budget_bits is not None:
                 left = self.budget_bits - self.spent_bits
@@ -627,16 +694,19 @@ class Trainer:
             # small (predicted_lr for the whole group, residual_lr for its residuals alone)
             lr = self.preset.lr * (self.preset.predicted_lr if predicted else 1.0)
             residual = {k: self.preset.residual_lr for k in PREDICTED} if predicted else None
-            self._train({}, stored, self.preset.steps, lambda pix, w: decoder_forward(features[pix], w),
+            self._train({}, stored, self.preset.steps,
+                        lambda pix, w: decoder_forward(batch_features[pix], w),
                         frame_ids, lagrangian, label, per_bank=True, lr=lr, lr_scales=residual)
+            self.maps = None
             lam = float(np.median(lagrangian.values()))
             estimates = self._estimate(stored).tolist() if self.budget_bits is not None \
                 else [0.0] * len(batch)
             for b, g in enumerate(batch):
-                account(g, stored.codes(b), lam, estimates[b])
+                account(g, stored.codes(b), lam, estimates[b], shifts[b])
                 if self.state is not None:
                     self.state.save_codes(f"group_{g:05d}", codes[g], lam=np.float64(lam),
-                                          estimate=np.float64(estimates[b]))
+                                          estimate=np.float64(estimates[b]),
+                                          shifts=saved_shifts(shifts[b], frames))
         if self.job is not None:
             self._gather_groups(codes, lams)
         return [codes[g] for g in range(len(groups))], [values_of(g) for g in range(len(groups))]
@@ -649,6 +719,8 @@ class Trainer:
         for g, group_codes in codes.items():
             mine.update(codes_arrays(f"g{g:05d}/", group_codes))
             mine[f"lam{g:05d}"] = np.float64(lams[g])
+            frames = len(group_codes["heads.w"][0])
+            mine[f"mot{g:05d}"] = saved_shifts(self.group_shifts[g], frames)
         mine["restored"] = np.int64(self.groups_restored)
         parts = self.job.gather(mine)
         self.groups_restored = sum(int(p.pop("restored")) for p in parts)
@@ -657,6 +729,7 @@ class Trainer:
                 g = int(key[3:])
                 codes[g] = arrays_codes(f"g{g:05d}/", part)
                 lams[g] = float(part[key])
+                self.group_shifts[g] = restored_shifts(part[f"mot{g:05d}"])
         for g in sorted(lams):
             self.group_lam[not is_key_group(g, self.preset.key_interval)] = lams[g]
 
@@ -677,10 +750,11 @@ class Trainer:
         saved = {}
         for g, (_, count) in enumerate(groups):
             found = self.state.load_codes(f"group_{g:05d}", group_shapes(d, count),
-                                          {"lam": (), "estimate": ()})
+                                          {"lam": (), "estimate": (), "shifts": (count, 2)})
             if found is not None:
                 codes, extra = found
-                saved[g] = codes, float(extra["lam"]), float(extra["estimate"])
+                saved[g] = codes, float(extra["lam"]), float(extra["estimate"]), \
+                    restored_shifts(extra["shifts"])
         return phase1, saved
 
     def run(self) -> TrainedModel:
@@ -726,10 +800,9 @@ class Trainer:
         encoder_w = decoded(encoder_codes)
         self.encoder_bits = 8 * len(encode_encoder(encoder_codes, p.hidden))
         self.spent_bits = self.encoder_bits
-        features = self.frozen_features(encoder_w)
         if saved:
             self.log(f"resuming: {len(saved)} of {len(groups)} groups restored")
-        group_codes, group_values = self.phase2(features, anchors, anchor_w, groups, batches,
+        group_codes, group_values = self.phase2(encoder_w, anchors, anchor_w, groups, batches,
                                                 saved)
         stats["phase2_seconds"] = time.perf_counter() - t1
         stats["groups_restored"] = self.groups_restored
@@ -737,4 +810,5 @@ class Trainer:
         return TrainedModel(hidden=p.hidden, encoder_codes=encoder_codes, group_codes=group_codes,
                             group_flags=[group_flags(g, p) for g in range(len(groups))],
                             group_ranges=groups, norm=self.norm, anchors=anchors,
+                            group_shifts=[self.group_shifts[g] for g in range(len(groups))],
                             encoder=encoder_w, groups=group_values, stats=stats)

@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +52,41 @@ def tiny_encode(tmp_path_factory, carphone):
 @pytest.fixture(scope="session")
 def tiny_siedd(tiny_encode) -> Path:
     return tiny_encode[0]
+
+
+MOVING_SIZE = (160, 96)
+MOVING_OVERRIDES = dict(hidden=32, anchors=2, anchor_steps=60, steps=60, group_size=6)
+# window origins (y, x) in a real picture: six frames still, then a pan of (1, 3) pixels a frame
+MOVING_ORIGINS = [(40, 100)] * 6 + [(40 + k, 100 + 3 * k) for k in range(1, 7)]
+
+
+@pytest.fixture(scope="session")
+def moving_clip(tmp_path_factory) -> tuple[Path, np.ndarray]:
+    """A camera panning over a real picture (bigbuckbunny's frame 20 at 640x360): windows of
+    MOVING_SIZE at MOVING_ORIGINS, as a folder of PNG frames. -> (the folder, its frames)."""
+    from fractions import Fraction
+    from siedd_codec.video_io import VideoWriter, read_video
+    picture = read_video(clip("bigbuckbunny.mp4"), start=20, frames=1, size=(640, 360)).frames[0]
+    w, h = MOVING_SIZE
+    frames = np.stack([picture[y:y + h, x:x + w] for y, x in MOVING_ORIGINS])
+    folder = tmp_path_factory.mktemp("pan")
+    writer = VideoWriter(str(folder / "pan_%03d.png"), w, h, Fraction(25))
+    for frame in frames:
+        writer.write(frame)
+    writer.close()
+    return folder, frames
+
+
+@pytest.fixture(scope="session")
+def moving_encode(tmp_path_factory, moving_clip):
+    """A SIEDD file of moving_clip, groups of 6: the first still, the second following the
+    pan. -> (path, encode summary, source frames)."""
+    from siedd_codec.encoder import encode
+    from siedd_codec.presets import get_preset
+    out = tmp_path_factory.mktemp("moving") / "moving.siedd"
+    summary = encode(str(moving_clip[0]), str(out), get_preset("tiny", **MOVING_OVERRIDES),
+                     device="cpu", quiet=True)
+    return out, summary, moving_clip[1]
 
 
 @pytest.fixture(scope="session")

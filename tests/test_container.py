@@ -15,7 +15,7 @@ from siedd_codec.weights import iter_groups
 # Pinned by hand from a reviewed run. A change here is a format change: bump the version
 # (container.VERSION_*) and docs/FORMAT.md with it. META and the graphs are pinned by their
 # unpacked bytes (another zlib or liblzma may pack them differently, and that is fine).
-GOLDEN_HEADER_START = "53494544440d0a1a0900000009000000"      # magic, version 9.0, 9 sections
+GOLDEN_HEADER_START = "53494544440d0a1a0a00000009000000"      # magic, version 10.0, 9 sections
 GOLDEN_SECTIONS = [     # (type, length); None: packed, its length depends on the zlib/liblzma
     ("META", None), ("NORM", 20), ("GENC", None), ("GDEC", 0), ("WENC", 252),
     ("GIDX", 28), ("WGRP", 269), ("WGRP", 209), ("WGRP", 255),
@@ -44,6 +44,8 @@ V6_GRID_SHA256 = "60a873b3c244af09975ba8fdd8a70fdbd0fe889941eb357a29f34bb1dddf1d
 V7_GOLDEN_SHA256 = "8d40f879af6f462b7e2d23ce6b23a9d9b639d23882f7851ded8c5ee26e7adb95"
 # the same synthetic file as format 8.0 wrote it (siedd 5fdc11d: the graphs one LZMA2 stream)
 V8_GOLDEN_SHA256 = "ae4df5a460fe24184befbc13bbdc969a55e2990b5c446cebfe89fb03f8eba917"
+# the same synthetic file as format 9.0 wrote it (siedd f7ba404: no group could move)
+V9_GOLDEN_SHA256 = "051eafe82431cf16470feaab4c2facf229269e6d3fdc2ece7d3c75e824fefd42"
 # META's preset dictionary (format 8.0): a change to it is a new major version
 META_DICTIONARY_SHA256 = "36515766678ba7dbdfa162c7b85ca8d7093a45ea0265379e54a6cf4f1aa877ba"
 # GENC's preset dictionary (format 9.0): likewise
@@ -82,14 +84,15 @@ def test_golden_layout_is_pinned(golden_bytes):
     assert hashes == GOLDEN_HASHES
 
 
-@pytest.fixture(params=["9.0", "8.0", "7.0", "2.0"])
+@pytest.fixture(params=["10.0", "9.0", "8.0", "7.0", "2.0"])
 def golden_any_version(request, golden_bytes):
-    if request.param == "9.0":
+    if request.param == "10.0":
         return golden_bytes
-    if request.param in ("8.0", "7.0"):
-        major = int(request.param[0])
+    if request.param in ("9.0", "8.0", "7.0"):
+        major = int(request.param.split(".")[0])
         data = (DATA / f"golden_v{major}.siedd").read_bytes()
-        assert hashlib.sha256(data).hexdigest() == {8: V8_GOLDEN_SHA256, 7: V7_GOLDEN_SHA256}[major]
+        assert hashlib.sha256(data).hexdigest() == {9: V9_GOLDEN_SHA256, 8: V8_GOLDEN_SHA256,
+                                                    7: V7_GOLDEN_SHA256}[major]
         sf = container.from_bytes(data)
         assert sf.version == (major, 0) and sf.meta == container.from_bytes(golden_bytes).meta
         return data
@@ -361,7 +364,7 @@ def test_a_damaged_graph_dictionary_is_one_clear_error(monkeypatch, tmp_path):
         graph_dictionary.graph_dictionary.cache_clear()
 
 
-@pytest.mark.parametrize("version", ["9.0", "8.0"])
+@pytest.mark.parametrize("version", ["10.0", "8.0"])
 def test_packed_graphs_refuse_bombs_cuts_and_stray_bytes(golden_bytes, monkeypatch, version):
     """From 7.0 on GENC holds both graphs as one stream (9.0: DEFLATE against the graph
     dictionary; 7.0 and 8.0: LZMA2) and GDEC is empty: bytes in GDEC, a stream cut short or
@@ -369,8 +372,8 @@ def test_packed_graphs_refuse_bombs_cuts_and_stray_bytes(golden_bytes, monkeypat
     that unpacks past the limit are each refused with one line (checksums fixed: the parser is
     reached)."""
     from fuzzer import assemble, lzma_graphs, split
-    data_in = golden_bytes if version == "9.0" else (DATA / "golden_v8.siedd").read_bytes()
-    major = int(version[0])
+    data_in = golden_bytes if version == "10.0" else (DATA / "golden_v8.siedd").read_bytes()
+    major = int(version.split(".")[0])
     packed = split(data_in)[1][2][4]
     encoder, decoder = container.unpack_graphs(packed, major)
 
