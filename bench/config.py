@@ -87,9 +87,10 @@ _ABLATION_ROWS = [
      "label": "the default before global motion, seed 1"},
     # global motion (format 10): a group that follows a panning camera trains and decodes its
     # shared layers over a canvas (siedd_codec/canvas.py); this tree
-    {"key": "motion", "set": _DEFAULT_RATE,
+    {"key": "motion", "set": {**_DEFAULT_RATE, "motion": 1},
      "label": "+ global motion: a group follows a panning camera (format 10): the default"},
-    {"key": "groups40_motion", "set": {**_DEFAULT_RATE, "group_size": 40, "steps": 2000},
+    {"key": "groups40_motion", "set": {**_DEFAULT_RATE, "motion": 1, "group_size": 40,
+                                        "steps": 2000},
      "label": "global motion and groups of 40 frames, 2,000 steps a group"},
 ]
 _ABLATION_ROW = {row["key"]: row for row in _ABLATION_ROWS}
