@@ -211,12 +211,13 @@ def run(cfg: dict, device: str, out_dir: Path) -> dict:
                              "args": args})
     for spec in cfg["clips"]:
         for target in cfg.get("rate_targets", []):
-            row = {"key": "ratecontrol", "set": {"target_bpp": target}}
+            row = _rate_row(cfg, target)
             key = _job_key(row, spec, 0, base)
             if _measured(cache.get(key), definition):
                 continue
             args = {"clip": str(clip_path(spec["clip"])), "size": spec["size"],
-                    "frames": spec["frames"], "preset": base["preset"], "set": dict(base["set"]),
+                    "frames": spec["frames"], "preset": base["preset"],
+                    "set": {**base["set"], **_default_set(cfg)},
                     "target_bpp": target, "device": device, "seed": cfg.get("seed", 0),
                     "threads": cfg["threads_per_job"], "out": str(WORK / f"ablation_{key}.siedd")}
             jobs.append({"key": key, "row": "ratecontrol", "clip": spec["clip"], "width": 0,
@@ -254,8 +255,7 @@ def run(cfg: dict, device: str, out_dir: Path) -> dict:
     rate_control = []
     for spec in cfg["clips"]:
         for target in cfg.get("rate_targets", []):
-            p = _as_defined(cache[_job_key({"key": "ratecontrol", "set": {"target_bpp": target}},
-                                           spec, 0, base)], definition)
+            p = _as_defined(cache[_job_key(_rate_row(cfg, target), spec, 0, base)], definition)
             rate_control.append({"clip": spec["clip"], "target_bpp": target,
                                  **{k: v for k, v in p.items() if k not in ("row", "clip")},
                                  "error_percent": rnd(100 * (p["bpp"] / target - 1), 2)})
@@ -270,6 +270,16 @@ def run(cfg: dict, device: str, out_dir: Path) -> dict:
     result["bd"] = bd_table(result)
     result["seed_pairs"] = seed_pairs(result)
     return result
+
+
+def _default_set(cfg: dict) -> dict:
+    """The default row's settings: what --bpp steers (this tree's encoder with them)."""
+    row = next((r for r in cfg["rows"] if r["key"] == cfg.get("default")), {})
+    return {k: v for k, v in row.get("set", {}).items()}
+
+
+def _rate_row(cfg: dict, target: float) -> dict:
+    return {"key": "ratecontrol", "set": {**_default_set(cfg), "target_bpp": target}}
 
 
 def _psnr_note(definition: str, rows: list[dict]) -> str:

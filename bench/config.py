@@ -15,9 +15,14 @@ when a size is given) and the baselines get exactly those frames.
 from __future__ import annotations
 
 # CPU-sized siedd: the rate knob is the width d; everything else fixed. 4 anchors, 500 phase-1
-# steps, 1,000 steps per 20-frame group, 4,096 samples per step, lr 1e-3 (the tiny preset's).
-_CPU_POINT = dict(anchors=4, anchor_steps=500, steps=1000, sample_fraction=1 / 64,
+# steps, 2,000 steps per 40-frame group (50 a frame), 4,096 samples per step, lr 1e-3 (the tiny
+# preset's).
+_CPU_POINT = dict(anchors=4, anchor_steps=500, steps=2000, group_size=40, sample_fraction=1 / 64,
                   min_samples=4096)
+# The ablation's base: that point as its rows before siedd 0.10 ran it, 1,000 steps a group with
+# the presets' groups of 20 then (a row run by this tree names its group size)
+_ABLATION_POINT = dict(anchors=4, anchor_steps=500, steps=1000, sample_fraction=1 / 64,
+                       min_samples=4096)
 _CPU_RD_POINTS = [{"label": f"d{d}", "preset": "tiny", "set": {**_CPU_POINT, "hidden": d}}
                   for d in (48, 64, 96, 128, 192)]
 _CRFS = [21, 26, 31, 36, 41, 46, 51]
@@ -87,16 +92,22 @@ _ABLATION_ROWS = [
      "label": "the default before global motion, seed 1"},
     # global motion (format 10): a group that follows a panning camera trains and decodes its
     # shared layers over a canvas (siedd_codec/canvas.py); this tree
-    {"key": "motion", "set": {**_DEFAULT_RATE, "motion": 1},
-     "label": "+ global motion: a group follows a panning camera (format 10): the default"},
+    {"key": "motion", "set": {**_DEFAULT_RATE, "motion": 1, "group_size": 20},
+     "label": "+ global motion: a group follows a panning camera (format 10)"},
     {"key": "groups40_motion", "set": {**_DEFAULT_RATE, "motion": 1, "group_size": 40,
                                         "steps": 2000},
-     "label": "global motion and groups of 40 frames, 2,000 steps a group"},
+     "label": "+ groups of 40 frames, 2,000 steps a group (the same steps a frame): the default"},
+    {"key": "default_seed1_motion", "set": {**_DEFAULT_RATE, "motion": 1, "group_size": 40,
+                                             "steps": 2000}, "seed": 1,
+     "label": "the default, seed 1"},
 ]
-_ABLATION_ROW = {row["key"]: row for row in _ABLATION_ROWS}
+# the quick suite's default: the presets' own groups (its base sets them)
+_QUICK_DEFAULT_ROW = {"key": "default", "set": {**_DEFAULT_RATE, "motion": 1},
+                      "label": "the default (global motion, the base's groups)"}
 # rows that are one configuration from different seeds: the report pairs every seed of the
 # default with every seed of today
-_ABLATION_SEEDS = {"today": ["today", "today_seed1"], "default": ["predict", "default_seed1"]}
+_ABLATION_SEEDS = {"today": ["today", "today_seed1"],
+                   "default": ["groups40_motion", "default_seed1_motion"]}
 _RATE_TARGETS = [0.03, 0.06]
 _GRID_RATE_TARGETS = [0.02, 0.05]     # about the default's --quality 50 and 75 files
 
@@ -248,7 +259,7 @@ SCALES: dict[str, dict] = {
         "ablation": {"clips": [{"clip": "bikes", "size": [160, 68], "frames": 8}],
                      "widths": [32, 48], "crfs": [30, 40, 51], "today": "today",
                      "base": {"preset": "tiny", "set": _QUICK_POINT},
-                     "rows": [_ABLATION_ROWS[0], _ABLATION_ROW["motion"]], "default": "motion",
+                     "rows": [_ABLATION_ROWS[0], _QUICK_DEFAULT_ROW], "default": "default",
                      "rate_targets": [0.5], "jobs": 2, "threads_per_job": 1},
         "grid_ablation": {**_grid_ablation([{"clip": "bikes", "size": [160, 68], "frames": 8}],
                                            qualities=(25, 75),
@@ -307,8 +318,8 @@ SCALES: dict[str, dict] = {
                                {"clip": "bigbuckbunny", "size": [640, 360], "frames": 40},
                                {"clip": "vtest", "size": [384, 288], "frames": 40}],
                      "widths": [48, 64, 96, 128], "crfs": _CRFS, "today": "today",
-                     "base": {"preset": "tiny", "set": _CPU_POINT},
-                     "rows": _ABLATION_ROWS, "default": "predict", "rate_targets": _RATE_TARGETS,
+                     "base": {"preset": "tiny", "set": _ABLATION_POINT},
+                     "rows": _ABLATION_ROWS, "default": "groups40_motion", "rate_targets": _RATE_TARGETS,
                      "seeds": _ABLATION_SEEDS,
                      "jobs": 2, "threads_per_job": 1},
         "grid_ablation": _grid_ablation([{"clip": "bikes", "size": [640, 272], "frames": 40},

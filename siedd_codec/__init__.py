@@ -1,6 +1,6 @@
 """siedd: the SIEDD neural video codec. `SieddReader` decodes; `siedd_codec.encoder` encodes
 (needs the `encode` extra: torch). Importing this package imports neither torch nor onnx."""
-__version__ = "0.9.0"
+__version__ = "0.10.0"
 
 from .errors import SieddError, SieddFormatError, SieddInputError  # noqa: E402
 

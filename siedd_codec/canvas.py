@@ -42,18 +42,15 @@ def box(shifts: np.ndarray, width: int, height: int) -> Box:
 
 
 def training_maps(shifts: np.ndarray, width: int, height: int, canvas: Box
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """For whole-pixel shifts (K, 2): which frame pixel each canvas pixel is in each frame,
-    (K, rows x cols) int64 (clamped to the picture), and whether the frame's window covers it,
-    (K, rows x cols) bool."""
-    ys = np.arange(canvas.rows) + canvas.top
-    xs = np.arange(canvas.cols) + canvas.left
-    py = ys[None, :, None] - shifts[:, 0, None, None].astype(np.int64)
-    px = xs[None, None, :] - shifts[:, 1, None, None].astype(np.int64)
-    covered = (py >= 0) & (py < height) & (px >= 0) & (px < width)
-    index = np.clip(py, 0, height - 1) * width + np.clip(px, 0, width - 1)
-    k = len(shifts)
-    return index.reshape(k, -1), covered.reshape(k, -1)
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For whole-pixel shifts (K, 2): the frame row each canvas row is in each frame, (K, rows)
+    int64, and the frame column each canvas column is, (K, cols), both clamped to the picture;
+    and whether they lie inside it, (K, rows) and (K, cols) bool. A frame covers a canvas pixel
+    where both do."""
+    rows = np.arange(canvas.rows)[None, :] + canvas.top - shifts[:, 0, None].astype(np.int64)
+    cols = np.arange(canvas.cols)[None, :] + canvas.left - shifts[:, 1, None].astype(np.int64)
+    return (np.clip(rows, 0, height - 1), np.clip(cols, 0, width - 1),
+            (rows >= 0) & (rows < height), (cols >= 0) & (cols < width))
 
 
 def cut_windows(canvas_frames: np.ndarray, shifts: np.ndarray, canvas: Box, width: int,

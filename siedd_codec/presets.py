@@ -1,7 +1,8 @@
 """Encoder presets, for both model families. Presets are data: every field can be overridden
 (CLI: --set FIELD=VALUE, or the dedicated flags). SIEDD: s/m/l follow the SIEDD reference
-(widths 512/768/1024, 20,001 steps per phase, 1/1024 of the pixels per step); `tiny` is for CPU
-tests and the demo. Latent grids: grid-tiny, grid-s, grid-m (grid/preset.py)."""
+(widths 512/768/1024, 20,001 phase-1 steps, 1/1024 of the pixels per step) with groups of 40
+frames at the reference's steps a frame (40,002 a group; the reference's groups are 20 frames,
+20,001 steps); `tiny` is for CPU tests and the demo. Latent grids: grid-tiny, grid-s, grid-m (grid/preset.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -18,10 +19,12 @@ class Preset:
     family: ClassVar[str] = "siedd"
     name: str
     hidden: int                  # width d of every hidden layer
-    group_size: int = 20         # frames per decoder group
+    # frames per decoder group: 40 since 0.10 (20, the reference's, before): with global motion
+    # a group's shared layers serve twice the frames (the README's rate levers' ablation)
+    group_size: int = 40
     anchors: int = 20            # phase-1 anchor frames (capped at the frame count)
     anchor_steps: int = 20001    # phase-1 steps
-    steps: int = 20001           # phase-2 steps per group
+    steps: int = 40002           # phase-2 steps per group (a group of 40)
     lr: float = 1e-4
     warmup_steps: int = 100
     sample_fraction: float = 1 / 1024   # share of the pixels each step sees
@@ -108,7 +111,7 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     # ~3 minutes for carphone (176x144, 120 frames) on a 2-core CPU.
-    "tiny": Preset("tiny", hidden=96, anchors=6, anchor_steps=600, steps=2000,
+    "tiny": Preset("tiny", hidden=96, anchors=6, anchor_steps=600, steps=4000,
                    lr=1e-3, sample_fraction=1 / 1024, min_samples=4096),
     "s": Preset("s", hidden=512),
     "m": Preset("m", hidden=768),

@@ -175,11 +175,13 @@ BATCH_FRAME_BYTES = 1 << 30
 
 @dataclass
 class CanvasMaps:
-    """A batch of moving groups: the canvas pixel each sample is, and for each of the batch's
-    frames (B x F, in frame_ids order) the frame pixel it lands on and whether it is covered."""
+    """A batch of moving groups: for each canvas pixel and each of the batch's frames (B x F, in
+    frame_ids order), the frame's value there (its nearest pixel where it does not cover it) and
+    whether it covers it. Canvas-pixel major, as the frames in training are: a step's samples
+    are contiguous rows (a gather through per-frame indices was 2x the step's time)."""
     pixels: int
-    index: torch.Tensor       # (B*F, pixels) int64
-    covered: torch.Tensor     # (B*F, pixels) bool
+    video: torch.Tensor       # (pixels, B*F, 3) uint8
+    covered: torch.Tensor     # (pixels, B*F) bool
 
 
 class PixelSampler:
@@ -264,8 +266,10 @@ class Trainer:
         """frame_ids (B, F) -> z-scored targets (B, S, F, 3)."""
         B, F = frame_ids.shape
         flat = frame_ids.reshape(-1)
-        where = pix[:, None] if self.maps is None else self.maps.index[:, pix].t()
-        t = self.video[where, self.slot[flat][None, :]].float() / 255.0          # (S, B*F, 3)
+        if self.maps is None:
+            t = self.video[pix[:, None], self.slot[flat][None, :]].float() / 255.0   # (S, B*F, 3)
+        else:
+            t = self.maps.video[pix].float() / 255.0
         t = (t - self.mean[flat][None, :, None]) / self.std[flat][None, :, None]
         return t.reshape(-1, B, F, 3).permute(1, 0, 2, 3)
 
@@ -306,7 +310,7 @@ class Trainer:
                 mse = (pred.float() - target).square().mean(dim=(1, 2, 3))
             else:      # over the frames' pixels the samples cover
                 B, F = frame_ids.shape
-                covered = self.maps.covered[:, pix].reshape(B, F, -1).transpose(1, 2)[..., None]
+                covered = self.maps.covered[pix].reshape(-1, B, F).transpose(0, 1)[..., None]
                 mse = ((pred.float() - target).square() * covered).sum(dim=(1, 2, 3)) / \
                     (3 * covered.sum(dim=(1, 2, 3)).clamp(min=1))
             loss = mse + rate_weight * bits if rate_on else mse
@@ -553,16 +557,23 @@ class Trainer:
         return integer_shifts(frames.cpu().numpy())
 
     def canvas_features(self, encoder_w: dict[str, np.ndarray], shifts: list[np.ndarray | None],
-                        frames: int) -> torch.Tensor:
-        """A moving batch (groups of `frames` frames): set self.maps to the canvas holding every
+                        frame_ids: torch.Tensor) -> torch.Tensor:
+        """A moving batch (frame_ids (B, F), loaded): set self.maps to the canvas holding every
         group's frames' windows, and -> the frozen encoder's output over it."""
-        moves = [s if s is not None else np.zeros((frames, 2), np.int16) for s in shifts]
-        canvas = canvas_geometry.box(np.concatenate(moves), self.w, self.h)
-        maps = [canvas_geometry.training_maps(s, self.w, self.h, canvas) for s in moves]
-        self.maps = CanvasMaps(
-            canvas.rows * canvas.cols,
-            torch.from_numpy(np.concatenate([m[0] for m in maps])).to(self.device),
-            torch.from_numpy(np.concatenate([m[1] for m in maps])).to(self.device))
+        frames = frame_ids.shape[1]
+        moves = np.concatenate([s if s is not None else np.zeros((frames, 2), np.int16)
+                                for s in shifts])
+        canvas = canvas_geometry.box(moves, self.w, self.h)
+        rows, cols, rows_in, cols_in = (torch.from_numpy(a).to(self.device) for a in
+                                        canvas_geometry.training_maps(moves, self.w, self.h, canvas))
+        slots = self.slot[frame_ids.reshape(-1)]
+        video = torch.empty((canvas.rows * canvas.cols, len(slots), 3), dtype=torch.uint8,
+                            device=self.device)
+        for j, slot in enumerate(slots.tolist()):
+            picture = self.video[:, slot].reshape(self.h, self.w, 3)
+            video[:, j] = picture[rows[j]][:, cols[j]].reshape(-1, 3)
+        covered = (rows_in[:, :, None] & cols_in[:, None, :]).reshape(len(slots), -1)
+        self.maps = CanvasMaps(canvas.rows * canvas.cols, video, covered.t().contiguous())
         coords = torch.from_numpy(coordinate_grid(self.w, self.h, canvas)).to(self.device)
         return self.frozen_features(encoder_w, coords)
 
@@ -672,7 +683,7 @@ class Trainer:
             self._load(sorted(frame_ids.reshape(-1).tolist()))
             shifts = [self.group_motion(ids) for ids in frame_ids.tolist()]
             batch_features = features if all(s is None for s in shifts) else \
-                self.canvas_features(encoder_w, shifts, frames)
+                self.canvas_features(encoder_w, shifts, frame_ids)
             budget = None
             if self.budget_bits is not None:
                 left = self.budget_bits - self.spent_bits
