@@ -136,7 +136,8 @@ def test_presets_are_data_and_overridable():
     assert {p.hidden for p in PRESETS.values() if p.family == "siedd"} >= {512, 768, 1024}
     assert {"grid-tiny", "grid-s", "grid-m"} <= set(PRESETS)
     s = PRESETS["s"]
-    assert (s.steps, s.anchor_steps, s.group_size, s.anchors, s.lr) == (20001, 20001, 20, 20, 1e-4)
+    # the reference's steps a frame, in groups of 40
+    assert (s.steps, s.anchor_steps, s.group_size, s.anchors, s.lr) == (40002, 20001, 40, 20, 1e-4)
     for field in s.as_dict():
         if field == "name":
             continue
