@@ -34,7 +34,7 @@ SECTION_FILES = ("run", "peak", "rd", "encode", "decode", "quant", "precision", 
                  "ablation",
                  "families", "grid_ablation")
 # results written once by hand-run experiments (their JSON says how), shown beside the suite's
-NOTE_FILES = ("decode_ab", "rate_dev", "rate_screen", "format9", "item0", "grid_dev", "grid_dev_context", "grid_dev_round3",
+NOTE_FILES = ("decode_ab", "decode_motion", "rate_dev", "rate_screen", "format9", "item0", "grid_dev", "grid_dev_context", "grid_dev_round3",
               "grid_dev_round4", "grid_dev_round5", "grid_dev_round6", "grid_dev_round7",
               "grid_dev_round8", "fuzz")
 
@@ -366,6 +366,8 @@ def markdown(res: dict, results_dir: Path | None = None, link_base: Path = ROOT)
         lines += ablation_markdown(ab)
     if res.get("decode_ab"):
         lines += decode_ab_markdown(res["decode_ab"])
+    if res.get("decode_motion"):
+        lines += decode_motion_markdown(res["decode_motion"])
     if res.get("rate_dev"):
         lines += rate_dev_markdown(res["rate_dev"])
     if res.get("rate_screen"):
@@ -824,6 +826,20 @@ def decode_ab_markdown(ab: dict) -> list[str]:
         cells = [f"{r[k]['fps']:.1f} | {r[k]['seek']:.2f} s" for k in ("today", "rate", "predict")]
         lines.append(f"| {r['clip']} {r['size'][0]}x{r['size'][1]}, {r['frames']} frames | "
                      f"{r['width']} | " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
+
+
+def decode_motion_markdown(dm: dict) -> list[str]:
+    how = dm["how"][0].upper() + dm["how"][1:]
+    lines = _note_intro("Decode speed with global motion and groups of 40", how, dm)
+    lines.append("| clip | d | before 0.10 (groups of 20, no motion): fps | seek | "
+                 "the default (groups of 40, motion): fps | seek | moving groups |")
+    lines.append("|---|---|---|---|---|---|---|")
+    for r in dm["rows"]:
+        cells = [f"{r[k]['fps']:.1f} | {r[k]['seek']:.2f} s" for k in ("predict", "default")]
+        lines.append(f"| {r['clip']} {r['size'][0]}x{r['size'][1]}, {r['frames']} frames | "
+                     f"{r['width']} | " + " | ".join(cells) + f" | {r['moving_groups']} |")
     lines.append("")
     return lines
 

@@ -161,3 +161,27 @@ def ffmpeg() -> Path:
         if not (ROOT / ".venv" / "bin" / name).is_file():
             pytest.fail(f".venv/bin/{name} missing: run `make setup` (it builds the project's FFmpeg)")
     return ROOT / ".venv" / "bin" / "ffmpeg"
+
+
+def reference_frames(encoder_weights, weights, norm, width, height, shifts=None,
+                     source_size=None) -> tuple[np.ndarray, float]:
+    """The PyTorch model's frames of one group at width x height, float: model.render at each
+    frame's moved grid where the group moves (shifts in source pixels, source_size (w, h));
+    where a shift falls between pixels at this size, the bilinear mix of the renders at the
+    whole-pixel shifts around it (what canvas.cut_windows reads from the canvas). -> (frames,
+    how far ONNX Runtime's uint8 frames may lie from them: 1, or 1.5 for a mix of roundings)."""
+    from siedd_codec import canvas
+    from siedd_codec.model import render
+    if shifts is None:
+        return render(encoder_weights, weights, norm, width, height).astype(float), 1
+    scaled = canvas.scaled_shifts(shifts, width, height, *source_size)
+    floor = np.floor(scaled).astype(int)
+    fy, fx = (scaled - floor)[:, 0, None, None, None], (scaled - floor)[:, 1, None, None, None]
+    if not (fy.any() or fx.any()):
+        return render(encoder_weights, weights, norm, width, height, floor).astype(float), 1
+    mix = 0.0
+    for a, wy in ((0, 1 - fy), (1, fy)):
+        for b, wx in ((0, 1 - fx), (1, fx)):
+            mix = mix + wy * wx * render(encoder_weights, weights, norm, width, height,
+                                         floor + [a, b]).astype(float)
+    return mix, 1.5

@@ -15,7 +15,7 @@ from siedd_codec.weights import (MOTION, decode_encoder, decode_group, encode_gr
 
 from siedd_codec.model_spec import group_shapes
 
-from conftest import MOVING_ORIGINS, MOVING_SIZE
+from conftest import MOVING_ORIGINS, MOVING_SIZE, reference_frames
 from golden import _codes
 
 
@@ -67,18 +67,13 @@ def test_a_moving_group_between_whole_pixels_is_bilinear(moving_encode):
     first, count = sf.groups[g]
     shifts = _moving(sf)[g]
     width, height = 239, 143                      # 1.5 x (n - 1) + 1: half pixels
-    scaled = canvas.scaled_shifts(shifts, width, height, sf.width, sf.height)
-    assert np.any(scaled % 1)
-    floor = np.floor(scaled).astype(int)
-    fy, fx = (scaled - floor)[:, 0], (scaled - floor)[:, 1]
-    norm = sf.norm[first:first + count]
-    corners = {(a, b): render(enc, weights, norm, width, height, floor + [a, b]).astype(float)
-               for a in (0, 1) for b in (0, 1)}
-    want = sum(corners[a, b] * np.where(a, fy, 1 - fy)[:, None, None, None]
-               * np.where(b, fx, 1 - fx)[:, None, None, None] for a in (0, 1) for b in (0, 1))
+    assert np.any(canvas.scaled_shifts(shifts, width, height, sf.width, sf.height) % 1)
+    want, within = reference_frames(enc, weights, sf.norm[first:first + count], width, height,
+                                     shifts, (sf.width, sf.height))
+    assert within == 1.5
     with SieddReader(path) as reader:
         got = reader.render_group(g, width, height).astype(float)
-    assert np.abs(got - want).max() <= 1.5
+    assert np.abs(got - want).max() <= within
 
 
 def test_motion_can_be_left_out(moving_clip, tmp_path):
