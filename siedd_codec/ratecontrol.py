@@ -38,12 +38,11 @@ DEFAULT_QUALITY = 50.0
 # the groups 3.3-4.3; rate control's plan follows that (at 1.5 and 3.0 it starved the encoder:
 # -2 dB against the fixed-lambda curve at the same rate, bikes 0.03 bpp)
 ENCODER_WEIGHT = 2.0            # an encoder weight is worth this many group weights of budget
-BITS_PER_WEIGHT = 3.5           # where rate control puts the width when choosing it...
-REFERENCE_FRAMES = 20           # ...for groups of this length (where it was measured): a longer
-                                # group's weights serve more frames, and the width is chosen as
-                                # for groups of 20 at the same bits a frame (at 3.5 bits a weight
-                                # of groups of 40, bigbuckbunny at 0.06 bpp got d=192 and landed
-                                # 30% under its target, 2.5 dB below d=128)
+# where rate control puts the width when choosing it: 4.5 for groups of 40 (3.5, fitted on groups
+# of 20, gave bigbuckbunny d=192 at 0.06 bpp, which landed 30% under its target at 22.9 dB
+# against d=128's 26.7; choosing as for groups of 20 at the same bits a frame cost bikes 1.3 dB
+# at 0.06 and vtest 0.7 dB at 0.03: bench/results/ablation.json's rate control, README)
+BITS_PER_WEIGHT = 4.5
 GROUP_BITS_PRIOR = 4.0          # phase 1's guess of the groups' bits per weight (for R)
 WIDTHS = (32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 DUAL_RATE = 0.02                # per step: lambda *= exp(DUAL_RATE x (bits / budget - 1))
@@ -127,15 +126,14 @@ class Lagrangian:
 
 
 def choose_width(group_budget_bits: float, frames_per_group: int, largest: int) -> int:
-    """The width whose weights in a group of REFERENCE_FRAMES frames, at the same bits a frame,
-    get closest to BITS_PER_WEIGHT bits each (at most `largest`)."""
+    """The width whose group weights get closest to BITS_PER_WEIGHT bits each (at most
+    `largest`)."""
     from .model_spec import group_weight_count
-    reference_bits = group_budget_bits * REFERENCE_FRAMES / frames_per_group
     best = None
     for d in WIDTHS:
         if d > largest:
             break
-        per_weight = reference_bits / group_weight_count(d, REFERENCE_FRAMES)
+        per_weight = group_budget_bits / group_weight_count(d, frames_per_group)
         score = abs(math.log(per_weight / BITS_PER_WEIGHT))
         if best is None or score < best[0]:
             best = (score, d)
