@@ -57,31 +57,31 @@ _ABLATION_ROWS = [
      "label": "+ prediction between groups (a key group every 2): the default before motion"},
     {"key": "no_step_search", "commit": ABLATION_9_COMMIT,
      "set": {**_DEFAULT_RATE, "step_search": "off"},
-     "widths": _LEVER_WIDTHS, "label": "default without the per-tensor step search"},
+     "widths": _LEVER_WIDTHS, "label": "0.9.0's default without the per-tensor step search"},
     {"key": "deadzone", "commit": ABLATION_9_COMMIT,
      "set": {**_DEFAULT_RATE, "deadzone": 0.15},
-     "widths": _LEVER_WIDTHS, "label": "default + rounding dead zone 0.15 (RDO-style rounding)"},
+     "widths": _LEVER_WIDTHS, "label": "0.9.0's default + rounding dead zone 0.15 (RDO-style rounding)"},
     {"key": "quality75", "commit": ABLATION_9_COMMIT,
      "set": {**_DEFAULT_RATE, "rate_lambda": 0.332},
-     "widths": _LEVER_WIDTHS, "label": "default at --quality 75 (1 dB per doubling)"},
+     "widths": _LEVER_WIDTHS, "label": "0.9.0's default at --quality 75 (1 dB per doubling)"},
     {"key": "quality25", "commit": ABLATION_9_COMMIT,
      "set": {**_DEFAULT_RATE, "rate_lambda": 1.328},
-     "widths": _LEVER_WIDTHS, "label": "default at --quality 25 (4 dB per doubling)"},
+     "widths": _LEVER_WIDTHS, "label": "0.9.0's default at --quality 25 (4 dB per doubling)"},
     {"key": "groups40", "commit": ABLATION_9_COMMIT,
      "set": {**_DEFAULT_RATE, "group_size": 40, "steps": 2000},
-     "label": "default + groups of 40 frames (20), 2,000 steps a group (the same steps a frame)"},
+     "label": "0.9.0's default + groups of 40 frames (20), 2,000 steps a group (the same steps a frame)"},
     {"key": "groups40_q75", "commit": ABLATION_9_COMMIT,
      "set": {**_DEFAULT_RATE, "group_size": 40, "steps": 2000, "rate_lambda": 0.332},
      "label": "groups of 40 as above, at --quality 75 (1 dB per doubling)"},
     {"key": "encoder_lambda4", "commit": ABLATION_9_COMMIT,
      "set": {**_DEFAULT_RATE, "encoder_lambda": 4.0},
      "widths": _LEVER_WIDTHS,
-     "label": "default with the shared encoder's lambda x4 (a coarser encoder, which the groups "
+     "label": "0.9.0's default with the shared encoder's lambda x4 (a coarser encoder, which the groups "
               "then adapt to)"},
     {"key": "residual_lr03", "commit": ABLATION_9_COMMIT,
      "set": {**_DEFAULT_RATE, "residual_lr": 0.3},
      "widths": _LEVER_WIDTHS,
-     "label": "default with a predicted group's residuals at 0.3x the lr (its heads at the full "
+     "label": "0.9.0's default with a predicted group's residuals at 0.3x the lr (its heads at the full "
               "lr)"},
     # the seed's noise: the same configurations trained from another seed, at every width, so
     # that the default's BD-rate against today is also measured for every pairing of seeds

@@ -820,7 +820,7 @@ def decode_ab_markdown(ab: dict) -> list[str]:
     how = ab["how"][0].upper() + ab["how"][1:]
     lines = _note_intro("Decode speed with prediction between groups", how, ab)
     lines.append("| clip | d | today: fps | seek | rate (every group a key): fps | seek | "
-                 "predict (the default): fps | seek |")
+                 "predict (0.9.0's default): fps | seek |")
     lines.append("|---|---|---|---|---|---|---|---|")
     for r in ab["rows"]:
         cells = [f"{r[k]['fps']:.1f} | {r[k]['seek']:.2f} s" for k in ("today", "rate", "predict")]
