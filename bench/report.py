@@ -816,32 +816,34 @@ def _note_intro(title: str, text: str, note: dict) -> list[str]:
     return [f"#### {title}", "", f"{text} Machine: {_machine_line(note)}, {note.get('date')}.", ""]
 
 
-def decode_ab_markdown(ab: dict) -> list[str]:
-    how = ab["how"][0].upper() + ab["how"][1:]
-    lines = _note_intro("Decode speed with prediction between groups", how, ab)
-    lines.append("| clip | d | today: fps | seek | rate (every group a key): fps | seek | "
-                 "predict (0.9.0's default): fps | seek |")
-    lines.append("|---|---|---|---|---|---|---|---|")
-    for r in ab["rows"]:
-        cells = [f"{r[k]['fps']:.1f} | {r[k]['seek']:.2f} s" for k in ("today", "rate", "predict")]
+def _decode_table(note: dict, title: str, columns: list[tuple[str, str]],
+                  extra: tuple[str, str] | None = None) -> list[str]:
+    """A hand-run decode comparison: per clip and width, fps and seek of each configuration
+    (columns: (key, header)), and optionally one more column (extra: (key, header))."""
+    lines = _note_intro(title, note["how"][0].upper() + note["how"][1:], note)
+    lines.append("| clip | d | " + " | ".join(f"{h}: fps | seek" for _, h in columns) + " |"
+                 + (f" {extra[1]} |" if extra else ""))
+    lines.append("|---|---|" + "---|---|" * len(columns) + ("---|" if extra else ""))
+    for r in note["rows"]:
+        cells = [f"{r[k]['fps']:.1f} | {r[k]['seek']:.2f} s" for k, _ in columns]
         lines.append(f"| {r['clip']} {r['size'][0]}x{r['size'][1]}, {r['frames']} frames | "
-                     f"{r['width']} | " + " | ".join(cells) + " |")
+                     f"{r['width']} | " + " | ".join(cells) + " |"
+                     + (f" {r[extra[0]]} |" if extra else ""))
     lines.append("")
     return lines
+
+
+def decode_ab_markdown(ab: dict) -> list[str]:
+    return _decode_table(ab, "Decode speed with prediction between groups",
+                         [("today", "today"), ("rate", "rate (every group a key)"),
+                          ("predict", "predict (0.9.0's default)")])
 
 
 def decode_motion_markdown(dm: dict) -> list[str]:
-    how = dm["how"][0].upper() + dm["how"][1:]
-    lines = _note_intro("Decode speed with global motion and groups of 40", how, dm)
-    lines.append("| clip | d | before 0.10 (groups of 20, no motion): fps | seek | "
-                 "the default (groups of 40, motion): fps | seek | moving groups |")
-    lines.append("|---|---|---|---|---|---|---|")
-    for r in dm["rows"]:
-        cells = [f"{r[k]['fps']:.1f} | {r[k]['seek']:.2f} s" for k in ("predict", "default")]
-        lines.append(f"| {r['clip']} {r['size'][0]}x{r['size'][1]}, {r['frames']} frames | "
-                     f"{r['width']} | " + " | ".join(cells) + f" | {r['moving_groups']} |")
-    lines.append("")
-    return lines
+    return _decode_table(dm, "Decode speed with global motion and groups of 40",
+                         [("predict", "before 0.10 (groups of 20, no motion)"),
+                          ("default", "the default (groups of 40, motion)")],
+                         ("moving_groups", "moving groups"))
 
 
 def rate_dev_markdown(dev: dict) -> list[str]:
